@@ -1,0 +1,36 @@
+# Ferry — every target creates the virtual environment on first use, so each is one command on a
+# fresh machine.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv test demo lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	@command -v kubectl >/dev/null || { echo "make test: kubectl is required (the tests drive the simulator with it); install kubectl 1.32 and retry" >&2; exit 1; }
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/ferry demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared local
+
+bench: $(STAMP)
+	$(PY) bench/sim_throughput.py --out bench/results/sim_throughput.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,7 @@
+"""Ferry's embedded local runtime: everything a cluster would provide, on one machine.
+
+It stands in for Kubernetes (an API simulator served over HTTP), Knative (a broker that routes
+by the Trigger manifests in ``knative/``, source emulators) and Redis (a real ``redis-server``
+started on demand). Functions and the ``shared`` library must never import from here: they
+cannot tell which runtime they run in.
+"""
