@@ -1,0 +1,89 @@
+"""``ferry``: the command line of the embedded local runtime (``ferry sim``, ``ferry demo``).
+
+It parses arguments and starts things; the work is done by ``local.sim`` and ``local.demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from shared.version import VERSION
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from local.sim.cluster import Simulator
+    from local.sim.controllers import Settings
+
+    settings = Settings(pod_ready_delay=args.pod_ready_delay, job_run_seconds=args.job_run_seconds)
+    sim = Simulator(host=args.host, port=args.port, settings=settings)
+    try:
+        sim.start()
+    except OSError as exc:
+        print(
+            f"ferry sim: cannot listen on {args.host}:{args.port}: {exc.strerror}; "
+            "choose another --port (0 picks a free one)",
+            file=sys.stderr,
+        )
+        return 1
+    path = sim.write_kubeconfig(args.kubeconfig)
+    print(f"Kubernetes API simulator serving at {sim.url}", flush=True)
+    print(f"kubeconfig written to {path}; try: kubectl --kubeconfig {path} get ns", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    done.wait()
+    sim.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from local import demo
+
+    return demo.run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ferry", description="Ferry's embedded local runtime.")
+    parser.add_argument("--version", action="version", version=f"ferry {VERSION}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("sim", help="serve a simulated Kubernetes API in the foreground")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    sim.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    sim.add_argument(
+        "--kubeconfig",
+        default="ferry-sim.kubeconfig",
+        help="where to write the kubeconfig (default: ./ferry-sim.kubeconfig)",
+    )
+    sim.add_argument(
+        "--pod-ready-delay", type=float, default=1.0, help="seconds until a Pod becomes Ready"
+    )
+    sim.add_argument("--job-run-seconds", type=float, default=1.0, help="seconds a Job's Pod runs")
+    sim.set_defaults(run=_sim)
+
+    demo = sub.add_parser("demo", help="run the demo on the embedded runtime")
+    demo.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
