@@ -72,8 +72,9 @@ def hung_up(connection: socket.socket | None) -> bool:
     if connection is None:
         return False
     try:
-        readable, _, _ = select.select([connection], [], [], 0)
-        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+        poller = select.poll()  # not select.select: it fails on descriptors above 1023
+        poller.register(connection, select.POLLIN)
+        return bool(poller.poll(0)) and connection.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):  # ValueError: the socket is already closed
         return True
 
@@ -466,7 +467,7 @@ class Api:
                 raise errors.ApiError(422, "Invalid", str(exc)) from None
             if not isinstance(result, dict):
                 raise errors.bad_request("the patch did not produce an object")
-            return result
+            return self._strict(rt, result)  # the stored part is known: new fields are checked
 
         return self.store.patch(
             rt,

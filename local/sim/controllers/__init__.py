@@ -10,6 +10,15 @@ other. Conventions that let tests stage failures are documented in ``local/sim/R
 
 from __future__ import annotations
 
+from local.sim.controllers import (
+    deployments,
+    endpoints,
+    garbage,
+    jobs,
+    kubelet,
+    namespaces,
+    replicasets,
+)
 from local.sim.controllers.base import Controller, Manager, Settings
 from local.sim.store import Store
 
@@ -18,16 +27,6 @@ __all__ = ["Controller", "Manager", "Settings", "default_controllers"]
 
 def default_controllers(store: Store, settings: Settings) -> list[Controller]:
     """One instance of every simulated controller, in a fixed order."""
-    from local.sim.controllers import (
-        deployments,
-        endpoints,
-        garbage,
-        jobs,
-        kubelet,
-        namespaces,
-        replicasets,
-    )
-
     return [
         cls(store, settings)
         for cls in (
