@@ -2,4 +2,44 @@
 
 A function only decides and applies one transition; all plumbing (HTTP, CloudEvents, Redis,
 Kubernetes) comes from ``shared``. Functions never import each other or ``local``.
+
+``ROUTES`` is the table of which function handles which event types. It is the source the
+Trigger manifests in ``knative/`` are checked against (tests fail if they drift apart).
 """
+
+from __future__ import annotations
+
+import importlib
+
+from shared.endpoint import Handler
+from shared.events import Type
+
+ROUTES: dict[str, tuple[Type, ...]] = {
+    "detect": (Type.RESOURCE_ADDED, Type.RESOURCE_UPDATED, Type.RESOURCE_DELETED),
+    "initialize": (Type.ROLLOUT_CHANGED,),
+    "start": (Type.REVISION_DETECTED,),
+    "advance": (Type.CANARY_SCALED, Type.STEP_COMPLETED, Type.PAUSE_EXPIRED),
+    "step": (Type.STEP_STARTED,),
+    "promote": (Type.PROMOTION_STARTED,),
+    "finalize": (Type.PRIMARY_UPDATED,),
+    "abort": (Type.DEADLINE_EXPIRED,),
+    "cleanup": (Type.ROLLOUT_DELETED,),
+    "reconcile": (Type.TICK,),
+}
+"""Function module name -> the CloudEvent types its Triggers deliver to it."""
+
+SERVICE_PREFIX = "ferry-"
+"""Knative Service of function ``x`` is ``ferry-x``."""
+
+DEAD_LETTER = "deadletter"
+"""The function that receives what the Broker gave up on (a delivery target, not a Trigger)."""
+
+
+def handler(name: str) -> Handler:
+    """The ``handle`` function of function module ``name``; ValueError for an unknown name."""
+    if name not in ROUTES and name != DEAD_LETTER:
+        known = ", ".join(sorted([*ROUTES, DEAD_LETTER]))
+        raise ValueError(f"unknown function {name!r} (known: {known})")
+    module = importlib.import_module(f"functions.{name}")
+    handle: Handler = module.handle
+    return handle

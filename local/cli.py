@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -35,6 +36,13 @@ def _sim(args: argparse.Namespace) -> int:
     print(f"Kubernetes API simulator serving at {sim.url}", flush=True)
     print(f"kubeconfig written to {path}; try: kubectl --kubeconfig {path} get ns", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
+    _wait_for_signal()
+    sim.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def _wait_for_signal() -> None:
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -43,8 +51,49 @@ def _sim(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     done.wait()
-    sim.stop()
+
+
+def _up(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from local.runtime import Options, Runtime
+
+    options = Options(
+        kubeconfig=args.kubeconfig,
+        tick=args.tick,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+    )
+    runtime = Runtime(options)
+    try:
+        runtime.start()
+    except Exception as exc:
+        print(f"ferry up: could not start: {exc}", file=sys.stderr)
+        return 1
+    print(f"Ferry is up. Broker: {runtime.broker_url}", flush=True)
+    print(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    _wait_for_signal()
+    runtime.stop()
     print("stopped", flush=True)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import run_simple
+
+    import functions
+    from shared.context import Context
+    from shared.endpoint import create_app
+    from shared.settings import Settings
+
+    try:
+        handler = functions.handler(args.function)
+        context = Context.from_settings(Settings.from_env())
+    except (ValueError, RuntimeError) as exc:
+        print(f"ferry serve: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(args.function, handler, context)
+    run_simple("0.0.0.0", args.port, app, threaded=True)
     return 0
 
 
@@ -73,6 +122,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sim.add_argument("--job-run-seconds", type=float, default=1.0, help="seconds a Job's Pod runs")
     sim.set_defaults(run=_sim)
+
+    up = sub.add_parser("up", help="run all of Ferry locally (simulated cluster by default)")
+    up.add_argument("--kubeconfig", help="use this cluster instead of starting the simulator")
+    up.add_argument("--tick", type=float, default=60.0, help="seconds between reconcile ticks")
+    up.add_argument("--data-dir", help="keep Redis data here, to resume after a restart")
+    up.set_defaults(run=_up)
+
+    serve = sub.add_parser("serve", help="serve one function over HTTP (in a Knative Service)")
+    serve.add_argument("function", help="the function's name, e.g. detect")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    serve.set_defaults(run=_serve)
 
     demo = sub.add_parser("demo", help="run the demo on the embedded runtime")
     demo.set_defaults(run=_demo)

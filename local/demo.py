@@ -1,141 +1,188 @@
-"""``make demo``: what the embedded runtime can show today.
+"""``make demo``: a canary release on the embedded runtime, printed as it happens.
 
-Starts the Kubernetes API simulator, creates a Deployment through the official client over HTTP,
-changes its image and prints the Pods rolling over until the new revision is fully available.
-Exits 0 only if the rollout really completed. It prints; it asserts nothing else.
+Starts ``ferry up`` on the simulated cluster with a real Redis, creates a Deployment, an Ingress
+and a Rollout (setWeight 20, pause 2s, setWeight 50, pause 2s), waits until it is Healthy,
+changes the image and prints every transition (time, step, weight, phase) from the rollout's
+history until the new revision is promoted. Exits 0 only if the promotion really happened.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
-from kubernetes import client, watch
-
-from local.sim.cluster import Simulator
-from local.sim.controllers import Settings
+from local.runtime import Options, Runtime
+from local.sim.controllers import Settings as SimSettings
+from shared import models, workloads
+from shared.events import RolloutRef
+from shared.kube import Kube
+from shared.state import PHASES, Stage, StateStore
 
 NAMESPACE = "default"
 NAME = "podinfo"
-REPLICAS = 4
 TIMEOUT = 60.0
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20},
+    {"pause": {"duration": "2s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "2s"}},
+]
 
 
-def _deployment(image: str) -> dict[str, Any]:
+def deployment(image: str, replicas: int = 2) -> dict[str, Any]:
     labels = {"app": NAME}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": NAME, "labels": labels},
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
         "spec": {
-            "replicas": REPLICAS,
+            "replicas": replicas,
             "selector": {"matchLabels": labels},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
-            },
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
+                "spec": {
+                    "containers": [
+                        {"name": "podinfo", "image": image, "ports": [{"containerPort": 9898}]}
+                    ]
+                },
             },
         },
     }
 
 
-class Timeline:
-    """Prints one line per observed change, with the time since the demo started."""
+def ingress() -> dict[str, Any]:
+    backend = {"service": {"name": NAME, "port": {"number": 80}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [
+                {
+                    "host": "podinfo.local",
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
+                }
+            ],
+        },
+    }
 
-    def __init__(self) -> None:
+
+def rollout(steps: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": models.API_VERSION,
+        "kind": models.KIND,
+        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME},
+            "service": {"name": NAME, "port": 80, "targetPort": 9898},
+            "trafficRouting": {"nginx": {"stableIngress": NAME}},
+            "strategy": {"canary": {"steps": STEPS if steps is None else steps}},
+            "progressDeadlineSeconds": 30,
+            **spec,
+        },
+    }
+
+
+class Timeline:
+    """Prints the rollout's history entries as they are committed."""
+
+    def __init__(self, store: StateStore, ref: RolloutRef) -> None:
+        self.store, self.ref = store, ref
         self.start = time.monotonic()
+        self.seen = 0
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.start:6.2f}s] {text}", flush=True)
 
-
-def _pods_line(core: client.CoreV1Api) -> str:
-    pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"app={NAME}").items
-    by_image: dict[str, list[int]] = {}
-    for pod in pods:
-        image = pod.spec.containers[0].image
-        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-        counts = by_image.setdefault(image, [0, 0])
-        counts[0] += 1
-        counts[1] += int(ready)
-    return ", ".join(
-        f"{image}: {total} pods ({ready} ready)"
-        for image, (total, ready) in sorted(by_image.items())
-    )
+    def poll(self) -> None:
+        entries = self.store.history(self.ref)
+        for entry in entries[self.seen :]:
+            stage = entry.get("to") or ""
+            phase = PHASES[Stage(stage)] if stage in {s.value for s in Stage} else stage
+            step = entry.get("step")
+            weight = entry.get("weight")
+            self.say(
+                f"{phase:<11} step {'-' if step is None else step:>2}  "
+                f"weight {'-' if weight is None else weight:>3}%  {entry.get('note', '')}"
+            )
+        self.seen = len(entries)
 
 
-def _rolled_out(apps: client.AppsV1Api, image: str) -> bool:
-    dep = apps.read_namespaced_deployment(NAME, NAMESPACE)
-    status = dep.status
-    return bool(
-        dep.spec.template.spec.containers[0].image == image
-        and status.observed_generation == dep.metadata.generation
-        and status.updated_replicas == REPLICAS
-        and status.available_replicas == REPLICAS
-        and (status.replicas or 0) == REPLICAS
-    )
-
-
-def _follow(api: client.ApiClient, timeline: Timeline, image: str) -> bool:
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-    last = ""
-    deadline = time.monotonic() + TIMEOUT
-    stream = watch.Watch()
-    rv = core.list_namespaced_pod(NAMESPACE).metadata.resource_version
-    for _event in stream.stream(
-        core.list_namespaced_pod,
-        NAMESPACE,
-        label_selector=f"app={NAME}",
-        resource_version=rv,
-        timeout_seconds=int(TIMEOUT),
-    ):
-        line = _pods_line(core)
-        if line != last:
-            timeline.say(line)
-            last = line
-        if _rolled_out(apps, image) or time.monotonic() > deadline:
-            stream.stop()
-    return _rolled_out(apps, image)
+def wait_for(timeline: Timeline, predicate: Any, deadline: float, what: str) -> bool:
+    while time.monotonic() < deadline:
+        timeline.poll()
+        if predicate():
+            timeline.poll()
+            return True
+        time.sleep(0.05)
+    timeline.say(f"gave up waiting for {what}")
+    return False
 
 
 def run() -> int:
-    timeline = Timeline()
-    with Simulator(settings=Settings(pod_ready_delay=0.6)) as sim:
-        timeline.say(f"Kubernetes API simulator serving at {sim.url}")
-        api = sim.api_client()
-        apps = client.AppsV1Api(api)
-        apps.create_namespaced_deployment(NAMESPACE, _deployment("podinfo:6.0.0"))
-        timeline.say(f"created Deployment {NAME} ({REPLICAS} replicas, image podinfo:6.0.0)")
-        if not _follow(api, timeline, "podinfo:6.0.0"):
-            timeline.say("the first revision never became available")
+    options = Options(tick=5.0, sim_settings=SimSettings(pod_ready_delay=0.3))
+    deadline = time.monotonic() + TIMEOUT
+    with Runtime(options) as runtime:
+        assert runtime.store is not None and runtime.sim is not None
+        kube = Kube(runtime.sim.api_client())
+        ref = RolloutRef(NAMESPACE, NAME)
+        timeline = Timeline(runtime.store, ref)
+        timeline.say(f"Ferry is up: cluster {runtime.sim.url}, broker {runtime.broker_url}")
+        timeline.say(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts")
+        kube.create(deployment("ghcr.io/stefanprodan/podinfo:6.0.0"))
+        kube.create(ingress())
+        kube.create(rollout())
+        timeline.say("created Deployment, Ingress and Rollout podinfo (image podinfo:6.0.0)")
+
+        def state() -> Any:
+            return runtime.store.load(ref)  # type: ignore[union-attr]
+
+        if not wait_for(
+            timeline, lambda: state().stage == Stage.HEALTHY, deadline, "the first revision"
+        ):
             return 1
-        timeline.say("Deployment available; changing the image to podinfo:6.1.0")
-        apps.patch_namespaced_deployment(
-            NAME,
+        first = state().stable_revision
+        new_image = "ghcr.io/stefanprodan/podinfo:6.1.0"
+        kube.merge_patch(
+            "apps/v1",
+            "deployments",
             NAMESPACE,
+            NAME,
             {
                 "spec": {
-                    "template": {
-                        "spec": {"containers": [{"name": "app", "image": "podinfo:6.1.0"}]}
-                    }
+                    "template": {"spec": {"containers": [{"name": "podinfo", "image": new_image}]}}
                 }
             },
         )
-        if not _follow(api, timeline, "podinfo:6.1.0"):
-            timeline.say("the rollout did not complete in time")
+        target = kube.deployment(NAMESPACE, NAME)
+        assert target is not None
+        new_revision = workloads.revision(target)
+        timeline.say(f"changed the image to podinfo:6.1.0 (revision {first} -> {new_revision})")
+        done = wait_for(
+            timeline,
+            lambda: (
+                replace(state(), version=0).stable_revision == new_revision
+                and state().stage == Stage.HEALTHY
+            ),
+            deadline,
+            "the promotion",
+        )
+        primary = kube.deployment(NAMESPACE, f"{NAME}-primary")
+        image = (
+            (primary or {})
+            .get("spec", {})
+            .get("template", {})
+            .get("spec", {})
+            .get("containers", [{}])[0]
+            .get("image")
+        )
+        if not done or image != new_image:
+            timeline.say("the new revision was NOT promoted")
             return 1
-        sets = apps.list_namespaced_replica_set(NAMESPACE, label_selector=f"app={NAME}").items
-        for rs in sorted(sets, key=lambda r: r.metadata.creation_timestamp):
-            revision = (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
-            timeline.say(
-                f"ReplicaSet {rs.metadata.name} (revision {revision}): "
-                f"{rs.status.replicas or 0} replicas"
-            )
-        timeline.say("rolled over: every Pod runs podinfo:6.1.0 and is ready")
+        timeline.say(f"promoted: {NAME}-primary runs {image}; all traffic on the new revision")
     return 0
 
 

@@ -1,0 +1,140 @@
+"""detect: turns Kubernetes object changes (ApiServerSource) into Ferry's domain events.
+
+A Rollout created or changed -> ``rollout.changed``; a Rollout being deleted -> ``rollout.deleted``;
+a target Deployment with a new pod template -> ``revision.detected``; the canary (target) ready
+at the rollout's canary revision -> ``canary.scaled``; a primary ready at the revision it was
+given -> ``primary.updated``; a stable Ingress changed -> ``rollout.changed`` (its canary copy
+follows). It reads state but never writes it: the events it emits carry the guards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+
+from shared import events, models, workloads
+from shared.context import Context
+from shared.events import Ext, RolloutRef, Type
+from shared.state import Stage
+
+Obj = dict[str, Any]
+
+
+def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    obj = events.data(event)
+    kind = events.ext(event, Ext.KIND) or obj.get("kind")
+    meta = obj.get("metadata") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    if not namespace or not name:
+        raise events.MalformedEvent("the event's data is not a namespaced Kubernetes object")
+    if kind == models.KIND:
+        return _rollout(event, obj, RolloutRef(namespace, name))
+    if kind == "Deployment":
+        return _deployment(ctx, obj, namespace, name, events.key(event))
+    if kind == "Ingress":
+        return _ingress(ctx, namespace, name, event)
+    return None
+
+
+def _rollout(event: CloudEvent, obj: Obj, ref: RolloutRef) -> CloudEvent:
+    source_key = events.key(event)
+    if event.get_type() == Type.RESOURCE_DELETED or obj["metadata"].get("deletionTimestamp"):
+        return events.new(Type.ROLLOUT_DELETED, ref, event_id=events.derived_id(source_key, "del"))
+    return events.new(
+        Type.ROLLOUT_CHANGED,
+        ref,
+        event_id=events.derived_id(source_key, "chg"),
+        generation=int(obj["metadata"].get("generation", 0)),
+    )
+
+
+def _owners(ctx: Context, namespace: str, deployment: str) -> list[tuple[Obj, str]]:
+    """Rollouts in ``namespace`` whose target (role "target") or primary (role "primary") is
+    ``deployment``."""
+    found = []
+    for rollout in ctx.kube.rollouts(namespace):
+        target = ((rollout.get("spec") or {}).get("targetRef") or {}).get("name")
+        if target == deployment:
+            found.append((rollout, "target"))
+        elif target and f"{target}-primary" == deployment:
+            found.append((rollout, "primary"))
+    found.sort(key=lambda pair: pair[0]["metadata"]["name"])
+    return found
+
+
+def _deployment(
+    ctx: Context, deployment: Obj, namespace: str, name: str, source_key: str
+) -> CloudEvent | None:
+    for rollout, role in _owners(ctx, namespace, name):
+        ref = RolloutRef(namespace, rollout["metadata"]["name"])
+        state = ctx.store.load(ref)
+        if rollout["metadata"].get("deletionTimestamp"):
+            if role == "target":  # cleanup waits for the target to serve again
+                return events.new(
+                    Type.ROLLOUT_DELETED, ref, event_id=events.derived_id(source_key, "del")
+                )
+            continue
+        if role == "primary":
+            reply = primary_ready(state, deployment)
+        else:
+            reply = target_changed(state, deployment, rollout)
+        if reply is not None:
+            return reply
+    return None
+
+
+def primary_ready(state: Any, primary: Obj) -> CloudEvent | None:
+    """``primary.updated`` when the primary runs, fully available, the revision it should."""
+    expected = {
+        Stage.INITIALIZING: state.stable_revision,
+        Stage.PROMOTING: state.canary_revision,
+    }.get(state.stage)
+    if not expected or workloads.primary_revision(primary) != expected:
+        return None
+    if not workloads.is_ready(primary):
+        return None
+    return events.new(Type.PRIMARY_UPDATED, state.ref, revision=expected, attempt=state.attempt)
+
+
+def target_changed(state: Any, target: Obj, rollout: Obj) -> CloudEvent | None:
+    """What a change of the target means for the rollout, if anything."""
+    if (
+        not state.exists
+        or state.stage in (Stage.INVALID,)
+        or (state.stage == Stage.INITIALIZING and not state.stable_revision)
+    ):
+        return events.new(
+            Type.ROLLOUT_CHANGED,
+            state.ref,
+            generation=int(rollout["metadata"].get("generation", 0)),
+            revision=workloads.revision(target),
+        )
+    revision = workloads.revision(target)
+    if state.stage == Stage.SCALING and revision == state.canary_revision:
+        if workloads.is_ready(target):
+            return events.new(
+                Type.CANARY_SCALED, state.ref, revision=revision, attempt=state.attempt
+            )
+        return None
+    if state.stage == Stage.INITIALIZING:
+        return None  # finalize checks the target once the primary is ready
+    if revision in (state.canary_revision,) and state.stage != Stage.HEALTHY:
+        return None
+    if revision == state.stable_revision and state.stage == Stage.HEALTHY:
+        return None
+    return events.new(Type.REVISION_DETECTED, state.ref, revision=revision, attempt=state.attempt)
+
+
+def _ingress(ctx: Context, namespace: str, name: str, event: CloudEvent) -> CloudEvent | None:
+    for rollout in ctx.kube.rollouts(namespace):
+        nginx = ((rollout.get("spec") or {}).get("trafficRouting") or {}).get("nginx") or {}
+        if nginx.get("stableIngress") == name:
+            ref = RolloutRef(namespace, rollout["metadata"]["name"])
+            return events.new(
+                Type.ROLLOUT_CHANGED,
+                ref,
+                event_id=events.derived_id(events.key(event), "ing"),
+                generation=int(rollout["metadata"].get("generation", 0)),
+            )
+    return None

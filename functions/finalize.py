@@ -1,0 +1,78 @@
+"""finalize: the primary is ready, so the rollout comes to rest (phase Healthy).
+
+After initialization: the Services and the canary Ingress are put in place (weight 0) and the
+target is scaled to 0. After a promotion: the canary weight returns to 0, the target is scaled
+to 0 and the new revision becomes the stable one. Either way, if the target already moved on
+to another revision, the next rollout is started.
+"""
+
+from __future__ import annotations
+
+from cloudevents.core.v1.event import CloudEvent
+
+from shared import events, models, rollouts, transitions, workloads
+from shared.context import Context
+from shared.events import Ext, RolloutRef, Type
+from shared.state import RolloutState, Stage
+from shared.transitions import Outcome
+
+
+def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    ref = RolloutRef.parse(event.get_subject())
+    revision = events.ext(event, Ext.REVISION)
+    attempt = events.ext_int(event, Ext.ATTEMPT)
+    if not revision or attempt is None:
+        raise events.MalformedEvent("primary.updated needs the revision and attempt extensions")
+
+    def decide(state: RolloutState) -> Outcome | None:
+        if state.attempt != attempt:
+            return None
+        initializing = state.stage == Stage.INITIALIZING and state.stable_revision == revision
+        promoting = state.stage == Stage.PROMOTING and state.canary_revision == revision
+        if not (initializing or promoting):
+            return None
+        try:
+            rollout = rollouts.load(ctx, ref)
+        except models.InvalidSpec:
+            return None
+        if rollout is None:
+            return None
+        spec = rollout.spec
+        primary = ctx.kube.deployment(ref.namespace, spec.primary)
+        if workloads.primary_revision(primary) != revision or not workloads.is_ready(primary):
+            return None
+        target = ctx.kube.deployment(ref.namespace, spec.target)
+        if target is None:
+            return None
+        for service in workloads.services(spec, target, rollout.obj):
+            ctx.kube.ensure(service)
+        rollout.router.reconcile(spec, rollout.obj)
+        rollout.router.set_weight(spec, 0)
+        ctx.kube.scale(ref.namespace, spec.target, 0)
+        if initializing:
+            message = f"initialized: {spec.primary} serves revision {revision}"
+            notice = Type.ROLLOUT_INITIALIZED
+        else:
+            message = f"promoted: revision {revision} is stable"
+            notice = Type.ROLLOUT_PROMOTED
+        reply = events.new(notice, ref, revision=revision, attempt=attempt)
+        current = workloads.revision(target)
+        if current != revision:
+            reply = events.new(Type.REVISION_DETECTED, ref, revision=current, attempt=attempt)
+        return Outcome(
+            state.to(
+                Stage.HEALTHY,
+                ctx.now(),
+                stable_revision=revision,
+                canary_revision="",
+                weight=0,
+                step=len(spec.steps) if promoting else 0,
+                pause_until=0.0,
+                reason="RolloutCompleted" if promoting else "Initialized",
+                message=message,
+            ),
+            reply=reply,
+            note=message,
+        )
+
+    return transitions.run(ctx, event, decide)

@@ -1,0 +1,89 @@
+"""step: performs canary step N: sets a traffic weight, or pauses.
+
+``setWeight`` writes the weight to the router and completes at once. ``pause: {duration}``
+schedules a timer (``pause.expired``) and waits; the wall-clock end is kept in state, so a
+restart neither shortens nor lengthens it. ``pause: {}`` waits for a promote.
+"""
+
+from __future__ import annotations
+
+from cloudevents.core.v1.event import CloudEvent
+
+from shared import events, models, rollouts, timers, transitions
+from shared.context import Context
+from shared.events import Ext, RolloutRef, Type
+from shared.state import RolloutState, Stage
+from shared.transitions import Outcome
+
+
+def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    ref = RolloutRef.parse(event.get_subject())
+    revision = events.ext(event, Ext.REVISION)
+    attempt = events.ext_int(event, Ext.ATTEMPT)
+    index = events.ext_int(event, Ext.STEP)
+    if not revision or attempt is None or index is None:
+        raise events.MalformedEvent("step.started needs the revision, attempt and step extensions")
+
+    def decide(state: RolloutState) -> Outcome | None:
+        if (
+            state.stage != Stage.STEPPING
+            or state.canary_revision != revision
+            or state.attempt != attempt
+            or state.step != index
+        ):
+            return None
+        try:
+            rollout = rollouts.load(ctx, ref)
+        except models.InvalidSpec:
+            return None
+        if rollout is None or index >= len(rollout.spec.steps):
+            return None
+        step = rollout.spec.steps[index]
+        label = f"step {index + 1}/{len(rollout.spec.steps)}"
+        done = events.new(Type.STEP_COMPLETED, ref, revision=revision, attempt=attempt, step=index)
+        if isinstance(step, models.SetWeight):
+            rollout.router.set_weight(rollout.spec, step.weight)
+            message = f"{label}: canary weight {step.weight}%"
+            return Outcome(
+                state.with_(weight=step.weight, message=message), reply=done, note=message
+            )
+        now = ctx.now()
+        if step.duration is None:
+            message = f"{label}: paused until promoted"
+            return Outcome(
+                state.to(
+                    Stage.PAUSED,
+                    now,
+                    pause_started=now,
+                    pause_until=0.0,
+                    reason="PausedIndefinitely",
+                    message=message,
+                ),
+                note=message,
+            )
+        if step.duration <= 0:
+            return Outcome(
+                state.with_(message=f"{label}: pause of 0s"),
+                reply=done,
+                note=f"{label}: pause of 0s",
+            )
+        until = now + step.duration
+        ctx.timers.schedule(
+            timers.pause_id(ref.subject, revision, attempt, index),
+            until,
+            events.new(Type.PAUSE_EXPIRED, ref, revision=revision, attempt=attempt, step=index),
+        )
+        message = f"{label}: paused for {step.duration:g}s"
+        return Outcome(
+            state.to(
+                Stage.PAUSED,
+                now,
+                pause_started=now,
+                pause_until=until,
+                reason="PausedByStep",
+                message=message,
+            ),
+            note=message,
+        )
+
+    return transitions.run(ctx, event, decide)

@@ -1,0 +1,52 @@
+"""What a function is given to do its work: Kubernetes, the state store, timers, the clock.
+
+Built once per process from :class:`~shared.settings.Settings`; tests and the local runtime
+build it from explicit parts. A context holds clients, never rollout data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from shared.kube import Kube
+from shared.settings import Settings
+from shared.state import StateStore
+from shared.timers import Timers
+
+
+@dataclass
+class Context:
+    kube: Kube
+    store: StateStore
+    timers: Timers
+    broker_url: str
+    function: str = ""
+    fault_injection: bool = False
+    now: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, kube: Kube | None = None) -> Context:
+        connection = redis.Redis.from_url(settings.redis_url)
+        return cls(
+            kube=kube or Kube.from_env(),
+            store=StateStore(connection),
+            timers=Timers(connection, settings.broker_url, settings.timer_queue),
+            broker_url=settings.broker_url,
+            fault_injection=settings.fault_injection,
+        )
+
+    def for_function(self, function: str) -> Context:
+        """The same clients, labelled with the function that uses them."""
+        return Context(
+            kube=self.kube,
+            store=self.store,
+            timers=self.timers,
+            broker_url=self.broker_url,
+            function=function,
+            fault_injection=self.fault_injection,
+            now=self.now,
+        )

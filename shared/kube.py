@@ -1,0 +1,348 @@
+"""Kubernetes access: the only module that talks to the Kubernetes API.
+
+A thin layer over the official client's transport (configuration, auth, TLS) that speaks plain
+dicts: get / list / create / merge-patch / delete by apiVersion and plural, the status and scale
+subresources, and Events. Every write is level-based (``ensure`` converges an object to what is
+wanted), so repeating it is harmless. Transient API failures raise :class:`Transient`; nothing
+here decides what to write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+from kubernetes import client, config
+from urllib3.exceptions import HTTPError
+
+from shared import models
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+"""Label on every object Ferry creates."""
+FERRY = "ferry"
+
+
+class Transient(Exception):
+    """The API could not be reached or answered 5xx/429: try the event again later."""
+
+
+class NotFound(Exception):
+    """The object does not exist."""
+
+
+class ApiError(Exception):
+    """The API refused the request (4xx other than 404/429): retrying will not help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _message(raw: bytes | None) -> str:
+    try:
+        return str(json.loads(raw or b"{}").get("message", ""))
+    except ValueError:
+        return (raw or b"")[:200].decode(errors="replace")
+
+
+def _path(
+    api_version: str,
+    plural: str,
+    namespace: str | None,
+    name: str | None = None,
+    sub: str | None = None,
+) -> str:
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    if namespace:
+        base += f"/namespaces/{namespace}"
+    base += f"/{plural}"
+    if name:
+        base += f"/{name}"
+    if sub:
+        base += f"/{sub}"
+    return base
+
+
+class Kube:
+    """Dict-speaking access to one cluster."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api = api_client
+
+    @classmethod
+    def from_env(cls) -> Kube:
+        """In-cluster config when running in a Pod, else ``$KUBECONFIG`` / ~/.kube/config."""
+        configuration = client.Configuration()
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
+        return cls(client.ApiClient(configuration))
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Obj:
+        try:
+            method, url, headers, payload, _ = self.api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=list((query or {}).items()),
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self.api.call_api(
+                method, url, header_params=headers, body=payload, _request_timeout=30
+            )
+            response.read()  # type: ignore[no-untyped-call]
+        except HTTPError as exc:
+            raise Transient(f"{method} {path}: {exc}") from None
+        status, raw = response.status, response.data
+        if status == 404:
+            raise NotFound(path)
+        if status in (409, 429) or status >= 500:  # 409: changed meanwhile; re-read, retry
+            raise Transient(f"{method} {path}: {status} {_message(raw)}")
+        if status >= 400:
+            raise ApiError(status, f"{method} {path}: {status} {_message(raw)}")
+        return json.loads(raw) if raw else {}
+
+    # -- generic verbs ------------------------------------------------------------------------
+
+    def get(self, api_version: str, plural: str, namespace: str | None, name: str) -> Obj | None:
+        try:
+            return self.request("GET", _path(api_version, plural, namespace, name))
+        except NotFound:
+            return None
+
+    def list_of(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+    ) -> list[Obj]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        items: list[Obj] = self.request(
+            "GET", _path(api_version, plural, namespace), query=query
+        ).get("items", [])
+        return items
+
+    def create(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        return self.request(
+            "POST",
+            _path(obj["apiVersion"], _plural(obj["kind"]), meta.get("namespace")),
+            body=obj,
+        )
+
+    def merge_patch(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        patch: Obj,
+        *,
+        sub: str | None = None,
+    ) -> Obj:
+        return self.request(
+            "PATCH",
+            _path(api_version, plural, namespace, name, sub),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def delete(self, api_version: str, plural: str, namespace: str | None, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.request(
+                "DELETE",
+                _path(api_version, plural, namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+
+    def ensure(self, desired: Obj) -> Obj:
+        """Create ``desired``, or merge-patch the existing object so every field given in
+        ``desired`` has the given value (fields it does not name are left alone)."""
+        meta = desired["metadata"]
+        plural = _plural(desired["kind"])
+        current = self.get(desired["apiVersion"], plural, meta.get("namespace"), meta["name"])
+        if current is None:
+            try:
+                return self.create(desired)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                raise Transient(
+                    f"{desired['kind']} {meta['name']} was created concurrently"
+                ) from None
+        patch = _diff(current, desired)
+        if not patch:
+            return current
+        return self.merge_patch(
+            desired["apiVersion"], plural, meta.get("namespace"), meta["name"], patch
+        )
+
+    # -- workloads ---------------------------------------------------------------------------
+
+    def deployment(self, namespace: str, name: str) -> Obj | None:
+        return self.get("apps/v1", "deployments", namespace, name)
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        """Level-based: the Deployment's scale becomes ``replicas`` (no write if it is)."""
+        current = self.request("GET", _path("apps/v1", "deployments", namespace, name, "scale"))
+        if (current.get("spec") or {}).get("replicas") == replicas:
+            return
+        self.merge_patch(
+            "apps/v1",
+            "deployments",
+            namespace,
+            name,
+            {"spec": {"replicas": replicas}},
+            sub="scale",
+        )
+
+    # -- rollouts ----------------------------------------------------------------------------
+
+    def rollout(self, namespace: str, name: str) -> Obj | None:
+        return self.get(models.API_VERSION, models.PLURAL, namespace, name)
+
+    def rollouts(self, namespace: str | None = None) -> list[Obj]:
+        return self.list_of(models.API_VERSION, models.PLURAL, namespace)
+
+    def patch_rollout_status(self, namespace: str, name: str, status: Obj) -> None:
+        """Merge ``status`` into the Rollout's status (never its spec: Git owns that)."""
+        with contextlib.suppress(NotFound):  # the Rollout is gone; its cleanup event follows
+            self.merge_patch(
+                models.API_VERSION,
+                models.PLURAL,
+                namespace,
+                name,
+                {"status": status},
+                sub="status",
+            )
+
+    def set_finalizer(self, rollout: Obj, name: str, *, present: bool) -> None:
+        """Add or remove one finalizer on a Rollout (guarded by its resourceVersion)."""
+        meta = rollout["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if (name in finalizers) == present:
+            return
+        wanted = [*finalizers, name] if present else [f for f in finalizers if f != name]
+        self.merge_patch(
+            models.API_VERSION,
+            models.PLURAL,
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}},
+        )
+
+    def record_event(
+        self, rollout: Obj | None, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        """A Kubernetes Event on the Rollout (best effort: failures are logged, not raised)."""
+        if not rollout:
+            return
+        meta = rollout["metadata"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": models.API_VERSION,
+                "kind": models.KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "ferry"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": "ferry",
+        }
+        try:
+            self.create(event)
+        except (ApiError, NotFound, Transient) as exc:
+            log.warning("could not record event %s on %s: %s", reason, meta["name"], exc)
+
+
+_PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "Ingress": "ingresses",
+    "Event": "events",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    models.KIND: models.PLURAL,
+}
+
+
+def _plural(kind: str) -> str:
+    try:
+        return _PLURALS[kind]
+    except KeyError:
+        raise ValueError(f"Ferry does not manage objects of kind {kind}") from None
+
+
+def _diff(current: Any, desired: Any) -> Any:
+    """The merge patch that makes ``current`` carry every value ``desired`` names
+    (lists are compared and replaced whole). Empty dict when nothing differs."""
+    if isinstance(desired, dict) and isinstance(current, dict):
+        patch: dict[str, Any] = {}
+        for key, value in desired.items():
+            if key in ("status",) or (key == "metadata" and not isinstance(value, dict)):
+                continue
+            if key not in current:
+                patch[key] = value
+                continue
+            if isinstance(value, dict) and isinstance(current[key], dict):
+                sub = _diff(current[key], value)
+                if sub:
+                    patch[key] = sub
+            elif not _covers(current[key], value):
+                patch[key] = value
+        return patch
+    return desired
+
+
+def _covers(current: Any, desired: Any) -> bool:
+    """Whether ``current`` already carries everything ``desired`` says (the server may have
+    added defaults, such as a Service port's protocol, which do not count as a difference)."""
+    if isinstance(desired, dict):
+        return isinstance(current, dict) and all(
+            k in current and _covers(current[k], v) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(current, list)
+            and len(current) == len(desired)
+            and all(_covers(c, d) for c, d in zip(current, desired, strict=True))
+        )
+    return bool(current == desired)

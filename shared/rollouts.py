@@ -1,0 +1,41 @@
+"""Loading a Rollout with everything a transition needs: its object, parsed spec and router.
+
+Functions call :func:`load` instead of repeating the lookup. A Rollout that is gone yields
+None; an invalid one raises :class:`~shared.models.InvalidSpec` for the caller to record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared import models, routers
+from shared.context import Context
+from shared.events import RolloutRef
+
+
+@dataclass(frozen=True)
+class Rollout:
+    obj: dict[str, Any]
+    spec: models.RolloutSpec
+    router: routers.Router
+
+    @property
+    def uid(self) -> str:
+        return str(self.obj["metadata"].get("uid", ""))
+
+    @property
+    def generation(self) -> int:
+        return int(self.obj["metadata"].get("generation", 0))
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.obj["metadata"].get("deletionTimestamp"))
+
+
+def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
+    obj = ctx.kube.rollout(ref.namespace, ref.name)
+    if obj is None:
+        return None
+    spec = models.parse(obj)
+    return Rollout(obj, spec, routers.get("nginx", ctx.kube))

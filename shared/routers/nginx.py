@@ -1,0 +1,126 @@
+"""The ingress-nginx router: a canary Ingress with ``canary`` / ``canary-weight`` annotations.
+
+The canary Ingress ``<stableIngress>-canary`` copies the stable Ingress's rules with every
+backend that points at the Rollout's Service rewritten to ``<service>-canary``; ingress-nginx
+then sends ``canary-weight`` percent of the traffic for those hosts to it. The stable Ingress is
+the user's (Git's) and is never written. The canary Ingress is owned by the Rollout.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from shared.kube import Kube
+from shared.models import RolloutSpec
+
+Obj = dict[str, Any]
+API_VERSION = "networking.k8s.io/v1"
+
+
+class StableIngressMissing(Exception):
+    """The stable Ingress named by the Rollout does not exist."""
+
+
+class NginxRouter:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def _prefix(self, rollout: RolloutSpec, name: str) -> str:
+        return f"{rollout.nginx.annotation_prefix}/{name}"
+
+    def desired(self, rollout: RolloutSpec, stable: Obj, owner: Obj, weight: int) -> Obj:
+        """The canary Ingress for ``stable`` at ``weight`` percent."""
+        spec = copy.deepcopy(stable.get("spec") or {})
+        if _backend_service(spec.get("defaultBackend")) == rollout.service.name:
+            spec["defaultBackend"]["service"]["name"] = rollout.canary_service
+        else:
+            spec.pop("defaultBackend", None)
+        for rule in spec.get("rules") or []:
+            paths = ((rule.get("http") or {}).get("paths")) or []
+            rule.setdefault("http", {})["paths"] = [
+                _to_canary(path, rollout)
+                for path in paths
+                if _backend_service(path.get("backend")) == rollout.service.name
+            ]
+        spec["rules"] = [r for r in spec.get("rules") or [] if r["http"]["paths"]]
+        annotations = {
+            self._prefix(rollout, "canary"): "true",
+            self._prefix(rollout, "canary-weight"): str(weight),
+        }
+        for key, value in rollout.nginx.additional_annotations.items():
+            annotations[key if "/" in key else self._prefix(rollout, key)] = value
+        owner_meta = owner["metadata"]
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "Ingress",
+            "metadata": {
+                "name": rollout.canary_ingress,
+                "namespace": rollout.namespace,
+                "labels": {"app.kubernetes.io/managed-by": "ferry"},
+                "annotations": annotations,
+                "ownerReferences": [
+                    {
+                        "apiVersion": owner["apiVersion"],
+                        "kind": owner["kind"],
+                        "name": owner_meta["name"],
+                        "uid": owner_meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": spec,
+        }
+
+    def _stable(self, rollout: RolloutSpec) -> Obj:
+        stable = self.kube.get(
+            API_VERSION, "ingresses", rollout.namespace, rollout.nginx.stable_ingress
+        )
+        if stable is None:
+            raise StableIngressMissing(
+                f"stable Ingress {rollout.namespace}/{rollout.nginx.stable_ingress} not found"
+            )
+        return stable
+
+    def reconcile(self, rollout: RolloutSpec, owner: Obj) -> None:
+        weight = self.get_weight(rollout) or 0
+        self.kube.ensure(self.desired(rollout, self._stable(rollout), owner, weight))
+
+    def set_weight(self, rollout: RolloutSpec, weight: int) -> None:
+        if self.get_weight(rollout) == weight:
+            return
+        self.kube.merge_patch(
+            API_VERSION,
+            "ingresses",
+            rollout.namespace,
+            rollout.canary_ingress,
+            {"metadata": {"annotations": {self._prefix(rollout, "canary-weight"): str(weight)}}},
+        )
+
+    def get_weight(self, rollout: RolloutSpec) -> int | None:
+        current = self.kube.get(API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress)
+        if current is None:
+            return None
+        value = ((current["metadata"].get("annotations")) or {}).get(
+            self._prefix(rollout, "canary-weight"), "0"
+        )
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+
+    def finalize(self, rollout: RolloutSpec) -> None:
+        self.kube.delete(API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress)
+
+
+def _backend_service(backend: Any) -> str | None:
+    if not isinstance(backend, dict):
+        return None
+    return ((backend.get("service")) or {}).get("name")
+
+
+def _to_canary(path: Obj, rollout: RolloutSpec) -> Obj:
+    moved = copy.deepcopy(path)
+    moved["backend"]["service"]["name"] = rollout.canary_service
+    return moved

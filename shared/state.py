@@ -1,0 +1,285 @@
+"""Rollout state in Redis: the only module that talks to Redis.
+
+Each rollout has a hash (its state, with a ``version`` for compare-and-set), a capped history
+stream, and processed-event markers with a TTL; all three share the hash tag ``{ns/name}`` so
+one Lua script can update them atomically, also on Redis Cluster. :class:`Keys` is the whole
+key scheme. A commit is one script: check the version, write the new state, mark the event
+processed, append the history entry, or do nothing at all. Nothing here decides transitions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any, cast
+
+import redis
+
+from shared.events import RolloutRef
+
+PROCESSED_TTL = 24 * 3600
+"""Seconds a processed-event marker is kept (longer than any broker retry schedule)."""
+HISTORY_MAXLEN = 1000
+"""Entries kept per rollout history stream (approximately: XADD MAXLEN ~)."""
+
+
+class Keys:
+    """Every Redis key Ferry uses. ``{ns/name}`` is a hash tag: one slot per rollout."""
+
+    state = "ferry:{{{ns}/{name}}}:state"
+    history = "ferry:{{{ns}/{name}}}:history"
+    processed = "ferry:{{{ns}/{name}}}:processed:{key}"
+    index = "ferry:rollouts"
+    """Set of ``ns/name`` of every rollout with state, for the reconcile tick."""
+    fault = "ferry:faults:{function}"
+    """Fault injection (tests): how many more times ``function`` crashes before its commit."""
+    deadletters = "ferry:deadletters"
+    """Stream of events the broker gave up on."""
+
+    @staticmethod
+    def of(template: str, ref: RolloutRef, **extra: str) -> str:
+        return template.format(ns=ref.namespace, name=ref.name, **extra)
+
+
+class Stage(StrEnum):
+    """Where a rollout is in its life; the phase shown to users derives from it."""
+
+    INITIALIZING = "initializing"
+    """Primary, Services and router created; waiting for the primary to be ready."""
+    HEALTHY = "healthy"
+    """At rest: the primary serves the stable revision, the target runs 0 replicas."""
+    SCALING = "scaling"
+    """A new revision: the canary (target) is scaled up; waiting for it to be ready."""
+    STEPPING = "stepping"
+    """Running canary step ``step``."""
+    PAUSED = "paused"
+    """Paused at step ``step``: until ``pause_until``, or until promoted when indefinite."""
+    PROMOTING = "promoting"
+    """The primary took the canary's template; waiting for the primary to be ready."""
+    ABORTED = "aborted"
+    """Traffic back on stable, canary scaled down; waiting for a new revision."""
+    INVALID = "invalid"
+    """The spec is invalid; nothing is touched until it is fixed."""
+
+
+PHASES = {
+    Stage.INITIALIZING: "Progressing",
+    Stage.HEALTHY: "Healthy",
+    Stage.SCALING: "Progressing",
+    Stage.STEPPING: "Progressing",
+    Stage.PAUSED: "Paused",
+    Stage.PROMOTING: "Progressing",
+    Stage.ABORTED: "Degraded",
+    Stage.INVALID: "Degraded",
+}
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """One rollout's progress. ``version`` is the compare-and-set counter (0 = no state)."""
+
+    namespace: str
+    name: str
+    version: int = 0
+    stage: Stage = Stage.INITIALIZING
+    message: str = ""
+    reason: str = ""
+    stable_revision: str = ""
+    canary_revision: str = ""
+    step: int = 0
+    weight: int = 0
+    attempt: int = 0
+    pause_until: float = 0.0
+    """Epoch seconds a timed pause ends; 0 for none or an indefinite pause."""
+    pause_started: float = 0.0
+    stage_since: float = 0.0
+    """Epoch seconds the current stage began (progress deadline, display)."""
+    generation: int = 0
+    """The Rollout's metadata.generation last observed."""
+    uid: str = ""
+    """The Rollout's uid, so a deleted-and-recreated Rollout starts afresh."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> RolloutRef:
+        return RolloutRef(self.namespace, self.name)
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+    @property
+    def phase(self) -> str:
+        return PHASES[self.stage]
+
+    def to(self, stage: Stage, now: float, **changes: Any) -> RolloutState:
+        """This state moved to ``stage`` (``stage_since`` reset when the stage changes, unless
+        given)."""
+        changes.setdefault("stage_since", now if stage != self.stage else self.stage_since)
+        return replace(self, stage=stage, **changes)
+
+    def with_(self, **changes: Any) -> RolloutState:
+        return replace(self, **changes)
+
+    def to_fields(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for f in fields(self):
+            if f.name in ("namespace", "name", "version"):
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = json.dumps(value) if f.name == "extra" else str(value)
+        return out
+
+    @classmethod
+    def from_fields(cls, ref: RolloutRef, raw: dict[bytes, bytes]) -> RolloutState:
+        if not raw:
+            return cls(ref.namespace, ref.name)
+        values = {k.decode(): v.decode() for k, v in raw.items()}
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in ("namespace", "name") or f.name not in values:
+                continue
+            text = values[f.name]
+            if f.name == "extra":
+                kwargs[f.name] = json.loads(text)
+            elif f.name == "stage":
+                kwargs[f.name] = Stage(text)
+            elif f.type in ("int",):
+                kwargs[f.name] = int(text)
+            elif f.type in ("float",):
+                kwargs[f.name] = float(text)
+            else:
+                kwargs[f.name] = text
+        return cls(ref.namespace, ref.name, **kwargs)
+
+
+_COMMIT = """
+local current = redis.call('HGET', KEYS[1], 'version') or '0'
+if current ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local fields = cjson.decode(ARGV[4])
+local flat = {}
+for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+if ARGV[6] == '1' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'version', tonumber(ARGV[1]) + 1, unpack(flat))
+end
+redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[2]))
+if ARGV[5] ~= '' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'entry', ARGV[5])
+end
+return 1
+"""
+
+
+class Conflict(Exception):
+    """The state changed since it was loaded: reload, re-check, retry."""
+
+
+class AlreadyProcessed(Exception):
+    """The event was committed by an earlier (or concurrent) delivery."""
+
+
+class StateStore:
+    """Load, compare-and-set and history for rollouts."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._commit = client.register_script(_COMMIT)
+
+    @classmethod
+    def from_url(cls, url: str) -> StateStore:
+        return cls(redis.Redis.from_url(url))
+
+    def load(self, ref: RolloutRef) -> RolloutState:
+        raw = self.redis.hgetall(Keys.of(Keys.state, ref))
+        return RolloutState.from_fields(ref, raw)  # type: ignore[arg-type]
+
+    def processed(self, ref: RolloutRef, event_key: str) -> bool:
+        return bool(self.redis.exists(Keys.of(Keys.processed, ref, key=event_key)))
+
+    def mark_processed(self, ref: RolloutRef, event_key: str) -> None:
+        """Remember an event that needed no state change (a no-op is processed too)."""
+        self.redis.set(Keys.of(Keys.processed, ref, key=event_key), "1", ex=PROCESSED_TTL)
+
+    def commit(
+        self,
+        old: RolloutState,
+        new: RolloutState | None,
+        *,
+        event_key: str,
+        history: dict[str, Any] | None,
+    ) -> None:
+        """Atomically: if the state is still ``old``, write ``new`` (None deletes the state),
+        mark the event processed and append ``history``. Raises Conflict or AlreadyProcessed."""
+        ref = old.ref
+        if new is not None:
+            self.redis.sadd(Keys.index, ref.subject)  # idempotent; other slot, so outside
+        entry = ""
+        if history is not None:
+            entry = json.dumps({"time": time.time(), **history}, sort_keys=True)
+        result = self._commit(
+            keys=[
+                Keys.of(Keys.state, ref),
+                Keys.of(Keys.processed, ref, key=event_key),
+                Keys.of(Keys.history, ref),
+            ],
+            args=[
+                str(old.version),
+                PROCESSED_TTL,
+                HISTORY_MAXLEN,
+                json.dumps(new.to_fields() if new is not None else {}),
+                entry,
+                "1" if new is None else "0",
+            ],
+        )
+        if result == 0:
+            raise Conflict(f"{ref.subject} changed concurrently")
+        if result == -1:
+            raise AlreadyProcessed(event_key)
+        if new is None:
+            self.redis.srem(Keys.index, ref.subject)
+
+    def history(self, ref: RolloutRef, count: int | None = None) -> list[dict[str, Any]]:
+        """The rollout's history, oldest first."""
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            self.redis.xrange(Keys.of(Keys.history, ref), count=count),
+        )
+        return [json.loads(fields_[b"entry"]) for _, fields_ in entries]
+
+    def rollouts(self) -> Iterator[RolloutRef]:
+        """Every rollout that has state."""
+        for member in sorted(cast("set[bytes]", self.redis.smembers(Keys.index))):
+            namespace, _, name = member.decode().partition("/")
+            yield RolloutRef(namespace, name)
+
+    # -- fault injection (tests) -------------------------------------------------------------
+
+    def take_fault(self, function: str) -> bool:
+        """True (and one fewer left) if a crash is armed for ``function``."""
+        key = Keys.fault.format(function=function)
+        left = self.redis.decr(key)
+        if left < 0:
+            self.redis.delete(key)
+            return False
+        return True
+
+    def arm_fault(self, function: str, times: int = 1) -> None:
+        self.redis.set(Keys.fault.format(function=function), times)
+
+    def record_dead_letter(self, event_json: str, reason: str) -> None:
+        self.redis.xadd(
+            Keys.deadletters,
+            {"event": event_json, "reason": reason},
+            maxlen=HISTORY_MAXLEN,
+            approximate=True,
+        )
+
+
+def as_dict(state: RolloutState) -> dict[str, Any]:
+    return asdict(state)

@@ -1,0 +1,66 @@
+"""Timers: a CloudEvent to be sent to the Broker at a given time, as an RQ scheduled job.
+
+A timer's job id is derived from what it is for (rollout, purpose, revision, step, attempt),
+so scheduling it twice keeps one job, and the event it fires has a fixed id, so the function
+receiving it dedupes a double firing. The RQ worker (``rq worker --with-scheduler``) fires due
+jobs, also those that came due while it was down. Functions never sleep: they schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from datetime import UTC, datetime
+
+import redis
+from cloudevents.core.v1.event import CloudEvent
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from shared import events, sink
+
+
+def fire(event_json: str, broker_url: str) -> None:
+    """The job RQ runs: send the event to the Broker (raises so RQ retries on failure)."""
+    sink.send(broker_url, events.from_json(event_json))
+
+
+def timer_id(*parts: object) -> str:
+    """A deterministic id from what the timer is for (RQ ids: letters, digits, - and _)."""
+    digest = hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:32]
+    return f"ferry-timer-{digest}"
+
+
+def deadline_id(subject: str, revision: str, attempt: int) -> str:
+    """The progress-deadline timer of one canary attempt."""
+    return timer_id("deadline", subject, revision, attempt)
+
+
+def pause_id(subject: str, revision: str, attempt: int, step: int) -> str:
+    """The timer ending the timed pause of one step of one canary attempt."""
+    return timer_id("pause", subject, revision, attempt, step)
+
+
+class Timers:
+    def __init__(self, connection: redis.Redis, broker_url: str, queue: str) -> None:
+        self.queue = Queue(queue, connection=connection)
+        self.broker_url = broker_url
+
+    def schedule(self, job_id: str, at: float, event: CloudEvent) -> None:
+        """Send ``event`` to the Broker at epoch second ``at`` (once per job id)."""
+        when = datetime.fromtimestamp(at, UTC)
+        self.queue.enqueue_at(
+            when,
+            fire,
+            events.to_json(event),
+            self.broker_url,
+            job_id=job_id,
+            retry=Retry(max=5, interval=[1, 2, 5, 10, 30]),
+            result_ttl=600,
+            failure_ttl=24 * 3600,
+        )
+
+    def cancel(self, job_id: str) -> None:
+        with contextlib.suppress(NoSuchJobError):
+            Job.fetch(job_id, connection=self.queue.connection).cancel()

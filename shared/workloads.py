@@ -1,0 +1,159 @@
+"""The workload model: the objects Ferry derives from the user's Deployment, and their health.
+
+The user's Deployment (the *target*, owned by Git) runs the canary; Ferry keeps a copy,
+``<target>-primary``, that serves the stable revision, and three Services: ``<service>`` and
+``<service>-primary`` select the primary's Pods, ``<service>-canary`` the target's. The primary's
+selector labels are the target's with ``-primary`` appended to each value, so the two sets of
+Pods never overlap. A *revision* is a hash of the target's pod template. Pure functions over
+dicts: no I/O here.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from shared.models import RolloutSpec
+
+Obj = dict[str, Any]
+
+REVISION_ANNOTATION = "ferry.dev/revision"
+"""On the primary's pod template: the revision it runs."""
+MANAGED_LABELS = {"app.kubernetes.io/managed-by": "ferry"}
+
+
+def revision(target: Obj) -> str:
+    """The revision of a Deployment: a short hash of its pod template."""
+    template = (target.get("spec") or {}).get("template") or {}
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def selector_labels(target: Obj) -> dict[str, str]:
+    labels: dict[str, str] = ((target.get("spec") or {}).get("selector") or {}).get(
+        "matchLabels"
+    ) or {}
+    return dict(labels)
+
+
+def primary_labels(target: Obj) -> dict[str, str]:
+    return {key: f"{value}-primary" for key, value in selector_labels(target).items()}
+
+
+def owner_reference(owner: Obj) -> Obj:
+    meta = owner["metadata"]
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def primary(rollout: RolloutSpec, target: Obj, owner: Obj, replicas: int) -> Obj:
+    """The primary Deployment running ``target``'s current template."""
+    spec = target.get("spec") or {}
+    template = copy.deepcopy(spec.get("template") or {})
+    meta = template.setdefault("metadata", {})
+    labels = dict(meta.get("labels") or {})
+    labels.update(primary_labels(target))
+    meta["labels"] = labels
+    meta.setdefault("annotations", {})[REVISION_ANNOTATION] = revision(target)
+    desired_spec: Obj = {
+        "replicas": replicas,
+        "selector": {"matchLabels": primary_labels(target)},
+        "template": template,
+    }
+    for kept in ("strategy", "minReadySeconds", "revisionHistoryLimit"):
+        if kept in spec:
+            desired_spec[kept] = copy.deepcopy(spec[kept])
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": rollout.primary,
+            "namespace": rollout.namespace,
+            "labels": {**MANAGED_LABELS, **primary_labels(target)},
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": desired_spec,
+    }
+
+
+def primary_revision(primary_obj: Obj | None) -> str | None:
+    if primary_obj is None:
+        return None
+    annotations = (
+        ((primary_obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    ).get("annotations") or {}
+    value = annotations.get(REVISION_ANNOTATION)
+    return str(value) if value else None
+
+
+def services(rollout: RolloutSpec, target: Obj, owner: Obj) -> list[Obj]:
+    """``<service>`` and ``<service>-primary`` (primary Pods), ``<service>-canary`` (target
+    Pods). The apex Service carries no owner reference: it keeps serving after the Rollout is
+    deleted (then re-pointed at the target)."""
+    port = {
+        "name": "http",
+        "port": rollout.service.port,
+        "targetPort": rollout.service.target_port,
+        "protocol": "TCP",
+    }
+
+    def service(name: str, selector: dict[str, str], owned: bool) -> Obj:
+        meta: Obj = {"name": name, "namespace": rollout.namespace, "labels": MANAGED_LABELS}
+        if owned:
+            meta["ownerReferences"] = [owner_reference(owner)]
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {"type": "ClusterIP", "selector": selector, "ports": [port]},
+        }
+
+    return [
+        service(rollout.service.name, primary_labels(target), owned=False),
+        service(rollout.primary_service, primary_labels(target), owned=True),
+        service(rollout.canary_service, selector_labels(target), owned=True),
+    ]
+
+
+def apex_for_target(rollout: RolloutSpec, target: Obj) -> Obj:
+    """The apex Service re-pointed at the target's Pods (when Ferry lets go of a target)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": rollout.service.name, "namespace": rollout.namespace},
+        "spec": {"selector": selector_labels(target)},
+    }
+
+
+def replicas(deployment: Obj | None) -> int:
+    if deployment is None:
+        return 0
+    return int((deployment.get("spec") or {}).get("replicas", 1))
+
+
+def is_ready(deployment: Obj | None, *, replicas_at_least: int = 1) -> bool:
+    """The Deployment finished rolling out its current template and all its replicas are
+    available (and it has at least ``replicas_at_least``)."""
+    if deployment is None:
+        return False
+    meta, spec, status = (
+        deployment.get("metadata") or {},
+        deployment.get("spec") or {},
+        deployment.get("status") or {},
+    )
+    want = int(spec.get("replicas", 1))
+    return bool(
+        want >= replicas_at_least
+        and status.get("observedGeneration", 0) >= meta.get("generation", 1)
+        and status.get("updatedReplicas", 0) == want
+        and status.get("availableReplicas", 0) == want
+        and status.get("replicas", 0) == want
+    )
