@@ -82,7 +82,14 @@ def bench_watch(sim: Simulator, watchers: int, writes: int, rounds: int) -> dict
         ready = threading.Barrier(watchers + 1)
         clients = [sim.api_client() for _ in range(watchers)]
 
-        def follow(i: int, rv: str = rv, sent: dict[str, float] = sent) -> None:
+        def follow(
+            i: int,
+            rv: str = rv,
+            sent: dict[str, float] = sent,
+            received: list[list[float]] = received,
+            ready: threading.Barrier = ready,
+            clients: list[client.ApiClient] = clients,
+        ) -> None:
             api = client.CoreV1Api(clients[i])
             stream = watch.Watch()
             ready.wait()

@@ -79,7 +79,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import run_simple
+    from kubernetes.config import ConfigException
+    from waitress import serve
 
     import functions
     from shared.context import Context
@@ -89,11 +90,11 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         handler = functions.handler(args.function)
         context = Context.from_settings(Settings.from_env())
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, ConfigException) as exc:
         print(f"ferry serve: {exc}", file=sys.stderr)
         return 2
     app = create_app(args.function, handler, context)
-    run_simple("0.0.0.0", args.port, app, threaded=True)
+    serve(app, host="0.0.0.0", port=args.port, threads=8, ident="ferry")
     return 0
 
 

@@ -155,9 +155,7 @@ class Runtime:
                 emulator = PingSourceEmulator(source, self.broker_url, self.options.tick)
             self._sources.append(emulator)
             emulator.start()
-        for emulator in self._sources:
-            if isinstance(emulator, PingSourceEmulator):
-                emulator.fire_now()  # the first tick resumes whatever was in flight
+        self.tick()  # the first tick resumes whatever was in flight
 
     def _source_manifests(self) -> list[dict[str, Any]]:
         text = (self.options.manifests / "sources.yaml").read_text()
@@ -211,6 +209,12 @@ class Runtime:
         if shutil.which(sys.executable) is None:  # pragma: no cover - sys.executable exists
             raise RuntimeError("cannot find the Python interpreter to run the RQ worker")
         self._worker = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+    def tick(self) -> None:
+        """Send a reconcile tick now (as the PingSource would on its schedule)."""
+        for emulator in self._sources:
+            if isinstance(emulator, PingSourceEmulator):
+                emulator.fire_now()
 
     def stop(self) -> None:
         for emulator in self._sources:

@@ -1,0 +1,108 @@
+"""The command lines: ``ferry serve`` (a function as its Knative Service runs it), ``ferry
+--version`` and ``kubectl ferry`` found by the real kubectl's plugin mechanism."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.sim.cluster import Simulator
+from shared import events
+from shared.events import RolloutRef, Type
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(redis_server: str, tmp_path: Path) -> Iterator[str]:
+    """``ferry serve detect`` in a subprocess, configured only by its environment."""
+    with Simulator(controllers=False) as sim:
+        kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
+        port = free_port()
+        env = dict(
+            os.environ,
+            REDIS_URL=redis_server,
+            FERRY_BROKER_URL="http://127.0.0.1:9/x",
+            KUBECONFIG=str(kubeconfig),
+            PORT=str(port),
+        )
+        proc = subprocess.Popen(
+            [str(BIN / "ferry"), "serve", "detect"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(f"{url}/healthz", timeout=1).ok:
+                        break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            else:
+                proc.kill()
+                raise AssertionError(f"ferry serve did not start: {proc.communicate()[0]!r}")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_serve_answers_cloudevents_like_a_knative_service(served: str) -> None:
+    malformed = requests.post(
+        f"{served}/", data=b"{}", headers={"content-type": "application/json"}, timeout=5
+    )
+    assert malformed.status_code == 400
+    assert "not a CloudEvent" in malformed.text
+    event = events.new(
+        Type.RESOURCE_ADDED,
+        RolloutRef("default", "nothing"),
+        data={"kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}},
+    )
+    headers, body = events.to_http(event)
+    answer = requests.post(f"{served}/", data=body, headers=headers, timeout=5)
+    assert answer.status_code == 202  # no rollout cares about a ConfigMap: done, no reply
+
+
+def test_serve_without_configuration_says_what_is_missing() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FERRY_BROKER_URL")}
+    proc = subprocess.run(
+        [str(BIN / "ferry"), "serve", "detect"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert "REDIS_URL and FERRY_BROKER_URL must be set" in proc.stderr
+
+
+def test_serve_refuses_an_unknown_function() -> None:
+    proc = subprocess.run(
+        [str(BIN / "ferry"), "serve", "nope"], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2 and "unknown function 'nope'" in proc.stderr
+
+
+def test_kubectl_finds_the_plugin() -> None:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl must be installed for the tests"
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(
+        [kubectl, "ferry", "version"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("kubectl-ferry ")
