@@ -21,11 +21,16 @@ PLURAL = "rollouts"
 FINALIZER = "ferry.dev/cleanup"
 """Keeps a deleted Rollout until Ferry has handed its target back."""
 DEFAULT_PROGRESS_DEADLINE = 600
+DEFAULT_ABORT_SCALE_DOWN_DELAY = 30
+"""Seconds the canary keeps running after an abort (Argo's default; 0: never scaled down)."""
 DEFAULT_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*(?<!-)$")
+"""A Kubernetes port name (IANA_SVC_NAME): a letter somewhere, no leading, trailing or double
+'-'; at most 15 characters."""
 
 
 class InvalidSpec(ValueError):
@@ -67,7 +72,45 @@ class Pause:
     """Seconds, or None for an indefinite pause (wait for a promote)."""
 
 
-Step = SetWeight | Pause
+@dataclass(frozen=True)
+class TemplateRef:
+    """An AnalysisTemplate (or, with ``cluster_scope``, a ClusterAnalysisTemplate) by name."""
+
+    name: str
+    cluster_scope: bool = False
+
+
+@dataclass(frozen=True)
+class AnalysisArg:
+    """An argument the Rollout passes to its templates: a value, the pod template hash of the
+    stable or canary revision (``pod_template_hash``: ``Stable`` | ``Latest``), or a field of
+    the Rollout (``field_path``, e.g. ``metadata.labels['app']``). Exactly one is set."""
+
+    name: str
+    value: str | None = None
+    pod_template_hash: str | None = None
+    field_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A step: run an AnalysisRun of these templates and wait until it completes."""
+
+    templates: tuple[TemplateRef, ...]
+    args: tuple[AnalysisArg, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackgroundAnalysis:
+    """``strategy.canary.analysis``: an AnalysisRun that runs beside the steps, from step
+    ``starting_step`` until the rollout ends."""
+
+    templates: tuple[TemplateRef, ...]
+    args: tuple[AnalysisArg, ...] = ()
+    starting_step: int = 0
+
+
+Step = SetWeight | Pause | Analysis
 
 
 @dataclass(frozen=True)
@@ -93,6 +136,11 @@ class RolloutSpec:
     nginx: Nginx
     steps: tuple[Step, ...]
     progress_deadline: int
+    background_analysis: BackgroundAnalysis | None = None
+    abort_scale_down_delay: int = DEFAULT_ABORT_SCALE_DOWN_DELAY
+    """Seconds after an abort before the canary is scaled down; 0: it is left running."""
+    progress_deadline_abort: bool = False
+    """Abort (not only report) when progressDeadlineSeconds passes without progress."""
 
     # -- names of what Ferry manages -----------------------------------------------------
     @property
@@ -112,6 +160,17 @@ class RolloutSpec:
         return f"{self.nginx.stable_ingress}-canary"
 
 
+def _is_target_port(value: Any) -> bool:
+    """What a Service's targetPort accepts: a port number or a container port name (anything
+    else passes the CRD's int-or-string but is refused by the API server when the Service is
+    written, half-way through initialization)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 1 <= value <= 65535
+    return isinstance(value, str) and len(value) <= 15 and bool(_PORT_NAME.match(value))
+
+
 def _name(value: Any, where: str, problems: list[str]) -> str:
     if not isinstance(value, str) or not value:
         problems.append(f"{where} is required")
@@ -119,6 +178,118 @@ def _name(value: Any, where: str, problems: list[str]) -> str:
     if len(value) > 253 or not _DNS_NAME.match(value):
         problems.append(f"{where} {value!r} is not a valid Kubernetes name")
     return value
+
+
+_STEP_KINDS = "setWeight, pause, analysis"
+_HASH_SOURCES = ("Stable", "Latest")
+
+
+def _templates(raw: Any, where: str, problems: list[str]) -> tuple[TemplateRef, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{where} must list at least one template")
+        return ()
+    refs: list[TemplateRef] = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict) or set(item) - {"templateName", "clusterScope"}:
+            problems.append(f"{at} must be {{templateName: ..., clusterScope: true|false}}")
+            continue
+        name = _name(item.get("templateName"), f"{at}.templateName", problems)
+        scope = item.get("clusterScope", False)
+        if not isinstance(scope, bool):
+            problems.append(f"{at}.clusterScope must be true or false, got {scope!r}")
+            scope = False
+        refs.append(TemplateRef(name, scope))
+    return tuple(refs)
+
+
+def _analysis_args(raw: Any, where: str, problems: list[str]) -> tuple[AnalysisArg, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"{where} must be a list")
+        return ()
+    args: list[AnalysisArg] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict) or set(item) - {"name", "value", "valueFrom"}:
+            problems.append(
+                f"{at} must be {{name: ..., value: ...}} or {{name: ..., valueFrom: ...}}"
+            )
+            continue
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{at}.name is required")
+            continue
+        if name in seen:
+            problems.append(f"{at}.name {name!r} is given twice")
+        seen.add(name)
+        value, source = item.get("value"), item.get("valueFrom")
+        if (value is None) == (source is None):
+            problems.append(f"{at} must have exactly one of value, valueFrom")
+        elif value is not None:
+            if not isinstance(value, str):
+                problems.append(f"{at}.value must be a string, got {value!r}")
+                continue
+            args.append(AnalysisArg(name, value=value))
+        elif not isinstance(source, dict) or len(source) != 1:
+            problems.append(
+                f"{at}.valueFrom must have exactly one of podTemplateHashValue, fieldRef"
+            )
+        elif "podTemplateHashValue" in source:
+            hash_of = source["podTemplateHashValue"]
+            if hash_of not in _HASH_SOURCES:
+                problems.append(
+                    f"{at}.valueFrom.podTemplateHashValue must be Stable or Latest, got {hash_of!r}"
+                )
+                continue
+            args.append(AnalysisArg(name, pod_template_hash=hash_of))
+        elif "fieldRef" in source:
+            ref = source["fieldRef"]
+            path = ref.get("fieldPath") if isinstance(ref, dict) else None
+            if not isinstance(path, str) or not path:
+                problems.append(f"{at}.valueFrom.fieldRef.fieldPath is required")
+                continue
+            args.append(AnalysisArg(name, field_path=path))
+        else:
+            problems.append(
+                f"{at}.valueFrom has an unknown source {next(iter(source))!r} "
+                "(known: podTemplateHashValue, fieldRef)"
+            )
+    return tuple(args)
+
+
+def _analysis(value: Any, where: str, problems: list[str]) -> Analysis | None:
+    if not isinstance(value, dict) or set(value) - {"templates", "args"}:
+        problems.append(f"{where} must be {{templates: [...], args: [...]}}")
+        return None
+    before = len(problems)
+    templates = _templates(value.get("templates"), f"{where}.templates", problems)
+    args = _analysis_args(value.get("args"), f"{where}.args", problems)
+    return Analysis(templates, args) if len(problems) == before else None
+
+
+def _background(raw: Any, step_count: int, problems: list[str]) -> BackgroundAnalysis | None:
+    where = "spec.strategy.canary.analysis"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be {{templates: [...], args: [...], startingStep: N}}")
+        return None
+    start = raw.get("startingStep", 0)
+    analysis = _analysis({k: v for k, v in raw.items() if k != "startingStep"}, where, problems)
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        problems.append(f"{where}.startingStep must be a step index, got {start!r}")
+        return None
+    if start and start >= step_count:
+        problems.append(
+            f"{where}.startingStep {start} is past the last step (there are {step_count})"
+        )
+        return None
+    if analysis is None:
+        return None
+    return BackgroundAnalysis(analysis.templates, analysis.args, start)
 
 
 def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
@@ -131,7 +302,7 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
     for i, item in enumerate(raw):
         where = f"spec.strategy.canary.steps[{i}]"
         if not isinstance(item, dict) or len(item) != 1:
-            problems.append(f"{where} must have exactly one of setWeight, pause")
+            problems.append(f"{where} must have exactly one of {_STEP_KINDS}")
             continue
         ((kind, value),) = item.items()
         if kind == "setWeight":
@@ -154,8 +325,12 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
                 steps.append(Pause(parse_duration(value["duration"])))
             except ValueError as exc:
                 problems.append(f"{where}.pause.duration: {exc}")
+        elif kind == "analysis":
+            analysis = _analysis(value, f"{where}.analysis", problems)
+            if analysis is not None:
+                steps.append(analysis)
         else:
-            problems.append(f"{where} has an unknown step {kind!r} (known: setWeight, pause)")
+            problems.append(f"{where} has an unknown step {kind!r} (known: {_STEP_KINDS})")
     return tuple(steps)
 
 
@@ -191,9 +366,10 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
             problems.append(f"spec.service.port must be a port number, got {port!r}")
             port = 0
         target_port = service_raw.get("targetPort", port)
-        if not isinstance(target_port, int | str) or isinstance(target_port, bool):
+        if "targetPort" in service_raw and not _is_target_port(target_port):
             problems.append(
-                f"spec.service.targetPort must be a number or a name, got {target_port!r}"
+                "spec.service.targetPort must be a port number (1-65535) or a container port "
+                f"name (at most 15 lowercase letters, digits and '-'), got {target_port!r}"
             )
         service = ServiceSpec(name, port, target_port)
     nginx_raw = (
@@ -226,6 +402,18 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         problems.append("spec.strategy.canary is required")
         canary = {}
     steps = _steps(canary.get("steps"), problems)
+    background = _background(canary.get("analysis"), len(steps), problems)
+    delay = canary.get("abortScaleDownDelaySeconds", DEFAULT_ABORT_SCALE_DOWN_DELAY)
+    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
+        problems.append(
+            "spec.strategy.canary.abortScaleDownDelaySeconds must be a number of seconds "
+            f"(0 or more), got {delay!r}"
+        )
+        delay = DEFAULT_ABORT_SCALE_DOWN_DELAY
+    abort = spec.get("progressDeadlineAbort", False)
+    if not isinstance(abort, bool):
+        problems.append(f"spec.progressDeadlineAbort must be true or false, got {abort!r}")
+        abort = False
     deadline = spec.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE)
     if isinstance(deadline, bool) or not isinstance(deadline, int) or deadline < 1:
         problems.append(
@@ -242,4 +430,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         nginx=nginx,
         steps=steps,
         progress_deadline=deadline,
+        background_analysis=background,
+        abort_scale_down_delay=delay,
+        progress_deadline_abort=abort,
     )

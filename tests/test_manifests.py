@@ -11,10 +11,15 @@ Aspects covered:
 - fields: built-in kinds against the official client's models, custom kinds against their CRD
   schemas, including where upstream preserves unknown fields (where a real cluster would accept
   a typo silently);
-- the real schemas: the upstream Knative CRDs and Ferry's Rollout CRD are installed into the
-  Kubernetes simulator and every object is created with ``fieldValidation=Strict``; misspelled,
-  mistyped and missing fields are rejected; the example Rollout is accepted and invalid ones are
-  not; the Rollout status schema; the README's install commands, run with the real kubectl.
+- the real schemas: the upstream Knative CRDs and Ferry's CRDs (Rollout, AnalysisTemplate,
+  ClusterAnalysisTemplate, AnalysisRun) are installed into the Kubernetes simulator and every
+  object is created with ``fieldValidation=Strict``; misspelled, mistyped and missing fields are
+  rejected; the example Rollout and Rollouts with analysis are accepted and invalid ones are not;
+  the Rollout status schema; the README's install commands, run with the real kubectl;
+- the analysis CRDs: names, scopes and columns; structural schemas (free-form only where a Job
+  spec is embedded); one metric schema in all three; valid templates and runs accepted, invalid
+  ones rejected with the field at fault; every template the schema accepts here is also accepted
+  by ``shared.analysis``; the status ``shared.analysis.run_status`` writes fits the CRD.
 """
 
 from __future__ import annotations
@@ -39,8 +44,10 @@ from kubernetes.dynamic.exceptions import DynamicApiError
 from functions import DEAD_LETTER, ROUTES, SERVICE_PREFIX
 from local.sim import schemas
 from local.sim.cluster import Simulator
+from shared import analysis, models
 from shared import status as rollout_status
 from shared.events import Type
+from shared.providers import job
 from shared.state import RolloutState, Stage
 
 Obj = dict[str, Any]
@@ -54,6 +61,9 @@ NAMESPACE = "ferry-system"
 INSTALL_ORDER = (
     "namespace.yaml",
     "crds/rollouts.yaml",
+    "crds/analysistemplates.yaml",
+    "crds/clusteranalysistemplates.yaml",
+    "crds/analysisruns.yaml",
     "rbac.yaml",
     "services.yaml",
     "broker.yaml",
@@ -116,7 +126,23 @@ def _rollout_crd() -> Obj:
 
 
 def _rollout_schema() -> Obj:
-    schema: Obj = _rollout_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return _crd_schema(_rollout_crd())
+
+
+ANALYSIS_CRDS = ("analysistemplates", "clusteranalysistemplates", "analysisruns")
+
+
+def _analysis_crd(plural: str) -> Obj:
+    (crd,) = _manifest(f"crds/{plural}.yaml")
+    return crd
+
+
+def _ferry_crds() -> list[Obj]:
+    return [_rollout_crd(), *(_analysis_crd(p) for p in ANALYSIS_CRDS)]
+
+
+def _crd_schema(crd: Obj) -> Obj:
+    schema: Obj = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schema
 
 
@@ -128,7 +154,7 @@ def _upstream_crds() -> list[Obj]:
 
 def _schema_of(api_version: str, kind: str) -> Obj:
     group, _, version = api_version.rpartition("/")
-    for crd in [*_upstream_crds(), _rollout_crd()]:
+    for crd in [*_upstream_crds(), *_ferry_crds()]:
         if crd["spec"]["group"] == group and crd["spec"]["names"]["kind"] == kind:
             for entry in crd["spec"]["versions"]:
                 if entry["name"] == version:
@@ -404,7 +430,15 @@ def test_sources_send_only_routed_types_to_the_broker() -> None:
         ("ferry.dev/v1alpha1", "Rollout"),
         ("apps/v1", "Deployment"),
         ("networking.k8s.io/v1", "Ingress"),
+        ("ferry.dev/v1alpha1", "AnalysisRun"),
+        ("batch/v1", "Job"),
     }
+    selectors = {r["kind"]: r.get("selector") for r in api_source["spec"]["resources"]}
+    # Only the job provider's Jobs: the label it sets on them, whatever its value (the run).
+    assert selectors.pop("Job") == {
+        "matchExpressions": [{"key": job.RUN_LABEL, "operator": "Exists"}]
+    }
+    assert set(selectors.values()) == {None}, "every other kind is watched whole"
     assert ping["spec"]["schedule"] == "* * * * *"
     assert ping["spec"]["contentType"] == "application/json"
     assert yaml.safe_load(ping["spec"]["data"]) == {"reason": "reconcile"}
@@ -500,6 +534,13 @@ def test_functions_role_is_least_privilege() -> None:
         | grants("", "services", own)
         | grants("networking.k8s.io", "ingresses", own)
         | grants("", "events", {"create", "patch"})
+        | grants("ferry.dev", "analysistemplates", read)
+        | grants("ferry.dev", "clusteranalysistemplates", read)
+        | grants("ferry.dev", "analysisruns", own)
+        | grants("ferry.dev", "analysisruns/status", {"update", "patch"})
+        | grants("ferry.dev", "analysisruns/finalizers", {"update"})
+        | grants("batch", "jobs", read | {"create", "delete"})
+        | grants("", "secrets", {"get"})
     )
     assert set(roles) == {"ferry-functions", "ferry-source"}
 
@@ -533,7 +574,7 @@ def test_custom_objects_use_only_declared_fields_even_where_upstream_preserves_u
         "ApiServerSource",
         "PingSource",
     }
-    for doc in [*custom, *_manifest("examples/rollout.yaml")]:
+    for doc in [*custom, *_manifest("examples/rollout.yaml"), *_analysis_examples()]:
         schema = _schema_of(doc["apiVersion"], doc["kind"])
         assert _undeclared(doc, schema) == [], f"{doc['kind']} {doc['metadata']['name']}"
 
@@ -591,6 +632,8 @@ def test_rollout_schema_defaults_are_valid() -> None:
         ".spec.targetRef.kind",
         ".spec.trafficRouting.nginx.annotationPrefix",
         ".spec.progressDeadlineSeconds",
+        ".spec.progressDeadlineAbort",
+        ".spec.strategy.canary.abortScaleDownDelaySeconds",
     }
     for path, node in defaults:
         assert schemas.validate(node["default"], node) == [], path
@@ -608,8 +651,9 @@ def test_rollout_printer_columns_point_at_declared_fields_of_their_type() -> Non
         assert node["type"] == column["type"], column["name"]
 
 
-def test_rollout_crd_uses_only_fields_of_a_crd() -> None:
-    assert _builtin_errors(_rollout_crd()) == []
+def test_ferry_crds_use_only_fields_of_a_crd() -> None:
+    for crd in _ferry_crds():
+        assert _builtin_errors(crd) == [], crd["metadata"]["name"]
 
 
 # -- the real schemas, in the simulator ---------------------------------------------------
@@ -622,8 +666,8 @@ def _dynamic(api: kubernetes.client.ApiClient, cache: Path) -> DynamicClient:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DynamicClient]:
-    """A simulator with the upstream Knative CRDs and Ferry's Rollout CRD installed."""
-    crds = [*_upstream_crds(), _rollout_crd()]
+    """A simulator with the upstream Knative CRDs and Ferry's CRDs installed."""
+    crds = [*_upstream_crds(), *_ferry_crds()]
     cache = tmp_path_factory.mktemp("discovery")
     with Simulator(controllers=False) as sim:
         api = sim.api_client()
@@ -777,6 +821,8 @@ def test_rollout_defaults_are_applied(cluster: DynamicClient, scratch: str) -> N
     spec = _create(cluster, _minimal_rollout("defaults"), scratch)["spec"]
     assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"}
     assert spec["progressDeadlineSeconds"] == 600
+    assert spec["progressDeadlineAbort"] is False
+    assert spec["strategy"]["canary"]["abortScaleDownDelaySeconds"] == 30
     assert spec["trafficRouting"]["nginx"]["annotationPrefix"] == "nginx.ingress.kubernetes.io"
 
 
@@ -819,6 +865,8 @@ def _drop(*path: str) -> Callable[[Obj], None]:
 
 
 STEP = "spec.strategy.canary.steps[0]"
+ANALYSIS: Obj = {"templates": [{"templateName": "success-rate"}]}
+HASH: Obj = {"valueFrom": {"podTemplateHashValue": "Stable"}}
 INVALID_ROLLOUTS: list[tuple[str, Callable[[Obj], None], int, str]] = [
     ("weight-150", _step(0, {"setWeight": 150}), 422, f"{STEP}.setWeight: Invalid value: 150"),
     ("weight-neg", _step(0, {"setWeight": -1}), 422, f"{STEP}.setWeight: Invalid value: -1"),
@@ -840,6 +888,47 @@ INVALID_ROLLOUTS: list[tuple[str, Callable[[Obj], None], int, str]] = [
     ("deadline-0", _set("progressDeadlineSeconds", 0), 422, "spec.progressDeadlineSeconds"),
     ("no-router", _set("trafficRouting", {}), 422, "spec.trafficRouting.nginx: Required"),
     ("nginx-no-ing", _set("trafficRouting", {"nginx": {}}), 422, "stableIngress: Required"),
+    ("analysis-empty", _step(0, {"analysis": {"templates": []}}), 422, f"{STEP}.analysis.templ"),
+    ("analysis-none", _step(0, {"analysis": {}}), 422, f"{STEP}.analysis.templates: Required"),
+    (
+        "analysis-and-weight",
+        _step(0, {"setWeight": 10, "analysis": ANALYSIS}),
+        422,
+        f"{STEP}: Too many: 2",
+    ),
+    (
+        "arg-both",
+        _step(0, {"analysis": {**ANALYSIS, "args": [{"name": "a", "value": "1", **HASH}]}}),
+        422,
+        f'{STEP}.analysis.args[0]" must not validate the schema (not)',
+    ),
+    (
+        "hash-canary",
+        _step(
+            0,
+            {
+                "analysis": {
+                    **ANALYSIS,
+                    "args": [{"name": "a", "valueFrom": {"podTemplateHashValue": "Canary"}}],
+                }
+            },
+        ),
+        422,
+        f"{STEP}.analysis.args[0].valueFrom.podTemplateHashValue: Unsupported value",
+    ),
+    (
+        "bg-start-neg",
+        _set("strategy", "canary", "analysis", {**ANALYSIS, "startingStep": -1}),
+        422,
+        "spec.strategy.canary.analysis.startingStep: Invalid value",
+    ),
+    (
+        "abort-delay-neg",
+        _set("strategy", "canary", "abortScaleDownDelaySeconds", -1),
+        422,
+        "spec.strategy.canary.abortScaleDownDelaySeconds: Invalid value",
+    ),
+    ("abort-str", _set("progressDeadlineAbort", "yes"), 422, "spec.progressDeadlineAbort: Invalid"),
     (
         "annotation-int",
         _set(
@@ -965,6 +1054,501 @@ def test_the_status_ferry_writes_fits_the_crd(cluster: DynamicClient, scratch: s
             content_type="application/merge-patch+json",
         ).to_dict()
         assert stored["status"] == status, stage
+
+
+# -- analysis: the CRDs, read -------------------------------------------------------------
+
+
+def _analysis_examples() -> list[Obj]:
+    """One AnalysisTemplate, ClusterAnalysisTemplate and AnalysisRun using every field."""
+    template = {
+        "apiVersion": "ferry.dev/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "success-rate"},
+        "spec": {
+            "args": [
+                {"name": "service-name"},
+                {
+                    "name": "namespace",
+                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+                },
+                {"name": "errors", "value": "4"},
+            ],
+            "metrics": [
+                {
+                    "name": "success-rate",
+                    "initialDelay": "1m",
+                    "interval": "30s",
+                    "count": 5,
+                    "failureLimit": 1,
+                    "inconclusiveLimit": "1",
+                    "consecutiveErrorLimit": "{{args.errors}}",
+                    "successCondition": "result[0] >= 0.95",
+                    "failureCondition": "result[0] < 0.5",
+                    "noDataPolicy": "Failed",
+                    "provider": {
+                        "prometheus": {
+                            "address": "http://prometheus.monitoring:9090",
+                            "query": 'sum(rate(http_requests_total{service="{{args.service-name}}",'
+                            'namespace="{{ args.namespace }}",code!~"5.."}[1m]))',
+                            "timeout": 10,
+                            "insecure": False,
+                            "headers": [{"key": "X-Scope-OrgID", "value": "team-a"}],
+                        }
+                    },
+                },
+                {
+                    "name": "error-budget",
+                    "interval": "1m",
+                    "thresholdRange": {"min": 0, "max": 0.01},
+                    "provider": {
+                        "prometheus": {
+                            "address": "https://prometheus.example.com",
+                            "query": "vector(0)",
+                        }
+                    },
+                },
+            ],
+            "dryRun": [{"metricName": "error-budget"}],
+            "measurementRetention": [{"metricName": "success-.*", "limit": 20}],
+        },
+    }
+    cluster_template = {
+        "apiVersion": "ferry.dev/v1alpha1",
+        "kind": "ClusterAnalysisTemplate",
+        "metadata": {"name": "latency"},
+        "spec": {
+            "args": [
+                {"name": "url"},
+                {"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}},
+            ],
+            "metrics": [
+                {
+                    "name": "p99",
+                    "thresholdRange": {"max": 500},
+                    "provider": {
+                        "web": {
+                            "url": "{{args.url}}",
+                            "method": "POST",
+                            "headers": [{"key": "Authorization", "value": "Bearer {{args.token}}"}],
+                            "body": '{"window": "1m"}',
+                            "jsonPath": "{$.p99}",
+                            "timeoutSeconds": 5,
+                            "insecure": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    run = {
+        "apiVersion": "ferry.dev/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": {"name": "podinfo-7c9f-2"},
+        "spec": {
+            "args": [
+                {"name": "image", "value": "ghcr.io/example/smoke:1"},
+                {"name": "token", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}},
+            ],
+            "metrics": [
+                {
+                    "name": "smoke",
+                    "provider": {
+                        "job": {
+                            "metadata": {"labels": {"team": "a"}, "annotations": {"x": "y"}},
+                            "spec": {
+                                "backoffLimit": 0,
+                                "template": {
+                                    "spec": {
+                                        "restartPolicy": "Never",
+                                        "containers": [
+                                            {
+                                                "name": "smoke",
+                                                "image": "{{args.image}}",
+                                                "args": ["--token", "{{args.token}}"],
+                                            }
+                                        ],
+                                    }
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
+            "terminate": False,
+        },
+    }
+    return [template, cluster_template, run]
+
+
+def _example(kind: str) -> Obj:
+    (found,) = [e for e in _analysis_examples() if e["kind"] == kind]
+    return found
+
+
+def test_analysis_crd_names_scopes_and_columns() -> None:
+    expected = {
+        "analysistemplates": ("AnalysisTemplate", "Namespaced", "at"),
+        "clusteranalysistemplates": ("ClusterAnalysisTemplate", "Cluster", "cat"),
+        "analysisruns": ("AnalysisRun", "Namespaced", "ar"),
+    }
+    for plural, (kind, scope, short) in expected.items():
+        crd = _analysis_crd(plural)
+        spec = crd["spec"]
+        assert crd["metadata"]["name"] == f"{plural}.ferry.dev"
+        assert (spec["group"], spec["scope"], spec["names"]["kind"]) == ("ferry.dev", scope, kind)
+        assert spec["names"]["plural"] == plural
+        assert (spec["names"]["shortNames"], spec["names"]["categories"]) == ([short], ["ferry"])
+        (version,) = spec["versions"]
+        assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    (run_version,) = _analysis_crd("analysisruns")["spec"]["versions"]
+    assert run_version["subresources"] == {"status": {}}
+    assert [
+        (c["name"], c["type"], c["jsonPath"]) for c in run_version["additionalPrinterColumns"]
+    ] == [
+        ("Status", "string", ".status.phase"),
+        ("Age", "date", ".metadata.creationTimestamp"),
+    ]
+    assert (
+        _crd_schema(_analysis_crd("analysisruns"))["properties"]["status"]["properties"]["phase"][
+            "type"
+        ]
+        == "string"
+    )
+    for plural in ("analysistemplates", "clusteranalysistemplates"):
+        (version,) = _analysis_crd(plural)["spec"]["versions"]
+        assert (
+            "subresources" not in version
+            and "status" not in _crd_schema(_analysis_crd(plural))["properties"]
+        ), "templates have no status"
+
+
+FREE_FORM = {".spec.metrics[items].provider.job.spec"}
+"""The only schema nodes that keep unknown fields: a job metric's embedded batch/v1 JobSpec."""
+
+
+def test_analysis_schemas_are_structural_and_typed_except_the_embedded_job_spec() -> None:
+    for plural in ANALYSIS_CRDS:
+        free = set()
+        for path, node in _schema_nodes(_crd_schema(_analysis_crd(plural))):
+            where = f"{plural}: {path or '<root>'}"
+            if node.get("x-kubernetes-preserve-unknown-fields"):
+                free.add(path)
+                assert node == {
+                    "description": node["description"],
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                }, where
+                continue
+            if node.get("x-kubernetes-int-or-string"):
+                assert "type" not in node, where
+                continue
+            allowed = {"object", "array", "string", "integer", "boolean", "number"}
+            assert node.get("type") in allowed, where
+            if node["type"] == "array":
+                assert isinstance(node.get("items"), dict), where
+                for key in node.get("x-kubernetes-list-map-keys") or ():
+                    assert key in node["items"]["required"], f"{where}: map key {key}"
+            if node["type"] == "object" and path != ".metadata":
+                has_props, has_extra = "properties" in node, "additionalProperties" in node
+                assert has_props != has_extra, f"{where}: properties xor additionalProperties"
+            for key in node.get("required") or ():
+                assert key in node.get("properties", {}), f"{where}: required {key} undeclared"
+            assert "default" not in node, f"{where}: Ferry applies analysis defaults itself"
+        assert free == FREE_FORM, plural
+
+
+def test_one_metric_schema_in_templates_cluster_templates_and_runs() -> None:
+    specs = {
+        plural: _crd_schema(_analysis_crd(plural))["properties"]["spec"] for plural in ANALYSIS_CRDS
+    }
+    run = copy.deepcopy(specs["analysisruns"])
+    assert run["properties"].pop("terminate")["type"] == "boolean"
+    for spec in (specs["clusteranalysistemplates"], run):
+        assert spec["properties"] == specs["analysistemplates"]["properties"]
+        assert spec["required"] == ["metrics"]
+
+
+def test_the_parser_rejects_what_the_analysis_schema_rejects() -> None:
+    # Ferry re-validates every object it reads: what the API server would refuse (e.g. when an
+    # object predates a CRD change) is refused by shared.analysis too.
+    for name, mutate, _, _ in INVALID_ANALYSIS:
+        template = _example("AnalysisTemplate")
+        mutate(template["spec"])
+        try:
+            analysis.parse_template(template)
+        except models.InvalidSpec:
+            continue
+        raise AssertionError(f"{name}: accepted by shared.analysis")
+
+
+def test_the_analysis_examples_parse() -> None:
+    for example in _analysis_examples():
+        if example["kind"] == "AnalysisRun":
+            run = analysis.parse_run(example)
+            assert (run.terminate, len(run.template.metric_specs)) == (False, 1)
+        else:
+            template = analysis.parse_template(example)
+            assert template.metric_specs == tuple(example["spec"]["metrics"])
+
+
+# -- analysis: the real schemas, in the simulator -----------------------------------------
+
+
+def test_analysis_examples_are_accepted(cluster: DynamicClient, scratch: str) -> None:
+    for example in _analysis_examples():
+        stored = _create(cluster, example, scratch)
+        assert stored["spec"] == example["spec"], example["kind"]
+        namespaced = example["kind"] != "ClusterAnalysisTemplate"
+        assert ("namespace" in stored["metadata"]) is namespaced, example["kind"]
+
+
+def _metric_at(index: int, *path_and_value: Any) -> Callable[[Obj], None]:
+    def mutate(spec: Obj) -> None:
+        _set(*path_and_value)(spec["metrics"][index])
+
+    return mutate
+
+
+def _provider(block: Obj) -> Callable[[Obj], None]:
+    return _metric_at(0, "provider", block)
+
+
+def _add_arg(arg: Obj) -> Callable[[Obj], None]:
+    def mutate(spec: Obj) -> None:
+        spec["args"].append(arg)
+
+    return mutate
+
+
+M0 = "spec.metrics[0]"
+WEB = {"url": "http://x"}
+INVALID_ANALYSIS: list[tuple[str, Callable[[Obj], None], int, str]] = [
+    ("no-metrics", _set("metrics", []), 422, "spec.metrics in body should have at least 1 items"),
+    ("no-provider", _provider({}), 422, f"{M0}.provider in body should have at least 1 prop"),
+    (
+        "two-providers",
+        _provider({"web": WEB, "prometheus": {"address": "http://p", "query": "up"}}),
+        422,
+        f"{M0}.provider: Too many: 2",
+    ),
+    (
+        "typo-provider",
+        _provider({"prometeus": {}}),
+        400,
+        f'unknown field "{M0}.provider.prometeus"',
+    ),
+    ("typo-field", _metric_at(0, "sucessCondition", "true"), 400, f'unknown field "{M0}.sucess'),
+    ("count-word", _metric_at(0, "count", "three"), 422, f"{M0}.count: Invalid value"),
+    ("count-neg", _metric_at(0, "count", -1), 422, f"{M0}.count: Invalid value"),
+    ("limit-neg", _metric_at(0, "failureLimit", -2), 422, f"{M0}.failureLimit: Invalid value"),
+    ("days", _metric_at(0, "interval", "1d"), 422, f"{M0}.interval: Invalid value"),
+    ("delay", _metric_at(0, "initialDelay", "soon"), 422, f"{M0}.initialDelay: Invalid value"),
+    ("no-data", _metric_at(0, "noDataPolicy", "Ignore"), 422, f"{M0}.noDataPolicy: Unsupported"),
+    ("range-empty", _metric_at(1, "thresholdRange", {}), 422, "thresholdRange in body should"),
+    (
+        "range-text",
+        _metric_at(1, "thresholdRange", {"max": "high"}),
+        422,
+        "spec.metrics[1].thresholdRange.max: Invalid value",
+    ),
+    (
+        "prom-address",
+        _provider({"prometheus": {"address": "prometheus:9090", "query": "up"}}),
+        422,
+        f"{M0}.provider.prometheus.address: Invalid value",
+    ),
+    (
+        "prom-no-query",
+        _provider({"prometheus": {"address": "http://p"}}),
+        422,
+        f"{M0}.provider.prometheus.query: Required value",
+    ),
+    (
+        "web-delete",
+        _provider({"web": {**WEB, "method": "DELETE"}}),
+        422,
+        f"{M0}.provider.web.method: Unsupported value",
+    ),
+    (
+        "web-header",
+        _provider({"web": {**WEB, "headers": [{"key": "X"}]}}),
+        422,
+        f"{M0}.provider.web.headers[0].value: Required value",
+    ),
+    ("job-no-spec", _provider({"job": {}}), 422, f"{M0}.provider.job.spec: Required value"),
+    (
+        "dup-metric",
+        _metric_at(1, "name", "success-rate"),
+        422,
+        "spec.metrics[1]: Duplicate value",
+    ),
+    (
+        "arg-both",
+        _add_arg({"name": "a", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}),
+        422,
+        'spec.args[3]" must not validate the schema (not)',
+    ),
+    (
+        "arg-two-sources",
+        _add_arg(
+            {
+                "name": "a",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": "x"},
+                    "secretKeyRef": {"name": "s", "key": "k"},
+                },
+            }
+        ),
+        422,
+        "spec.args[3].valueFrom: Too many: 2",
+    ),
+    (
+        "arg-secret-key",
+        _add_arg({"name": "a", "valueFrom": {"secretKeyRef": {"name": "s"}}}),
+        422,
+        "spec.args[3].valueFrom.secretKeyRef.key: Required value",
+    ),
+    (
+        "retention-0",
+        _set("measurementRetention", [{"metricName": "success-rate", "limit": 0}]),
+        422,
+        "spec.measurementRetention[0].limit: Invalid value",
+    ),
+    (
+        "dry-run-typo",
+        _set("dryRun", [{"metric": "x"}]),
+        400,
+        'unknown field "spec.dryRun[0].metric"',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "message"),
+    [pytest.param(m, s, msg, id=name) for name, m, s, msg in INVALID_ANALYSIS],
+)
+def test_invalid_analysis_templates_are_rejected(
+    cluster: DynamicClient,
+    scratch: str,
+    request: pytest.FixtureRequest,
+    mutate: Callable[[Obj], None],
+    status: int,
+    message: str,
+) -> None:
+    template = _example("AnalysisTemplate")
+    template["metadata"]["name"] = "bad-" + request.node.callspec.id
+    mutate(template["spec"])
+    got_status, body = _rejection(cluster, template, scratch)
+    assert (got_status, message in body) == (status, True), body
+
+
+def test_analysis_run_terminate_must_be_a_boolean(cluster: DynamicClient, scratch: str) -> None:
+    run = _example("AnalysisRun")
+    run["metadata"]["name"] = "terminate-yes"
+    run["spec"]["terminate"] = "yes"
+    status, body = _rejection(cluster, run, scratch)
+    assert status == 422 and "spec.terminate: Invalid value" in body
+
+
+def _no_secret(name: str, key: str) -> str:
+    raise AssertionError("no secret to read")
+
+
+def _no_field(path: str) -> str:
+    raise AssertionError("fieldRefs were resolved when the run was created")
+
+
+def test_the_run_status_ferry_writes_fits_the_crd(cluster: DynamicClient, scratch: str) -> None:
+    example = _example("AnalysisTemplate")
+    run = {
+        "apiVersion": "ferry.dev/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": {"name": "with-status"},
+        "spec": analysis.run_spec(
+            analysis.parse_template(example),
+            {"service-name": "podinfo"},
+            field=lambda path: scratch,
+        ),
+    }
+    _create(cluster, run, scratch)
+    runs = cluster.resources.get(api_version="ferry.dev/v1alpha1", kind="AnalysisRun")
+    spec = analysis.parse_run(run).template
+    args = analysis.resolve_args(spec.args, {}, secret=_no_secret, field=_no_field)
+    metrics = spec.metrics(args)
+    now = 1_750_000_000.0
+    ok = analysis.measure(metrics[0], [0.99], started_at=now, finished_at=now + 1)
+    bad = analysis.measure(metrics[0], [0.2], started_at=now + 30, finished_at=now + 31)
+    error = analysis.Measurement(
+        analysis.MeasurementPhase.ERROR, now + 60, now + 61, None, "timeout"
+    )
+    flying = analysis.Measurement(
+        analysis.MeasurementPhase.RUNNING, now + 90, resume_at=now + 100, metadata={"job": "j"}
+    )
+    cases = [
+        ({"success-rate": [ok, error, flying], "error-budget": [ok]}, None, ""),
+        ({"success-rate": [ok, bad, bad]}, analysis.AnalysisPhase.FAILED, "failed"),
+        ({}, analysis.AnalysisPhase.SUCCESSFUL, "Run Terminated"),
+    ]
+    for measurements, phase, message in cases:
+        status = analysis.run_status(metrics, measurements, phase, message, started_at=now)
+        stored = runs.status.patch(
+            body={"status": status},
+            name="with-status",
+            namespace=scratch,
+            content_type="application/merge-patch+json",
+        ).to_dict()
+        assert stored["status"] == status, phase
+    with pytest.raises(DynamicApiError) as caught:
+        runs.status.patch(
+            body={"status": {"phase": "Done"}},
+            name="with-status",
+            namespace=scratch,
+            content_type="application/merge-patch+json",
+        )
+    assert caught.value.status == 422 and "status.phase: Unsupported value" in _message(
+        caught.value
+    )
+
+
+def _analysis_rollout(name: str) -> Obj:
+    rollout = _minimal_rollout(name)
+    canary = rollout["spec"]["strategy"]["canary"]
+    canary["steps"].append(
+        {
+            "analysis": {
+                "templates": [
+                    {"templateName": "success-rate"},
+                    {"templateName": "latency", "clusterScope": True},
+                ],
+                "args": [
+                    {"name": "service-name", "value": "app"},
+                    {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}},
+                    {"name": "app", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                ],
+            }
+        }
+    )
+    canary["analysis"] = {
+        "templates": [{"templateName": "success-rate"}],
+        "args": [{"name": "service-name", "value": "app"}],
+        "startingStep": 1,
+    }
+    canary["abortScaleDownDelaySeconds"] = 0
+    rollout["spec"]["progressDeadlineAbort"] = True
+    return rollout
+
+
+def test_a_rollout_with_analysis_is_accepted_and_parses(
+    cluster: DynamicClient, scratch: str
+) -> None:
+    rollout = _analysis_rollout("with-analysis")
+    stored = _create(cluster, rollout, scratch)
+    assert _contains(stored["spec"], rollout["spec"])
+    spec = models.parse({**stored, "metadata": {"name": "with-analysis", "namespace": scratch}})
+    assert spec.progress_deadline_abort is True and spec.abort_scale_down_delay == 0
+    assert spec.background_analysis is not None and spec.background_analysis.starting_step == 1
+    assert isinstance(spec.steps[1], models.Analysis)
 
 
 def test_readme_install_commands_work_with_kubectl(tmp_path: Path) -> None:

@@ -1,0 +1,139 @@
+"""Metric providers: how one measurement of an analysis metric is taken, one module per provider.
+
+The rule for every provider: **measure once and return**. A provider
+
+- takes exactly one measurement per call and never sleeps, polls or retries (waiting between
+  measurements is the analysis engine's timer; a measurement that is still running, such as a
+  Kubernetes Job, answers ``pending`` and is asked again later);
+- never decides a measurement's phase: it reports a value, and the analysis model applies the
+  success/failure conditions. Only providers whose outcome is binary (``job``) say
+  ``succeeded``;
+- raises :class:`ProviderError` when the measurement itself failed (unreachable endpoint, bad
+  query, timeout, non-2xx answer), with a readable message;
+- never logs or reports secrets: header values, passwords in URLs and query strings stay out of
+  messages and logs.
+
+:class:`Provider` is the whole interface; :func:`get` looks an implementation up by the key used
+in a metric's ``provider`` block (:func:`provider_name`) and refuses names it does not know.
+Providers never import one another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from shared.kube import Kube
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one measurement saw."""
+
+    value: Any
+    """float, list[float], dict, str... as the provider read it; None means "no data"."""
+    pending: bool = False
+    """The measurement is still running (a Job): ask again later."""
+    succeeded: bool | None = None
+    """The outcome, only for providers whose measurement is success/failure (``job``)."""
+    message: str = ""
+    """Human-readable context: why there is no data, Prometheus warnings, a Job's reason."""
+
+
+class ProviderError(Exception):
+    """The measurement could not be taken (it counts as an Error, not a Failure).
+
+    The message is meant for users (it lands in the AnalysisRun's status): readable, and free of
+    secrets.
+    """
+
+
+@dataclass(frozen=True)
+class MeasurementRef:
+    """Which measurement is being taken, for providers that create objects (``job``)."""
+
+    namespace: str
+    run: str
+    """Name of the AnalysisRun."""
+    metric: str
+    index: int
+    """Position of this measurement in the metric's series (0, 1, 2...)."""
+    owner: dict[str, Any] | None = None
+    """The AnalysisRun object, to own what the provider creates (None: no owner reference)."""
+
+
+class Provider(Protocol):
+    """Takes measurements of one kind (Prometheus query, HTTP request, Kubernetes Job...)."""
+
+    def measure(self, config: Mapping[str, Any], ref: MeasurementRef) -> Observation:
+        """Take one measurement as ``config`` (the provider's block, arguments already
+        substituted) describes. Returns at once, pending if the result is not there yet;
+        raises :class:`ProviderError` if the measurement could not be taken."""
+        ...
+
+
+class UnknownProvider(ValueError):
+    """A metric names a provider Ferry does not have."""
+
+
+def _job(kube: Kube | None, session: requests.Session | None) -> Provider:
+    from shared.providers import job
+
+    if kube is None:
+        raise ValueError("the job provider needs Kubernetes access (kube=...)")
+    return job.JobProvider(kube)
+
+
+def _prometheus(kube: Kube | None, session: requests.Session | None) -> Provider:
+    from shared.providers import prometheus
+
+    return prometheus.PrometheusProvider()
+
+
+def _web(kube: Kube | None, session: requests.Session | None) -> Provider:
+    from shared.providers import web
+
+    return web.WebProvider(session)
+
+
+_FACTORIES: dict[str, Callable[[Kube | None, requests.Session | None], Provider]] = {
+    "job": _job,
+    "prometheus": _prometheus,
+    "web": _web,
+}
+KNOWN: tuple[str, ...] = tuple(sorted(_FACTORIES))
+"""Names of the providers Ferry has, as used in a metric's ``provider`` block."""
+
+
+def _unknown(name: str) -> UnknownProvider:
+    return UnknownProvider(f"unknown metric provider {name!r} (known: {', '.join(KNOWN)})")
+
+
+def provider_name(block: Mapping[str, Any]) -> str:
+    """The provider a metric's ``provider`` block names: its single key, e.g.
+    ``{"prometheus": {...}}`` -> ``"prometheus"``."""
+    if not isinstance(block, Mapping) or not block:
+        raise ValueError(f"a metric's provider must name one of: {', '.join(KNOWN)}")
+    unknown = [key for key in block if key not in _FACTORIES]
+    if unknown:
+        raise _unknown(str(unknown[0]))
+    if len(block) > 1:
+        raise ValueError(
+            f"a metric's provider must name exactly one provider, not {', '.join(sorted(block))}"
+        )
+    return str(next(iter(block)))
+
+
+def get(
+    name: str, *, kube: Kube | None = None, session: requests.Session | None = None
+) -> Provider:
+    """The provider called ``name``. ``kube`` is needed by ``job``; ``session`` is the HTTP
+    session ``web`` sends its requests with (a new one per measurement when None)."""
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise _unknown(name) from None
+    return factory(kube, session)
