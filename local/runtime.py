@@ -80,6 +80,8 @@ class Runtime:
         self.kubeconfig = ""
         self.broker: Broker | None = None
         self.broker_url = ""
+        self.functions_url = ""
+        """Base URL of the functions' host: function ``x`` is served at ``/ferry-x/``."""
         self.store: StateStore | None = None
         self._api: client.ApiClient | None = None
         self._functions: BaseWSGIServer | None = None
@@ -124,6 +126,7 @@ class Runtime:
         host = make_server("127.0.0.1", 0, NotFound(), threaded=True, request_handler=_Quiet)
         self._functions = host
         functions_url = f"http://127.0.0.1:{host.server_port}"
+        self.functions_url = functions_url
         manifests = load_manifests(
             [self.options.manifests / "broker.yaml", self.options.manifests / "triggers.yaml"]
         )
@@ -210,6 +213,12 @@ class Runtime:
             raise RuntimeError("cannot find the Python interpreter to run the RQ worker")
         self._worker = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
+    def function_url(self, name: str) -> str:
+        """Where function ``name`` receives CloudEvents (its Knative Service's address)."""
+        if not self.functions_url:
+            raise RuntimeError("the runtime is not started")
+        return f"{self.functions_url}/{functions.SERVICE_PREFIX}{name}/"
+
     def tick(self) -> None:
         """Send a reconcile tick now (as the PingSource would on its schedule)."""
         for emulator in self._sources:
@@ -235,6 +244,7 @@ class Runtime:
             self._functions.shutdown()
             self._functions.server_close()
             self._functions = None
+            self.functions_url = ""
         if self._api is not None:
             self._api.close()  # type: ignore[no-untyped-call]
             self._api = None

@@ -10,11 +10,11 @@ here decides what to write.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import time
-import uuid
 from typing import Any
 
 from kubernetes import client, config
@@ -258,18 +258,23 @@ class Kube:
     def record_event(
         self, rollout: Obj | None, reason: str, message: str, *, warning: bool = False
     ) -> None:
-        """A Kubernetes Event on the Rollout (best effort: failures are logged, not raised)."""
+        """A Kubernetes Event on the Rollout (best effort: failures are logged, not raised).
+
+        Level-based like every effect: the Event's name is derived from the Rollout's uid, the
+        reason and the message, so a transition decided more than once (a redelivery, or
+        concurrent deliveries of which one commits) records its fact once."""
         if not rollout:
             return
         meta = rollout["metadata"]
+        fact = "\n".join([str(meta.get("uid", "")), reason, message])
+        name = f"{meta['name']}.{hashlib.sha256(fact.encode()).hexdigest()[:16]}"
+        if self.get("v1", "events", meta["namespace"], name) is not None:
+            return
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {
-                "name": f"{meta['name']}.{uuid.uuid4().hex[:16]}",
-                "namespace": meta["namespace"],
-            },
+            "metadata": {"name": name, "namespace": meta["namespace"]},
             "involvedObject": {
                 "apiVersion": models.API_VERSION,
                 "kind": models.KIND,

@@ -15,14 +15,21 @@ from datetime import UTC, datetime
 import redis
 from cloudevents.core.v1.event import CloudEvent
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
 from shared import events, sink
+from shared.settings import Settings
 
 
 def fire(event_json: str, broker_url: str) -> None:
-    """The job RQ runs: send the event to the Broker (raises so RQ retries on failure)."""
+    """The job RQ runs: send the event to the Broker (raises so RQ retries on failure).
+
+    The job carries the Broker's URL of when it was set; a worker configured with its own
+    (``FERRY_BROKER_URL``, as ``ferry up`` does) sends there instead, because the Broker may
+    have moved since: a restarted local runtime listens on a new port."""
+    with contextlib.suppress(RuntimeError):  # none configured: the one recorded with the timer
+        broker_url = Settings.from_env().broker_url
     sink.send(broker_url, events.from_json(event_json))
 
 
@@ -62,5 +69,7 @@ class Timers:
         )
 
     def cancel(self, job_id: str) -> None:
-        with contextlib.suppress(NoSuchJobError):
+        """Level-based: the timer will not fire (no error if it is gone or already canceled,
+        so a transition that cancels and then crashes can be redelivered)."""
+        with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
             Job.fetch(job_id, connection=self.queue.connection).cancel()

@@ -84,8 +84,12 @@ class NginxRouter:
         return stable
 
     def reconcile(self, rollout: RolloutSpec, owner: Obj) -> None:
-        weight = self.get_weight(rollout) or 0
-        self.kube.ensure(self.desired(rollout, self._stable(rollout), owner, weight))
+        desired = self.desired(rollout, self._stable(rollout), owner, 0)
+        if self.get_weight(rollout) is not None:
+            # The weight of an existing canary Ingress is set_weight's alone: writing back a
+            # weight read a moment ago would undo a step (or a return to 0) made meanwhile.
+            del desired["metadata"]["annotations"][self._prefix(rollout, "canary-weight")]
+        self.kube.ensure(desired)
 
     def set_weight(self, rollout: RolloutSpec, weight: int) -> None:
         if self.get_weight(rollout) == weight:

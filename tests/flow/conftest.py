@@ -7,6 +7,9 @@ armed-able and no periodic tick (tests call ``runtime.tick()``). ``kube`` talks 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -103,3 +106,147 @@ class Demo:
 @pytest.fixture
 def podinfo(runtime: Runtime, kube: Kube) -> Demo:
     return Demo(runtime, kube)
+
+
+# -- appended: recording every version of an object ------------------------------------------
+
+
+class Recorder:
+    """Every version of one object, in the order the API server wrote them.
+
+    A watch from the resourceVersion of a list taken at :meth:`start`, read by a background
+    thread: each write after that is recorded, however briefly it lasted, so a test can check
+    what happened *along the way* without polling (and without timing luck). The first entry
+    is the object as listed (absent if it did not exist yet); deleted objects are recorded as
+    ``{"deleted": True, **object}``.
+    """
+
+    def __init__(
+        self, kube: Kube, api_version: str, plural: str, name: str, namespace: str = demo.NAMESPACE
+    ) -> None:
+        self.kube, self.name = kube, name
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        self.path = f"{base}/namespaces/{namespace}/{plural}"
+        self._versions: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._response: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Recorder:
+        listed = self.kube.request("GET", self.path, query=self._selector())
+        for item in listed.get("items", []):
+            self._versions.append(item)
+        version = str(listed["metadata"]["resourceVersion"])
+        self._thread = threading.Thread(target=self._run, args=(version,), daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                response.shutdown()  # a read blocked on the watch returns at once
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def versions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._versions)
+
+    def _selector(self) -> dict[str, str]:
+        return {"fieldSelector": f"metadata.name={self.name}"}
+
+    def _run(self, version: str) -> None:
+        query = {
+            **self._selector(),
+            "watch": "true",
+            "resourceVersion": version,
+            "timeoutSeconds": "300",
+        }
+        params = self.kube.api.param_serialize(
+            "GET",
+            self.path,
+            query_params=list(query.items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.kube.api.call_api(*params, _request_timeout=(10, 330)).response
+        with self._lock:
+            self._response = response
+        pending = b""
+        try:
+            if self._stopped.is_set():
+                return
+            for chunk in response.stream(amt=None, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        self._record(json.loads(line))
+        except Exception:  # the connection shut by stop(); anything else shows as missing
+            if not self._stopped.is_set():
+                raise
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _record(self, change: dict[str, Any]) -> None:
+        kind, obj = change.get("type"), change.get("object") or {}
+        if kind == "ERROR":
+            raise AssertionError(f"watch of {self.name} failed: {obj}")
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            with self._lock:
+                self._versions.append({**obj, "deleted": True} if kind == "DELETED" else obj)
+
+
+def distinct(values: list[Any]) -> list[Any]:
+    """``values`` without consecutive repeats: the sequence of changes."""
+    out: list[Any] = []
+    for value in values:
+        if not out or out[-1] != value:
+            out.append(value)
+    return out
+
+
+def is_subsequence(wanted: list[Any], seen: list[Any]) -> bool:
+    """Every item of ``wanted`` occurs in ``seen``, in the same order."""
+    remaining = iter(seen)
+    return all(any(item == other for other in remaining) for item in wanted)
+
+
+def settle(runtime: Runtime) -> None:
+    """Wait until the Broker has no delivery queued, in flight or waiting for a retry."""
+    assert runtime.broker is not None
+    assert runtime.broker.wait_idle(timeout=15.0), "the broker did not become idle"
+
+
+# -- edited copies of the manifests ---------------------------------------------------------
+# The local broker routes only by knative/triggers.yaml, so a test changes routing the way an
+# operator would: by running the runtime on an edited copy of the manifests folder.
+
+Trigger = dict[str, Any]
+
+
+def edited_manifests(dest: Any, edit: Callable[[list[Trigger]], list[Trigger]]) -> Any:
+    """A copy of ``knative/`` in ``dest`` (a Path) whose triggers.yaml holds ``edit`` applied to
+    its Triggers; pass it as ``fast_options(manifests=...)``."""
+    import shutil
+
+    import yaml
+
+    from local.runtime import KNATIVE_DIR
+
+    shutil.copytree(KNATIVE_DIR, dest)
+    path = dest / "triggers.yaml"
+    triggers = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    path.write_text(yaml.safe_dump_all(edit(triggers), sort_keys=False))
+    return dest
