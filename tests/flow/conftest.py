@@ -65,8 +65,9 @@ class Demo:
         assert runtime.store is not None
         self.runtime, self.kube, self.store = runtime, kube, runtime.store
 
-    def create(self, steps: list[dict[str, Any]] | None = None, image: str = "podinfo:1",
-               **spec: Any) -> None:
+    def create(
+        self, steps: list[dict[str, Any]] | None = None, image: str = "podinfo:1", **spec: Any
+    ) -> None:
         self.kube.create(demo.deployment(image))
         self.kube.create(demo.ingress())
         self.kube.create(demo.rollout(steps, **spec))
@@ -85,15 +86,21 @@ class Demo:
 
     def set_image(self, image: str) -> str:
         """Change the target's image; returns the new revision."""
-        self.kube.merge_patch("apps/v1", "deployments", demo.NAMESPACE, demo.NAME, {"spec": {
-            "template": {"spec": {"containers": [{"name": "podinfo", "image": image}]}}}})
+        self.kube.merge_patch(
+            "apps/v1",
+            "deployments",
+            demo.NAMESPACE,
+            demo.NAME,
+            {"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": image}]}}}},
+        )
         target = self.kube.deployment(demo.NAMESPACE, demo.NAME)
         assert target is not None
         return workloads.revision(target)
 
     def weight(self) -> int | None:
-        ingress = self.kube.get("networking.k8s.io/v1", "ingresses", demo.NAMESPACE,
-                                f"{demo.NAME}-canary")
+        ingress = self.kube.get(
+            "networking.k8s.io/v1", "ingresses", demo.NAMESPACE, f"{demo.NAME}-canary"
+        )
         if ingress is None:
             return None
         value = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"]
