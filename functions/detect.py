@@ -4,7 +4,10 @@ A Rollout created or changed -> ``rollout.changed``; a Rollout being deleted -> 
 a target Deployment with a new pod template -> ``revision.detected``; the canary (target) ready
 at the rollout's canary revision -> ``canary.scaled``; a primary ready at the revision it was
 given -> ``primary.updated``; a stable Ingress changed -> ``rollout.changed`` (its canary copy
-follows). It reads state but never writes it: the events it emits carry the guards.
+follows); a person's new command in a Rollout's ``status.commands`` -> its ``*.requested``
+event; a measurement Job that finished -> ``measurement.requested`` (the measurement is read).
+A Rollout update that changed only its status (Ferry's own mirror) means nothing. It reads
+state but never writes it: the events it emits carry the guards.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, workloads
+from shared import analysis, commands, events, models, providers, runs, workloads
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
+from shared.providers import job as job_provider
 from shared.state import Stage
 
 Obj = dict[str, Any]
@@ -29,7 +33,9 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if not namespace or not name:
         raise events.MalformedEvent("the event's data is not a namespaced Kubernetes object")
     if kind == models.KIND:
-        return _rollout(event, obj, RolloutRef(namespace, name))
+        return _rollout(ctx, event, obj, RolloutRef(namespace, name))
+    if kind == "Job":
+        return _job(ctx, obj, namespace, events.key(event))
     if kind == "Deployment":
         return _deployment(ctx, obj, namespace, name, events.key(event))
     if kind == "Ingress":
@@ -37,16 +43,75 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     return None
 
 
-def _rollout(event: CloudEvent, obj: Obj, ref: RolloutRef) -> CloudEvent:
+def _rollout(ctx: Context, event: CloudEvent, obj: Obj, ref: RolloutRef) -> CloudEvent | None:
     source_key = events.key(event)
-    if event.get_type() == Type.RESOURCE_DELETED or obj["metadata"].get("deletionTimestamp"):
+    meta = obj["metadata"]
+    if event.get_type() == Type.RESOURCE_DELETED or meta.get("deletionTimestamp"):
         return events.new(Type.ROLLOUT_DELETED, ref, event_id=events.derived_id(source_key, "del"))
-    return events.new(
-        Type.ROLLOUT_CHANGED,
-        ref,
-        event_id=events.derived_id(source_key, "chg"),
-        generation=int(obj["metadata"].get("generation", 0)),
+    for command in commands.listed(obj, ctx.now()):
+        request = command.event(ref)
+        if not ctx.store.processed(ref, events.key(request)):
+            return request  # one at a time: handling it updates the status, which brings the next
+    state = ctx.store.load(ref)
+    generation = int(meta.get("generation", 0))
+    if (
+        event.get_type() == Type.RESOURCE_ADDED
+        or not state.exists
+        or state.uid != meta.get("uid")
+        or state.generation != generation
+        or state.stage in (Stage.INVALID, Stage.INITIALIZING)
+    ):
+        return events.new(
+            Type.ROLLOUT_CHANGED,
+            ref,
+            event_id=events.derived_id(source_key, "chg"),
+            generation=generation,
+        )
+    return None  # only the status changed: Ferry's own mirror
+
+
+def _job(ctx: Context, job: Obj, namespace: str, source_key: str) -> CloudEvent | None:
+    """A measurement Job that finished wakes its in-flight measurement."""
+    conditions = (job.get("status") or {}).get("conditions") or []
+    if not any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    ):
+        return None
+    owner = next(
+        (
+            o
+            for o in job["metadata"].get("ownerReferences") or []
+            if o.get("kind") == analysis.RUN_KIND
+        ),
+        None,
     )
+    if owner is None:
+        return None
+    run_obj = ctx.kube.get(models.API_VERSION, analysis.RUN_PLURAL, namespace, owner["name"])
+    rollout = ((run_obj or {}).get("metadata", {}).get("labels") or {}).get(runs.ROLLOUT_LABEL)
+    if not rollout:
+        return None
+    state = ctx.store.load(RolloutRef(namespace, rollout))
+    run = runs.runs_of(state).get(owner["name"])
+    if run is None or run.phase is not None:
+        return None
+    for metric, taken in run.measurements.items():
+        if not taken or not taken[-1].in_flight:
+            continue
+        index = len(taken) - 1
+        ref = providers.MeasurementRef(namespace, run.name, metric, index)
+        if job_provider.job_name(ref) == job["metadata"]["name"]:
+            return events.new(
+                Type.MEASUREMENT_REQUESTED,
+                state.ref,
+                event_id=events.derived_id(source_key, "job"),
+                revision=state.canary_revision,
+                attempt=state.attempt,
+                run=run.name,
+                metric=metric,
+                index=index,
+            )
+    return None
 
 
 def _owners(ctx: Context, namespace: str, deployment: str) -> list[tuple[Obj, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, transitions, workloads
+from shared import events, models, rollouts, runs, transitions, workloads
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
 from shared.state import RolloutState, Stage
@@ -27,6 +27,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             state.stage != Stage.STEPPING
             or state.canary_revision != revision
             or state.attempt != attempt
+            or state.paused_by
         ):
             return None
         try:
@@ -46,8 +47,9 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         if workloads.primary_revision(primary) == revision and workloads.is_ready(primary):
             reply = events.new(Type.PRIMARY_UPDATED, ref, revision=revision, attempt=attempt)
         message = f"promoting {revision}: {spec.primary} takes the canary's template"
+        ended = runs.terminate(ctx, state, rollout.obj, runs.BACKGROUND)
         return Outcome(
-            state.to(Stage.PROMOTING, ctx.now(), reason="Promoting", message=message),
+            ended.to(Stage.PROMOTING, ctx.now(), reason="Promoting", message=message),
             reply=reply,
             note=message,
         )

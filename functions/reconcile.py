@@ -14,10 +14,10 @@ import logging
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, kube, models, rollouts, sink, status, transitions, workloads
+from shared import events, kube, models, progress, rollouts, sink, status, transitions, workloads
 from shared.context import Context
 from shared.events import RolloutRef, Type
-from shared.state import RolloutState, Stage
+from shared.state import ACTIVE, RolloutState, Stage
 
 log = logging.getLogger(__name__)
 
@@ -63,50 +63,13 @@ def plan(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
     if rollout is None:
         return []
     _mirror_if_drifted(ctx, state, obj)
-    spec = rollout.spec
-    target = ctx.kube.deployment(ref.namespace, spec.target)
-    primary = ctx.kube.deployment(ref.namespace, spec.primary)
-    if state.stage == Stage.INITIALIZING:
-        if primary is None:
-            return [changed]
-        if _ready_at(primary, state.stable_revision):
-            return [_fact(Type.PRIMARY_UPDATED, state, state.stable_revision)]
-        return []
-    if target is None:
-        return []
-    revision = workloads.revision(target)
-    expected = state.stable_revision if state.stage == Stage.HEALTHY else state.canary_revision
-    if state.stage != Stage.PROMOTING and revision != expected:
-        return [_fact(Type.REVISION_DETECTED, state, revision)]
-    _heal(ctx, rollout, state, target, primary)
-    now = ctx.now()
-    if state.stage == Stage.SCALING:
-        if workloads.is_ready(target):
-            return [_fact(Type.CANARY_SCALED, state, state.canary_revision)]
-        if now >= state.stage_since + spec.progress_deadline:
-            return [_fact(Type.DEADLINE_EXPIRED, state, state.canary_revision)]
-    elif state.stage == Stage.STEPPING:
-        if state.step >= len(spec.steps):
-            return [_fact(Type.PROMOTION_STARTED, state, state.canary_revision)]
-        started = _fact(Type.STEP_STARTED, state, state.canary_revision, step=state.step)
-        if ctx.store.processed(ref, events.key(started)):
-            return [_fact(Type.STEP_COMPLETED, state, state.canary_revision, step=state.step)]
-        return [started]
-    elif state.stage == Stage.PAUSED and state.pause_until and now >= state.pause_until:
-        return [_fact(Type.PAUSE_EXPIRED, state, state.canary_revision, step=state.step)]
-    elif state.stage == Stage.PROMOTING and _ready_at(primary, state.canary_revision):
-        return [_fact(Type.PRIMARY_UPDATED, state, state.canary_revision)]
-    return []
-
-
-def _ready_at(primary: dict[str, object] | None, revision: str) -> bool:
-    return workloads.primary_revision(primary) == revision and workloads.is_ready(primary)
-
-
-def _fact(type_: Type, state: RolloutState, revision: str, step: int | None = None) -> CloudEvent:
-    if step is None:
-        return events.new(type_, state.ref, revision=revision, attempt=state.attempt)
-    return events.new(type_, state.ref, revision=revision, attempt=state.attempt, step=step)
+    target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
+    if target is not None and state.stage not in (Stage.INITIALIZING,):
+        expected = state.stable_revision if state.stage == Stage.HEALTHY else state.canary_revision
+        if state.stage == Stage.PROMOTING or workloads.revision(target) == expected:
+            primary = ctx.kube.deployment(ref.namespace, rollout.spec.primary)
+            _heal(ctx, rollout, state, target, primary)
+    return progress.next_events(ctx, state, rollout, fresh=fresh)
 
 
 def _heal(
@@ -129,7 +92,7 @@ def _heal(
         rollout.router.set_weight(spec, state.weight)
     if state.stage in (Stage.HEALTHY, Stage.ABORTED):
         want = 0
-    elif state.stage in (Stage.SCALING, Stage.STEPPING, Stage.PAUSED):
+    elif state.stage in ACTIVE:
         want = max(workloads.replicas(primary), 1)
     else:
         return
@@ -157,4 +120,4 @@ def _mirror_if_drifted(ctx: Context, state: RolloutState, obj: dict[str, object]
         "observedGeneration",
     )
     if any(current.get(k) != desired[k] for k in keys):
-        transitions.mirror(ctx, state)
+        transitions.mirror(ctx, state)  # with the recent history, as after every commit

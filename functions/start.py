@@ -3,22 +3,37 @@
 The target (the canary) is scaled up to the primary's replicas with no traffic, and a timer is
 set for ``progressDeadlineSeconds``: if the canary is not ready by then, ``abort`` ends it.
 A revision equal to the stable one is a no-op at rest, and a fast rollback mid-rollout (traffic
-back to the primary, canary scaled down). A revision already being rolled out is a no-op.
+back to the primary, canary scaled down). A revision already being rolled out is a no-op. A
+person's ``retry.requested`` restarts an aborted rollout of the same revision from step 0.
+Analyses of the attempt being replaced are ended.
 """
 
 from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, timers, transitions, workloads
+from shared import (
+    commands,
+    events,
+    models,
+    progress,
+    rollouts,
+    runs,
+    timers,
+    transitions,
+    workloads,
+)
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
+from shared.rollouts import Rollout
 from shared.state import RolloutState, Stage
 from shared.transitions import Outcome
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     ref = RolloutRef.parse(event.get_subject())
+    if event.get_type() == Type.RETRY_REQUESTED:
+        return _retry(event, ctx, ref)
     revision = events.ext(event, Ext.REVISION)
     if not revision:
         raise events.MalformedEvent("revision.detected needs the revision extension")
@@ -26,10 +41,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     def decide(state: RolloutState) -> Outcome | None:
         if not state.exists or state.stage in (Stage.INITIALIZING, Stage.INVALID):
             return None
-        try:
-            rollout = rollouts.load(ctx, ref)
-        except models.InvalidSpec:
-            return None
+        rollout = _load(ctx, ref)
         if rollout is None or rollout.deleting:
             return None
         spec = rollout.spec
@@ -42,10 +54,10 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
                 return None
             rollout.router.set_weight(spec, 0)
             ctx.kube.scale(ref.namespace, spec.target, 0)
-            ctx.timers.cancel(timers.deadline_id(ref.subject, state.canary_revision, state.attempt))
+            ended = _replaced(ctx, state, rollout)
             message = f"target reverted to the stable revision {revision}; canary abandoned"
             return Outcome(
-                state.to(
+                ended.to(
                     Stage.HEALTHY,
                     now,
                     canary_revision="",
@@ -59,36 +71,94 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             )
         if revision == state.canary_revision and state.stage != Stage.HEALTHY:
             return None
-        if state.stage != Stage.HEALTHY:
-            rollout.router.set_weight(spec, 0)
-            ctx.timers.cancel(timers.deadline_id(ref.subject, state.canary_revision, state.attempt))
-        primary = ctx.kube.deployment(ref.namespace, spec.primary)
-        ctx.kube.scale(ref.namespace, spec.target, max(workloads.replicas(primary), 1))
-        attempt = state.attempt + 1
-        ctx.timers.schedule(
-            timers.deadline_id(ref.subject, revision, attempt),
-            now + spec.progress_deadline,
-            events.new(Type.DEADLINE_EXPIRED, ref, revision=revision, attempt=attempt),
-        )
         restarted = state.stage != Stage.HEALTHY
+        if restarted:
+            rollout.router.set_weight(spec, 0)
         message = f"canary {revision}: scaling up" + (
             f" (restarted: replaces {state.canary_revision})" if restarted else ""
         )
-        return Outcome(
-            state.to(
-                Stage.SCALING,
-                now,
-                canary_revision=revision,
-                step=0,
-                weight=0,
-                attempt=attempt,
-                pause_until=0.0,
-                pause_started=0.0,
-                stage_since=now,
-                reason="NewRevision",
-                message=message,
-            ),
-            note=message,
-        )
+        new, reply = begin(ctx, _replaced(ctx, state, rollout), rollout, revision, message)
+        return Outcome(new, reply=reply, note=message)
+
+    return transitions.run(ctx, event, decide)
+
+
+def _load(ctx: Context, ref: RolloutRef) -> Rollout | None:
+    try:
+        return rollouts.load(ctx, ref)
+    except models.InvalidSpec:
+        return None
+
+
+def _replaced(ctx: Context, state: RolloutState, rollout: Rollout) -> RolloutState:
+    """``state`` with the current attempt's timers canceled and its analyses ended."""
+    subject = state.ref.subject
+    ctx.timers.cancel(timers.deadline_id(subject, state.canary_revision, state.attempt))
+    ctx.timers.cancel(timers.pause_id(subject, state.canary_revision, state.attempt, state.step))
+    return runs.terminate(ctx, state, rollout.obj)
+
+
+def begin(
+    ctx: Context, state: RolloutState, rollout: Rollout, revision: str, message: str
+) -> tuple[RolloutState, CloudEvent | None]:
+    """A new attempt at ``revision``: the canary scaled up, its progress deadline set. The
+    reply is ``canary.scaled`` when the canary is already up (a retry soon after an abort):
+    no change of the target would announce it."""
+    spec, ref, now = rollout.spec, state.ref, ctx.now()
+    primary = ctx.kube.deployment(ref.namespace, spec.primary)
+    replicas = max(workloads.replicas(primary), 1)
+    ctx.kube.scale(ref.namespace, spec.target, replicas)
+    attempt = state.attempt + 1
+    ctx.timers.schedule(
+        timers.deadline_id(ref.subject, revision, attempt),
+        now + spec.progress_deadline,
+        events.new(Type.DEADLINE_EXPIRED, ref, revision=revision, attempt=attempt),
+    )
+    extra = {k: v for k, v in state.extra.items() if k not in ("paused_by", "scaled_down")}
+    new = state.to(
+        Stage.SCALING,
+        now,
+        canary_revision=revision,
+        step=0,
+        weight=0,
+        attempt=attempt,
+        pause_until=0.0,
+        pause_started=0.0,
+        stage_since=now,
+        reason="NewRevision",
+        message=message,
+        runs={},
+        extra=extra,
+    )
+    target = ctx.kube.deployment(ref.namespace, spec.target)
+    ready = (
+        target is not None
+        and workloads.revision(target) == revision
+        and workloads.replicas(target) == replicas
+        and workloads.is_ready(target)
+    )
+    reply = progress.fact(Type.CANARY_SCALED, new, revision) if ready else None
+    return new, reply
+
+
+def _retry(event: CloudEvent, ctx: Context, ref: RolloutRef) -> CloudEvent | None:
+    command = commands.of(event)
+
+    def decide(state: RolloutState) -> Outcome | None:
+        if state.stage != Stage.ABORTED:
+            return command.ignored(
+                state, f"only an aborted rollout can be retried (phase {state.phase})"
+            )
+        rollout = _load(ctx, ref)
+        if rollout is None:
+            return command.ignored(state, "the rollout is gone or its spec is invalid")
+        target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
+        if target is None or workloads.revision(target) != state.canary_revision:
+            return command.ignored(
+                state, "the target changed since the abort; its new revision starts by itself"
+            )
+        message = f"retried by {command.user}: canary {state.canary_revision} from step 0"
+        new, reply = begin(ctx, state, rollout, state.canary_revision, message)
+        return command.done(new, message, reply=reply)
 
     return transitions.run(ctx, event, decide)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, timers, transitions
+from shared import events, models, rollouts, runs, timers, transitions
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
 from shared.state import RolloutState, Stage
@@ -30,6 +30,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             or state.canary_revision != revision
             or state.attempt != attempt
             or state.step != index
+            or state.paused_by
         ):
             return None
         try:
@@ -48,6 +49,31 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
                 state.with_(weight=step.weight, message=message), reply=done, note=message
             )
         now = ctx.now()
+        if isinstance(step, models.Analysis):
+            name = runs.run_name(state, runs.STEP, index)
+            try:
+                started = runs.start(
+                    ctx,
+                    state,
+                    rollout.obj,
+                    kind=runs.STEP,
+                    step=index,
+                    templates=step.templates,
+                    args=step.args,
+                )
+            except models.InvalidSpec as exc:
+                message = f"{label}: analysis {name} cannot start: {exc}"
+                failed = runs.failed_to_start(state, name, runs.STEP, index, now, str(exc))
+                return Outcome(
+                    failed.to(Stage.ANALYZING, now, reason="AnalysisInvalid", message=message),
+                    reply=runs.outcome_event(failed, name),
+                    note=message,
+                )
+            message = f"{label}: analysis {name} running"
+            return Outcome(
+                started.to(Stage.ANALYZING, now, reason="AnalysisRunning", message=message),
+                note=message,
+            )
         if step.duration is None:
             message = f"{label}: paused until promoted"
             return Outcome(

@@ -1196,9 +1196,10 @@ def next_measurement_at(
     """When the metric's next measurement is due (epoch seconds), None when none is.
 
     The first comes ``initialDelay`` after the run started (``started_at``); the next one
-    ``interval`` after the previous one finished, or :data:`ERROR_RETRY_INTERVAL` after an
-    Error (Argo retries errors on their own schedule). An in-flight measurement is looked at
-    again at its ``resume_at`` (None: its own event wakes it). A terminating run takes no new
+    ``interval`` after the previous one finished, or after an Error the shorter of
+    :data:`ERROR_RETRY_INTERVAL` and the interval (Argo retries errors on their own
+    schedule). An in-flight measurement is looked at again at its ``resume_at`` (None: its own
+    event wakes it). A terminating run takes no new
     measurement.
     """
     if metric_phase(metric, measurements, terminating=terminating) is not None:
@@ -1212,7 +1213,10 @@ def next_measurement_at(
         return None
     assert last.finished_at is not None
     if last.phase == MeasurementPhase.ERROR:
-        return last.finished_at + ERROR_RETRY_INTERVAL
+        retry = ERROR_RETRY_INTERVAL
+        if metric.interval is not None:
+            retry = min(retry, metric.interval)
+        return last.finished_at + retry
     if metric.interval is not None:
         return last.finished_at + metric.interval
     return None

@@ -67,6 +67,29 @@ class Type(StrEnum):
     """The rollout was aborted: traffic is back on the stable revision."""
     ROLLOUT_INITIALIZED = "dev.ferry.rollout.initialized"
     """Ferry took over a target: primary, Services and router are in place, phase Healthy."""
+    MEASUREMENT_REQUESTED = "dev.ferry.measurement.requested"
+    """One measurement of one metric of an AnalysisRun is due (a timer, or the Job it waits
+    on finished)."""
+    ANALYSIS_SUCCEEDED = "dev.ferry.analysis.succeeded"
+    """An AnalysisRun completed Successful."""
+    ANALYSIS_FAILED = "dev.ferry.analysis.failed"
+    """An AnalysisRun completed Failed or Error: the rollout must abort."""
+    ANALYSIS_UNDECIDED = "dev.ferry.analysis.undecided"
+    """An AnalysisRun completed Inconclusive: the rollout pauses until a person decides."""
+    SCALEDOWN_ELAPSED = "dev.ferry.scaledown.elapsed"
+    """abortScaleDownDelaySeconds passed since an abort: the canary may be scaled down (a
+    timer)."""
+    PROMOTION_REQUESTED = "dev.ferry.promotion.requested"
+    """A person asked to promote: leave the current pause or analysis (``full``: skip every
+    remaining step)."""
+    ABORT_REQUESTED = "dev.ferry.abort.requested"
+    """A person asked to abort the rollout."""
+    RETRY_REQUESTED = "dev.ferry.retry.requested"
+    """A person asked to retry an aborted rollout from step 0."""
+    PAUSE_REQUESTED = "dev.ferry.pause.requested"
+    """A person asked to pause the rollout where it is."""
+    RESUME_REQUESTED = "dev.ferry.resume.requested"
+    """A person asked to resume a rollout they paused."""
 
 
 class Ext(StrEnum):
@@ -80,6 +103,16 @@ class Ext(StrEnum):
     """The rollout attempt (bumped on restart or retry), so events of an old attempt are stale."""
     GENERATION = "generation"
     """The Rollout's metadata.generation the event was derived from."""
+    RUN = "run"
+    """The AnalysisRun the event is about."""
+    METRIC = "metric"
+    """The metric of the AnalysisRun the event is about."""
+    INDEX = "index"
+    """Which measurement of the metric (0-based)."""
+    POLL = "poll"
+    """How many times an in-flight measurement was looked at again."""
+    COMMAND = "command"
+    """The id of the user command (in the Rollout's status.commands) the event carries out."""
     # ApiServerSource's own extensions
     KIND = "kind"
     APIVERSION = "apiversion"

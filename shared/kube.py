@@ -305,6 +305,10 @@ _PLURALS = {
     "Event": "events",
     "ConfigMap": "configmaps",
     "Secret": "secrets",
+    "Job": "jobs",
+    "AnalysisTemplate": "analysistemplates",
+    "ClusterAnalysisTemplate": "clusteranalysistemplates",
+    "AnalysisRun": "analysisruns",
     models.KIND: models.PLURAL,
 }
 

@@ -55,8 +55,13 @@ class Stage(StrEnum):
     """A new revision: the canary (target) is scaled up; waiting for it to be ready."""
     STEPPING = "stepping"
     """Running canary step ``step``."""
+    ANALYZING = "analyzing"
+    """Running the AnalysisRun of step ``step``; the step completes when it succeeds."""
     PAUSED = "paused"
-    """Paused at step ``step``: until ``pause_until``, or until promoted when indefinite."""
+    """Paused at step ``step``: until ``pause_until``, until promoted when indefinite (also
+    after an inconclusive analysis), or until resumed when a person paused it."""
+    STALLED = "stalled"
+    """The canary missed its progress deadline and keeps trying (progressDeadlineAbort off)."""
     PROMOTING = "promoting"
     """The primary took the canary's template; waiting for the primary to be ready."""
     ABORTED = "aborted"
@@ -65,12 +70,17 @@ class Stage(StrEnum):
     """The spec is invalid; nothing is touched until it is fixed."""
 
 
+ACTIVE = frozenset({Stage.SCALING, Stage.STALLED, Stage.STEPPING, Stage.ANALYZING, Stage.PAUSED})
+"""Stages of a canary in progress, before promotion: where it can be paused or aborted."""
+
 PHASES = {
     Stage.INITIALIZING: "Progressing",
     Stage.HEALTHY: "Healthy",
     Stage.SCALING: "Progressing",
     Stage.STEPPING: "Progressing",
+    Stage.ANALYZING: "Progressing",
     Stage.PAUSED: "Paused",
+    Stage.STALLED: "Degraded",
     Stage.PROMOTING: "Progressing",
     Stage.ABORTED: "Degraded",
     Stage.INVALID: "Degraded",
@@ -102,6 +112,8 @@ class RolloutState:
     uid: str = ""
     """The Rollout's uid, so a deleted-and-recreated Rollout starts afresh."""
     extra: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, Any] = field(default_factory=dict)
+    """AnalysisRuns of the current attempt by name (see ``shared.runs``)."""
 
     @property
     def ref(self) -> RolloutRef:
@@ -113,7 +125,14 @@ class RolloutState:
 
     @property
     def phase(self) -> str:
+        if self.paused_by and self.stage in ACTIVE:
+            return "Paused"
         return PHASES[self.stage]
+
+    @property
+    def paused_by(self) -> str:
+        """Who paused the rollout by hand ("" when nobody did)."""
+        return self.extra.get("paused_by", "")
 
     def to(self, stage: Stage, now: float, **changes: Any) -> RolloutState:
         """This state moved to ``stage`` (``stage_since`` reset when the stage changes, unless
@@ -130,7 +149,7 @@ class RolloutState:
             if f.name in ("namespace", "name", "version"):
                 continue
             value = getattr(self, f.name)
-            out[f.name] = json.dumps(value) if f.name == "extra" else str(value)
+            out[f.name] = json.dumps(value) if f.name in ("extra", "runs") else str(value)
         return out
 
     @classmethod
@@ -143,7 +162,7 @@ class RolloutState:
             if f.name in ("namespace", "name") or f.name not in values:
                 continue
             text = values[f.name]
-            if f.name == "extra":
+            if f.name in ("extra", "runs"):
                 kwargs[f.name] = json.loads(text)
             elif f.name == "stage":
                 kwargs[f.name] = Stage(text)
@@ -202,10 +221,6 @@ class StateStore:
     def processed(self, ref: RolloutRef, event_key: str) -> bool:
         return bool(self.redis.exists(Keys.of(Keys.processed, ref, key=event_key)))
 
-    def mark_processed(self, ref: RolloutRef, event_key: str) -> None:
-        """Remember an event that needed no state change (a no-op is processed too)."""
-        self.redis.set(Keys.of(Keys.processed, ref, key=event_key), "1", ex=PROCESSED_TTL)
-
     def commit(
         self,
         old: RolloutState,
@@ -243,6 +258,14 @@ class StateStore:
             raise AlreadyProcessed(event_key)
         if new is None:
             self.redis.srem(Keys.index, ref.subject)
+
+    def recent(self, ref: RolloutRef, count: int) -> list[dict[str, Any]]:
+        """The last ``count`` history entries, oldest first."""
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            self.redis.xrevrange(Keys.of(Keys.history, ref), count=count),
+        )
+        return [json.loads(fields_[b"entry"]) for _, fields_ in reversed(entries)]
 
     def history(self, ref: RolloutRef, count: int | None = None) -> list[dict[str, Any]]:
         """The rollout's history, oldest first."""

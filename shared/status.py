@@ -8,18 +8,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import runs
 from shared.clock import rfc3339
 from shared.state import RolloutState, Stage
 
 Obj = dict[str, Any]
+HISTORY = 10
+"""History entries mirrored into ``status.history`` (the full history stays in Redis)."""
 
 
-def of(state: RolloutState, now: float) -> Obj:
-    """The status for ``state`` (a merge patch body's ``status``)."""
+def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = None) -> Obj:
+    """The status for ``state`` (a merge patch body's ``status``). It never names
+    ``status.commands``, which belongs to the people issuing commands."""
     pause: list[Obj] = []
     if state.stage == Stage.PAUSED:
-        reason = "PausedByStep" if state.pause_until else "PausedIndefinitely"
+        reason = (
+            state.reason
+            if state.reason == "InconclusiveAnalysis"
+            else ("PausedByStep" if state.pause_until else "PausedIndefinitely")
+        )
         pause = [{"reason": reason, "startTime": rfc3339(state.pause_started or now)}]
+    if state.paused_by:
+        pause.append(
+            {
+                "reason": "PausedByUser",
+                "startTime": rfc3339(now),
+                "message": f"paused by {state.paused_by}",
+            }
+        )
     healthy = state.stage == Stage.HEALTHY
     progressing = {
         "type": "Progressing",
@@ -61,4 +77,14 @@ def of(state: RolloutState, now: float) -> Obj:
         "canaryWeight": state.weight,
         "pauseConditions": pause,
         "conditions": conditions,
+        "analysis": runs.summary(state),
+        "history": [_entry(e) for e in history or []],
     }
+
+
+def _entry(entry: dict[str, Any]) -> Obj:
+    out: Obj = {"time": rfc3339(float(entry.get("time", 0))), "note": entry.get("note", "")}
+    if entry.get("user"):
+        out["user"] = entry["user"]
+        out["command"] = entry.get("command", "")
+    return out

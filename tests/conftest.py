@@ -39,3 +39,9 @@ def redis_client(redis_server: str) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+# -- Prometheus -------------------------------------------------------------------------------
+# A real Prometheus (Debian package ``prometheus``) scraping a metrics endpoint the tests
+# control; started once per session, only by the tests that ask for it.
+from tests.prometheus import metrics, prometheus  # noqa: E402, F401

@@ -15,7 +15,8 @@ Aspects covered:
   ClusterAnalysisTemplate, AnalysisRun) are installed into the Kubernetes simulator and every
   object is created with ``fieldValidation=Strict``; misspelled, mistyped and missing fields are
   rejected; the example Rollout and Rollouts with analysis are accepted and invalid ones are not;
-  the Rollout status schema; the README's install commands, run with the real kubectl;
+  the Rollout status schema, with the commands kubectl ferry appends and the history and
+  analysis Ferry writes; the README's install commands, run with the real kubectl;
 - the analysis CRDs: names, scopes and columns; structural schemas (free-form only where a Job
   spec is embedded); one metric schema in all three; valid templates and runs accepted, invalid
   ones rejected with the field at fault; every template the schema accepts here is also accepted
@@ -1020,6 +1021,50 @@ def test_rollout_status_schema(cluster: DynamicClient, scratch: str) -> None:
             [{"type": "Ready", "status": "True"}, {"type": "Ready", "status": "False"}],
             "status.conditions[1]: Duplicate value",
         ),
+    ]:
+        with pytest.raises(DynamicApiError) as caught:
+            patch({**valid, field: value})
+        assert caught.value.status == 422 and message in _message(caught.value), field
+
+
+def test_rollout_status_holds_commands_history_and_analysis(
+    cluster: DynamicClient, scratch: str
+) -> None:
+    # The manual-control protocol: kubectl ferry appends commands, Ferry answers in history.
+    _create(cluster, _minimal_rollout("controlled"), scratch)
+    rollouts = cluster.resources.get(api_version="ferry.dev/v1alpha1", kind="Rollout")
+
+    def patch(status: Obj) -> Obj:
+        result: Obj = rollouts.status.patch(
+            body={"status": status},
+            name="controlled",
+            namespace=scratch,
+            content_type="application/merge-patch+json",
+        ).to_dict()
+        return result
+
+    at = "2025-01-01T00:00:00Z"
+    command = {"id": "c1", "action": "promote", "full": False, "user": "alice", "time": at}
+    valid = {
+        "commands": [command, {**command, "id": "c2", "action": "abort"}],
+        "history": [
+            {"time": at, "note": "step 1/2"},
+            {"time": at, "note": "promoted by alice: step 2/2", "user": "alice", "command": "c1"},
+        ],
+        "analysis": [{"name": "run-1", "kind": "step", "phase": "Running", "message": ""}],
+        "pauseConditions": [{"reason": "PausedByUser", "startTime": at, "message": "by alice"}],
+    }
+    assert patch(valid)["status"] == valid
+    twenty_one = [{**command, "id": f"c{i}"} for i in range(21)]
+    for field, value, message in [
+        ("commands", [{**command, "action": "rollback"}], "status.commands[0].action: Unsupported"),
+        ("commands", [command, command], "status.commands[1]: Duplicate value"),
+        ("commands", twenty_one, "status.commands: Too many: 21"),
+        ("commands", [{**command, "time": "now"}], "status.commands[0].time: Invalid value"),
+        ("commands", [{"id": "c3", "action": "retry"}], "status.commands[0].user: Required"),
+        ("history", [{"time": at}], "status.history[0].note: Required value"),
+        ("analysis", [{"name": "r", "kind": "side"}], "status.analysis[0].kind: Unsupported"),
+        ("analysis", [{"name": "r", "kind": "step", "phase": "Done"}], "phase: Unsupported"),
     ]:
         with pytest.raises(DynamicApiError) as caught:
             patch({**valid, field: value})

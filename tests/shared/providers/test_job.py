@@ -23,7 +23,7 @@ from local.sim.controllers import Settings
 from shared import providers
 from shared.kube import Kube
 from shared.providers import MeasurementRef, Observation, Provider, ProviderError, job
-from tests.shared.providers.conftest import eventually
+from tests.prometheus import eventually
 
 NS = "default"
 CRD = Path(__file__).parents[3] / "knative" / "crds" / "analysisruns.yaml"

@@ -21,7 +21,7 @@ import pytest
 
 from shared import providers
 from shared.providers import MeasurementRef, Observation, ProviderError
-from tests.shared.providers.conftest import Metrics, Prometheus, eventually, free_port
+from tests.prometheus import Metrics, Prometheus, eventually, free_port
 
 REF = MeasurementRef(namespace="default", run="run-1", metric="error-rate", index=0)
 ERRORS = "http_requests_total"

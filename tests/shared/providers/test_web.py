@@ -22,7 +22,7 @@ import requests
 
 from shared import providers
 from shared.providers import MeasurementRef, ProviderError
-from tests.shared.providers.conftest import free_port
+from tests.prometheus import free_port
 
 REF = MeasurementRef(namespace="default", run="run-1", metric="web-check", index=0)
 DOCUMENT = {"data": {"ok": True, "rate": 0.97, "items": [{"v": 1}, {"v": 2}]}}

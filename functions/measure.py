@@ -1,0 +1,48 @@
+"""measure: takes one measurement of one metric of an AnalysisRun, and decides.
+
+A timer (or the Job a measurement waits on) asks for measurement N of a metric; the function
+measures once through the metric's provider, records the measurement with the run in the
+rollout's state, mirrors the AnalysisRun's status, and either schedules the next measurement or,
+when the run is decided, replies with its outcome (``analysis.succeeded`` / ``failed`` /
+``undecided``). A measurement that was already taken, or a run that ended, is a no-op.
+"""
+
+from __future__ import annotations
+
+from cloudevents.core.v1.event import CloudEvent
+
+from shared import events, models, rollouts, runs, transitions
+from shared.context import Context
+from shared.events import Ext, RolloutRef
+from shared.state import RolloutState
+from shared.transitions import Outcome
+
+
+def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    ref = RolloutRef.parse(event.get_subject())
+    revision = events.ext(event, Ext.REVISION)
+    attempt = events.ext_int(event, Ext.ATTEMPT)
+    run = events.ext(event, Ext.RUN)
+    metric = events.ext(event, Ext.METRIC)
+    index = events.ext_int(event, Ext.INDEX)
+    poll = events.ext_int(event, Ext.POLL) or 0
+    if not revision or attempt is None or not run or not metric or index is None:
+        raise events.MalformedEvent(
+            "measurement.requested needs the revision, attempt, run, metric and index extensions"
+        )
+
+    def decide(state: RolloutState) -> Outcome | None:
+        if state.canary_revision != revision or state.attempt != attempt:
+            return None
+        try:
+            rollout = rollouts.load(ctx, ref)
+        except models.InvalidSpec:
+            return None
+        if rollout is None:
+            return None
+        measured = runs.take(ctx, state, rollout.obj, run, metric, index, poll)
+        if measured is None:
+            return None
+        return Outcome(measured.state, reply=measured.outcome, note=measured.note)
+
+    return transitions.run(ctx, event, decide)

@@ -1,0 +1,505 @@
+"""A rollout's AnalysisRuns: starting them, taking one measurement, terminating them.
+
+A run's progress (every measurement, to the full precision the decisions need) lives in the
+rollout's state in Redis, so a measurement is committed atomically with whatever it decides;
+the ``AnalysisRun`` object in Kubernetes is its readable mirror (Argo's shape, measurements
+trimmed by retention). Each measurement is one event: a timer asks for it, the ``measure``
+function takes it, records it, decides, and schedules the next. This module holds the effects
+(Kubernetes objects, provider calls, timers); the decisions are ``shared.analysis``'s.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+
+from shared import analysis, events, models, providers, timers, workloads
+from shared.analysis import AnalysisPhase, Measurement, MeasurementPhase
+from shared.context import Context
+from shared.events import Type
+from shared.kube import NotFound
+from shared.models import InvalidSpec
+from shared.state import RolloutState
+
+log = logging.getLogger(__name__)
+
+ROLLOUT_LABEL = "ferry.dev/rollout"
+"""On every AnalysisRun: the Rollout it belongs to."""
+KIND_LABEL = "ferry.dev/analysis-kind"
+STEP, BACKGROUND = "step", "background"
+RECHECK = 5.0
+"""Seconds before an in-flight measurement (a running Job) is looked at again by a timer."""
+OUTCOMES = {
+    AnalysisPhase.SUCCESSFUL: Type.ANALYSIS_SUCCEEDED,
+    AnalysisPhase.FAILED: Type.ANALYSIS_FAILED,
+    AnalysisPhase.ERROR: Type.ANALYSIS_FAILED,
+    AnalysisPhase.INCONCLUSIVE: Type.ANALYSIS_UNDECIDED,
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One AnalysisRun as the rollout's state records it."""
+
+    name: str
+    kind: str
+    """``step`` (blocks its step) or ``background``."""
+    step: int
+    """The step it belongs to (for background runs: the step it started at)."""
+    started_at: float
+    measurements: Mapping[str, tuple[Measurement, ...]] = field(default_factory=dict)
+    phase: AnalysisPhase | None = None
+    message: str = ""
+    terminate: bool = False
+    due: Mapping[str, tuple[int, float, int]] = field(default_factory=dict)
+    """metric -> (index, when, poll) of the measurement its timer will ask for next."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "step": self.step,
+            "started_at": self.started_at,
+            "phase": self.phase.value if self.phase else None,
+            "message": self.message,
+            "terminate": self.terminate,
+            "due": {metric: list(when) for metric, when in self.due.items()},
+            "measurements": {
+                metric: [_measurement_dict(m) for m in ms]
+                for metric, ms in self.measurements.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Run:
+        return cls(
+            name=raw["name"],
+            kind=raw["kind"],
+            step=int(raw["step"]),
+            started_at=float(raw["started_at"]),
+            phase=AnalysisPhase(raw["phase"]) if raw.get("phase") else None,
+            message=str(raw.get("message") or ""),
+            terminate=bool(raw.get("terminate")),
+            due={
+                metric: (int(when[0]), float(when[1]), int(when[2]))
+                for metric, when in (raw.get("due") or {}).items()
+            },
+            measurements={
+                metric: tuple(_measurement(m) for m in ms)
+                for metric, ms in (raw.get("measurements") or {}).items()
+            },
+        )
+
+
+def _measurement_dict(m: Measurement) -> dict[str, Any]:
+    return {
+        "phase": m.phase.value,
+        "started": m.started_at,
+        "finished": m.finished_at,
+        "value": m.value,
+        "message": m.message,
+        "resume": m.resume_at,
+        "metadata": dict(m.metadata),
+    }
+
+
+def _measurement(raw: Mapping[str, Any]) -> Measurement:
+    return Measurement(
+        phase=MeasurementPhase(raw["phase"]),
+        started_at=float(raw["started"]),
+        finished_at=raw.get("finished"),
+        value=raw.get("value"),
+        message=str(raw.get("message") or ""),
+        resume_at=raw.get("resume"),
+        metadata=dict(raw.get("metadata") or {}),
+    )
+
+
+def runs_of(state: RolloutState) -> dict[str, Run]:
+    return {name: Run.from_dict(raw) for name, raw in state.runs.items()}
+
+
+def with_run(state: RolloutState, run: Run) -> RolloutState:
+    return state.with_(runs={**state.runs, run.name: run.to_dict()})
+
+
+def active(state: RolloutState, kind: str | None = None) -> list[Run]:
+    """The runs of the current attempt that have not completed."""
+    return [
+        run
+        for run in runs_of(state).values()
+        if run.phase is None and (kind is None or run.kind == kind)
+    ]
+
+
+def run_name(state: RolloutState, kind: str, step: int) -> str:
+    suffix = "bg" if kind == BACKGROUND else f"step{step}"
+    return f"{state.name}-{state.canary_revision[:7]}-{state.attempt}-{suffix}"
+
+
+# -- starting ---------------------------------------------------------------------------------
+
+
+def _template(ctx: Context, namespace: str, ref: models.TemplateRef) -> analysis.Template:
+    if ref.cluster_scope:
+        obj = ctx.kube.get(models.API_VERSION, analysis.CLUSTER_TEMPLATE_PLURAL, None, ref.name)
+        kind = "ClusterAnalysisTemplate"
+    else:
+        obj = ctx.kube.get(models.API_VERSION, analysis.TEMPLATE_PLURAL, namespace, ref.name)
+        kind = "AnalysisTemplate"
+    if obj is None:
+        raise InvalidSpec([f"{kind} {ref.name!r} not found"])
+    return analysis.parse_template(obj)
+
+
+def _given_args(
+    state: RolloutState, rollout: dict[str, Any], args: Sequence[models.AnalysisArg]
+) -> list[analysis.Arg]:
+    given = []
+    for arg in args:
+        if arg.value is not None:
+            value = arg.value
+        elif arg.pod_template_hash is not None:
+            value = (
+                state.stable_revision
+                if arg.pod_template_hash == "Stable"
+                else state.canary_revision
+            )
+        else:
+            value = analysis.field_value(rollout, arg.field_path or "")
+        given.append(analysis.Arg(arg.name, value=value))
+    return given
+
+
+def start(
+    ctx: Context,
+    state: RolloutState,
+    rollout: dict[str, Any],
+    *,
+    kind: str,
+    step: int,
+    templates: Sequence[models.TemplateRef],
+    args: Sequence[models.AnalysisArg],
+) -> RolloutState:
+    """Create the AnalysisRun (level-based: an existing one is kept) and schedule the first
+    measurement of each metric; returns ``state`` with the run recorded. InvalidSpec when a
+    template is missing or invalid, or an argument cannot be resolved."""
+    namespace = state.namespace
+    template = analysis.merge_templates([_template(ctx, namespace, t) for t in templates])
+    given = _given_args(state, rollout, args)
+    spec = analysis.run_spec(
+        template, given, field=lambda path: analysis.field_value(rollout, path)
+    )
+    name = run_name(state, kind, step)
+    existing = runs_of(state).get(name)
+    if existing is not None:
+        return state
+    now = ctx.now()
+    obj = {
+        "apiVersion": models.API_VERSION,
+        "kind": analysis.RUN_KIND,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                ROLLOUT_LABEL: state.name,
+                KIND_LABEL: kind,
+                **workloads.MANAGED_LABELS,
+            },
+            "ownerReferences": [workloads.owner_reference(rollout)],
+        },
+        "spec": spec,
+    }
+    created = ctx.kube.ensure(obj)
+    metrics = _metrics(ctx, namespace, created, rollout)
+    run = Run(name=name, kind=kind, step=step, started_at=now)
+    for metric in metrics:
+        run = _schedule(ctx, state, run, metric.name, 0, now + metric.initial_delay)
+    _mirror(ctx, namespace, run, metrics)
+    return with_run(state, run)
+
+
+def _metrics(
+    ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
+) -> tuple[analysis.Metric, ...]:
+    metrics, _ = _resolved(ctx, namespace, run_obj, rollout)
+    return metrics
+
+
+def _resolved(
+    ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
+) -> tuple[tuple[analysis.Metric, ...], analysis.ResolvedArgs]:
+    """The run's metrics with its arguments resolved now (Secrets read at each measurement,
+    never stored)."""
+    spec = analysis.parse_run(run_obj)
+
+    def secret(name: str, key: str) -> str:
+        obj = ctx.kube.get("v1", "secrets", namespace, name)
+        if obj is None:
+            raise LookupError(f"secret {name!r} not found")
+        data = (obj.get("data") or {}).get(key)
+        if data is None:
+            raise LookupError(f"secret {name!r} has no key {key!r}")
+        return base64.b64decode(data).decode()
+
+    args = analysis.resolve_args(
+        spec.template.args,
+        {},
+        secret=secret,
+        field=lambda path: analysis.field_value(dict(rollout), path),
+    )
+    return spec.template.metrics(args), args
+
+
+def measurement_event(
+    state: RolloutState, run: str, metric: str, index: int, poll: int = 0
+) -> CloudEvent:
+    return events.new(
+        Type.MEASUREMENT_REQUESTED,
+        state.ref,
+        revision=state.canary_revision,
+        attempt=state.attempt,
+        run=run,
+        metric=metric,
+        index=index,
+        poll=poll,
+    )
+
+
+def _schedule(
+    ctx: Context, state: RolloutState, run: Run, metric: str, index: int, at: float, poll: int = 0
+) -> Run:
+    """Set the timer of the next measurement of ``metric``; the run remembers it is due."""
+    ctx.timers.schedule(
+        timers.timer_id("measure", state.ref.subject, run.name, metric, index, poll),
+        at,
+        measurement_event(state, run.name, metric, index, poll),
+    )
+    return replace(run, due={**run.due, metric: (index, at, poll)})
+
+
+def _mirror(ctx: Context, namespace: str, run: Run, metrics: Sequence[analysis.Metric]) -> None:
+    status = analysis.run_status(
+        metrics, run.measurements, run.phase, run.message, started_at=run.started_at
+    )
+    try:
+        ctx.kube.merge_patch(
+            models.API_VERSION,
+            analysis.RUN_PLURAL,
+            namespace,
+            run.name,
+            {"status": status},
+            sub="status",
+        )
+    except NotFound:
+        log.warning("AnalysisRun %s/%s is gone; its status was not written", namespace, run.name)
+
+
+def failed_to_start(
+    state: RolloutState, name: str, kind: str, step: int, now: float, why: str
+) -> RolloutState:
+    """``state`` with a run that could not start (a missing template, an unresolvable
+    argument) recorded as ended in Error, so the rollout aborts like for a failed analysis."""
+    run = Run(
+        name=name, kind=kind, step=step, started_at=now, phase=AnalysisPhase.ERROR, message=why
+    )
+    return with_run(state, run)
+
+
+def outcome_event(state: RolloutState, name: str) -> CloudEvent | None:
+    """The event announcing how run ``name`` ended (None while it runs)."""
+    run = runs_of(state).get(name)
+    if run is None or run.phase is None:
+        return None
+    return events.new(
+        OUTCOMES[run.phase],
+        state.ref,
+        data={"phase": run.phase.value, "message": run.message},
+        revision=state.canary_revision,
+        attempt=state.attempt,
+        run=run.name,
+    )
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one measurement changed: the new state, and the outcome event when the run ended."""
+
+    state: RolloutState
+    outcome: CloudEvent | None
+    note: str
+
+
+def take(
+    ctx: Context,
+    state: RolloutState,
+    rollout: dict[str, Any],
+    run_name_: str,
+    metric_name: str,
+    index: int,
+    poll: int,
+) -> Measured | None:
+    """Take measurement ``index`` of ``metric_name`` (or look again at it while it is in
+    flight); None when the event no longer applies."""
+    run = runs_of(state).get(run_name_)
+    if run is None or run.phase is not None:
+        return None
+    taken = run.measurements.get(metric_name, ())
+    in_flight = bool(taken) and taken[-1].in_flight
+    if index != len(taken) and not (in_flight and index == len(taken) - 1):
+        return None
+    run_obj = ctx.kube.get(models.API_VERSION, analysis.RUN_PLURAL, state.namespace, run.name)
+    if run_obj is None:
+        return None
+    try:
+        metrics, args = _resolved(ctx, state.namespace, run_obj, rollout)
+    except InvalidSpec as exc:
+        metrics, args = (), analysis.ResolvedArgs({})
+        problem = str(exc)
+    else:
+        problem = ""
+    metric = next((m for m in metrics if m.name == metric_name), None)
+    now = ctx.now()
+    started = taken[-1].started_at if in_flight else now
+    if metric is None:
+        measurement = Measurement(
+            MeasurementPhase.ERROR,
+            started,
+            now,
+            message=problem or f"metric {metric_name!r} not in the run",
+        )
+    else:
+        measurement = _observe(ctx, state, run, run_obj, metric, index, args, started, now)
+    ms = (*taken[:-1], measurement) if in_flight else (*taken, measurement)
+    due = {k: v for k, v in run.due.items() if k != metric_name}
+    run = replace(run, measurements={**run.measurements, metric_name: ms}, due=due)
+    if metric is not None and measurement.in_flight:
+        run = _schedule(
+            ctx, state, run, metric_name, index, measurement.resume_at or now + RECHECK, poll + 1
+        )
+        _mirror(ctx, state.namespace, run, metrics)
+        return Measured(with_run(state, run), None, f"{run.name}/{metric_name}: measuring")
+    result = analysis.evaluate_run(metrics, run.measurements, terminate=run.terminate)
+    if result.phase is not None:
+        run = replace(run, phase=result.phase, message=result.message, due={})
+    elif metric is not None:
+        at = analysis.next_measurement_at(
+            metric, ms, run.started_at, terminating=result.terminating
+        )
+        if at is not None:
+            run = _schedule(ctx, state, run, metric_name, len(ms), at)
+    _mirror(ctx, state.namespace, run, metrics)
+    shown = measurement.value if measurement.value is not None else "no value"
+    note = f"{run.name}/{metric_name} #{index + 1}: {measurement.phase.value} ({shown})"
+    if result.phase is not None:
+        note += f"; run {result.phase.value}" + (f": {result.message}" if result.message else "")
+    new = with_run(state, run)
+    return Measured(new, outcome_event(new, run.name), note)
+
+
+def _observe(
+    ctx: Context,
+    state: RolloutState,
+    run: Run,
+    run_obj: Mapping[str, Any],
+    metric: analysis.Metric,
+    index: int,
+    args: analysis.ResolvedArgs,
+    started: float,
+    now: float,
+) -> Measurement:
+    provider = providers.get(metric.provider, kube=ctx.kube)
+    ref = providers.MeasurementRef(
+        state.namespace, run.name, metric.name, index, owner=dict(run_obj)
+    )
+    try:
+        seen = provider.measure(metric.config, ref)
+    except providers.ProviderError as exc:
+        return Measurement(MeasurementPhase.ERROR, started, now, message=args.redact(str(exc)))
+    if seen.pending:
+        return Measurement(
+            MeasurementPhase.RUNNING,
+            started,
+            None,
+            message=args.redact(seen.message),
+            resume_at=now + RECHECK,
+        )
+    if seen.succeeded is not None:
+        phase = MeasurementPhase.SUCCESSFUL if seen.succeeded else MeasurementPhase.FAILED
+        return Measurement(phase, started, now, message=args.redact(seen.message))
+    measured = analysis.measure(
+        metric, seen.value, started_at=started, finished_at=now, message=seen.message
+    )
+    return replace(measured, message=args.redact(measured.message))
+
+
+# -- ending -----------------------------------------------------------------------------------
+
+
+def terminate(
+    ctx: Context, state: RolloutState, rollout: dict[str, Any], kind: str | None = None
+) -> RolloutState:
+    """End the active runs (of ``kind``, or all): Argo's terminate, Successful unless a metric
+    already decided otherwise. Their pending timers find them completed and do nothing."""
+    for run in active(state, kind):
+        run_obj = ctx.kube.get(models.API_VERSION, analysis.RUN_PLURAL, state.namespace, run.name)
+        metrics: tuple[analysis.Metric, ...] = ()
+        if run_obj is not None:
+            try:
+                metrics = _metrics(ctx, state.namespace, run_obj, rollout)
+            except InvalidSpec:
+                metrics = ()
+        result = analysis.evaluate_run(metrics, run.measurements, terminate=True)
+        ended = replace(
+            run,
+            terminate=True,
+            phase=result.phase or AnalysisPhase.SUCCESSFUL,
+            message=result.message or "Run Terminated",
+            due={},
+        )
+        if run_obj is not None:
+            _mirror(ctx, state.namespace, ended, metrics)
+        state = with_run(state, ended)
+    return state
+
+
+def verdict(run: Run) -> str:
+    """Why ``run`` ended, in one line: the deciding metric, its last value, the rule."""
+    if run.phase is None:
+        return ""
+    worst = next(
+        (
+            (metric, ms[-1])
+            for metric, ms in sorted(run.measurements.items())
+            if ms and ms[-1].phase.value == run.phase.value
+        ),
+        None,
+    )
+    text = f"analysis {run.name} {run.phase.value}"
+    if worst is not None:
+        metric, last = worst
+        text += f": metric {metric} measured {last.value if last.value is not None else 'no value'}"
+    if run.message:
+        text += f" ({run.message})"
+    return text
+
+
+def summary(state: RolloutState) -> list[dict[str, Any]]:
+    """``status.analysis`` of the Rollout: the runs of the current attempt."""
+    return [
+        {
+            "name": run.name,
+            "kind": run.kind,
+            "phase": (run.phase or AnalysisPhase.RUNNING).value,
+            "message": run.message,
+        }
+        for run in runs_of(state).values()
+    ]
