@@ -1,0 +1,395 @@
+"""The Kubernetes side of ``kubectl ferry``: the connection, who is asking, commands, following.
+
+Everything here goes through :class:`shared.kube.Kube`, built from the user's kubeconfig, so
+Kubernetes RBAC decides who may do what. A manual action is appended to the Rollout's
+``status.commands`` through the status subresource (a merge patch carrying the resourceVersion
+read, retried on conflict) and Ferry answers with a ``status.history`` entry naming the
+command's id. Nothing here ever writes a Rollout's spec (Git owns it), nor talks to Redis or
+the local runtime; rendering lives in ``shared.cli_views``, argument parsing in ``shared.cli``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.config import ConfigException
+from urllib3.exceptions import HTTPError
+
+from shared import models
+from shared.clock import rfc3339
+from shared.kube import ApiError, Kube, NotFound, Transient
+
+Obj = dict[str, Any]
+
+ACTIONS = ("promote", "abort", "retry", "pause", "resume")
+"""What a person may ask of a rollout."""
+MAX_COMMANDS = 20
+"""Entries kept in status.commands (the oldest is dropped when one is appended)."""
+REFUSALS = ("ignored", "refused", "rejected")
+"""A history note that starts with one of these words means Ferry did not act on the command."""
+ROLLOUT_LABEL = "ferry.dev/rollout"
+"""The label naming its Rollout on every AnalysisRun."""
+APPEND_ATTEMPTS = 10
+WATCH_ROUND = 300
+"""Seconds one watch request lasts when there is no deadline (then it is made again)."""
+
+
+class Failure(Exception):
+    """Something the user has to fix or look at; the message says what to do next."""
+
+
+class Deleted(Failure):
+    """The Rollout was deleted while it was being followed."""
+
+
+@dataclass
+class Session:
+    """A cluster as the user's kubeconfig describes it."""
+
+    kube: Kube
+    namespace: str
+    """The namespace given with -n, else the context's, else ``default``."""
+    server: str
+    context_user: str
+    """The kubeconfig context's user entry (who we are when the API cannot tell)."""
+
+    @contextlib.contextmanager
+    def doing(self, verb: str, resource: str, namespace: str | None) -> Iterator[None]:
+        """Turn API failures met while doing ``verb`` on ``resource`` (in ``namespace``; None:
+        cluster-wide) into a :class:`Failure` that says what to do next."""
+        where = f' in namespace "{namespace}"' if namespace else ""
+        try:
+            yield
+        except ApiError as exc:
+            if exc.status == 403:
+                raise Failure(
+                    f"forbidden: you may not {verb} {resource}{where} (API group "
+                    f'"{_GROUPS.get(resource, models.GROUP)}"); ask for a Role that grants '
+                    f'"{verb}" on "{resource}". The API server said: {exc}'
+                ) from None
+            if exc.status == 401:
+                raise Failure(
+                    f"unauthorized: the cluster at {self.server} refused your credentials; "
+                    "check your kubeconfig/context (kubectl config current-context)"
+                ) from None
+            raise Failure(f"the API server refused to {verb} {resource}{where}: {exc}") from None
+        except Transient as exc:
+            if unreachable(exc):
+                raise Failure(
+                    f"cannot reach the cluster at {self.server}: {exc}; check your "
+                    "kubeconfig/context (kubectl config current-context)"
+                ) from None
+            raise Failure(f"the API server failed to {verb} {resource}: {exc}; try again") from None
+
+
+_GROUPS = {"events": "", "selfsubjectreviews": "authentication.k8s.io"}
+
+
+def unreachable(exc: Transient) -> bool:
+    """Whether the API could not be reached at all (as opposed to answering 409/429/5xx)."""
+    return isinstance(exc.__context__, HTTPError) or isinstance(exc.__cause__, HTTPError)
+
+
+def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Session:
+    """A session from ``--kubeconfig`` (else ``$KUBECONFIG``, else ~/.kube/config) and
+    ``--context`` (else the current context)."""
+    configuration = client.Configuration()
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        chosen = current
+        if context is not None:
+            chosen = next((c for c in contexts or [] if c.get("name") == context), None)
+            if chosen is None:
+                names = ", ".join(sorted(str(c.get("name")) for c in contexts or [])) or "none"
+                raise Failure(
+                    f'context "{context}" is not in your kubeconfig (contexts: {names}); '
+                    "see kubectl config get-contexts"
+                )
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except (ConfigException, OSError) as exc:
+        source = kubeconfig or "$KUBECONFIG or ~/.kube/config"
+        raise Failure(
+            f"cannot load the kubeconfig ({source}): {exc}; pass --kubeconfig or --context, "
+            "or check KUBECONFIG"
+        ) from None
+    details = (chosen or {}).get("context") or {}
+    return Session(
+        kube=Kube(client.ApiClient(configuration)),
+        namespace=namespace or str(details.get("namespace") or "default"),
+        server=str(configuration.host),
+        context_user=str(details.get("user") or ""),
+    )
+
+
+def not_found(name: str, namespace: str) -> Failure:
+    return Failure(
+        f'rollout "{name}" not found in namespace "{namespace}"; list them with: '
+        f"kubectl ferry list rollouts -n {namespace}"
+    )
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def rollout(session: Session, name: str, namespace: str | None = None) -> Obj:
+    ns = namespace or session.namespace
+    with session.doing("get", "rollouts", ns):
+        found = session.kube.rollout(ns, name)
+    if found is None:
+        raise not_found(name, ns)
+    return found
+
+
+def rollouts(session: Session, *, all_namespaces: bool = False) -> list[Obj]:
+    ns = None if all_namespaces else session.namespace
+    with session.doing("list", "rollouts", ns):
+        try:
+            return session.kube.rollouts(ns)
+        except NotFound:
+            raise Failure(
+                f"the cluster at {session.server} does not serve Rollouts ({models.API_VERSION}); "
+                "install Ferry's CRDs: kubectl apply -f knative/crds/rollouts.yaml"
+            ) from None
+
+
+def analysis_runs(session: Session, obj: Obj) -> tuple[list[Obj], str]:
+    """The Rollout's AnalysisRuns, oldest first, and a note when they cannot be read."""
+    meta = obj["metadata"]
+    try:
+        runs = session.kube.list_of(
+            models.API_VERSION,
+            "analysisruns",
+            meta["namespace"],
+            label_selector=f"{ROLLOUT_LABEL}={meta['name']}",
+        )
+    except NotFound:
+        return [], ""  # the AnalysisRun CRD is not installed
+    except ApiError as exc:
+        return [], f"cannot list analysisruns ({exc.status}): {exc}"
+    return sorted(runs, key=lambda r: str(r["metadata"].get("creationTimestamp") or "")), ""
+
+
+def events(session: Session, obj: Obj) -> tuple[list[Obj], str]:
+    """Kubernetes Events about the Rollout, and a note when they cannot be read."""
+    meta = obj["metadata"]
+    selector = f"involvedObject.name={meta['name']},involvedObject.kind={models.KIND}"
+    try:
+        with session.doing("list", "events", meta["namespace"]):
+            listed = session.kube.request(
+                "GET",
+                f"/api/v1/namespaces/{meta['namespace']}/events",
+                query={"fieldSelector": selector},
+            )
+    except Failure as exc:
+        return [], str(exc)
+    found: list[Obj] = listed.get("items") or []
+    return found, ""
+
+
+# -- who is asking ---------------------------------------------------------------------------
+
+
+def whoami(session: Session) -> str:
+    """The user name the API server authenticates us as (SelfSubjectReview); when that API is
+    not served, the kubeconfig context's user name, then the OS user."""
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    with session.doing("create", "selfsubjectreviews", None):
+        try:
+            answer = session.kube.request(
+                "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body=review
+            )
+            name = ((answer.get("status") or {}).get("userInfo") or {}).get("username")
+            if isinstance(name, str) and name:
+                return name
+        except (NotFound, ApiError):
+            pass  # not served (before Kubernetes 1.27, or a simulator), or not allowed
+    if session.context_user:
+        return session.context_user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def new_command(action: str, user: str, *, full: bool = False, now: float | None = None) -> Obj:
+    """A ``status.commands`` entry (``full`` only for promote)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+    entry: Obj = {"id": str(uuid.uuid4()), "action": action}
+    if action == "promote":
+        entry["full"] = full
+    entry["user"] = user
+    entry["time"] = rfc3339(time.time() if now is None else now)
+    return entry
+
+
+def append_command(session: Session, name: str, entry: Obj) -> Obj:
+    """Append ``entry`` to the Rollout's status.commands (keeping the last
+    :data:`MAX_COMMANDS`) through the status subresource; re-read and retry on a conflict.
+    Returns the Rollout as written."""
+    ns = session.namespace
+    for attempt in range(APPEND_ATTEMPTS):
+        current = rollout(session, name)
+        status = current.get("status") or {}
+        kept = [c for c in status.get("commands") or [] if isinstance(c, dict)]
+        commands = [*kept[max(0, len(kept) - (MAX_COMMANDS - 1)) :], entry]
+        patch = {
+            "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+            "status": {"commands": commands},
+        }
+        with session.doing("patch", "rollouts/status", ns):
+            try:
+                written: Obj = session.kube.merge_patch(
+                    models.API_VERSION, models.PLURAL, ns, name, patch, sub="status"
+                )
+                return written
+            except NotFound:
+                raise not_found(name, ns) from None
+            except Transient as exc:
+                if unreachable(exc) or attempt == APPEND_ATTEMPTS - 1:
+                    raise
+        # changed meanwhile (409), or a passing server error: re-read and try again
+        time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt raises
+
+
+def answer_to(obj: Obj, command_id: str) -> Obj | None:
+    """Ferry's history entry answering the command ``command_id``, if there is one yet."""
+    for entry in reversed((obj.get("status") or {}).get("history") or []):
+        if isinstance(entry, dict) and entry.get("command") == command_id:
+            return entry
+    return None
+
+
+def refused(entry: Obj) -> bool:
+    note = str(entry.get("note") or "").lstrip().lower()
+    return note.startswith(REFUSALS)
+
+
+def wait_for_answer(session: Session, written: Obj, command_id: str, timeout: float) -> Obj | None:
+    """Ferry's answer to the command, or None when none came within ``timeout`` seconds."""
+    name = written["metadata"]["name"]
+    for obj in follow(session, name, time.monotonic() + timeout, first=written):
+        entry = answer_to(obj, command_id)
+        if entry is not None:
+            return entry
+    return None
+
+
+# -- following a rollout ---------------------------------------------------------------------
+
+
+def follow(
+    session: Session, name: str, deadline: float | None, *, first: Obj | None = None
+) -> Iterator[Obj]:
+    """The Rollout now (``first``, or read), then every version the API server writes, until
+    ``deadline`` (``time.monotonic()``; None: until the caller stops). A watch from the
+    resourceVersion seen; 410 Gone re-reads. Raises :class:`Deleted` if the Rollout goes."""
+    ns = session.namespace
+    current = first if first is not None else rollout(session, name)
+    yield current
+    version = str(current["metadata"]["resourceVersion"])
+    while deadline is None or time.monotonic() < deadline:
+        left = WATCH_ROUND if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            return
+        started, seen = time.monotonic(), 0
+        with (
+            session.doing("watch", "rollouts", ns),
+            contextlib.closing(_watch(session.kube, ns, name, version, left)) as changes,
+        ):
+            for kind, obj in changes:
+                seen += 1
+                if kind in ("ADDED", "MODIFIED"):
+                    version = str(obj["metadata"]["resourceVersion"])
+                    yield obj
+                elif kind == "DELETED":
+                    raise Deleted(f'rollout "{name}" was deleted from namespace "{ns}"')
+                elif kind == "BOOKMARK":
+                    version = str(obj["metadata"]["resourceVersion"])
+                elif kind == "ERROR" and obj.get("code") == 410:
+                    current = rollout(session, name)  # too old to resume: read it afresh
+                    version = str(current["metadata"]["resourceVersion"])
+                    yield current
+                    break
+                elif kind == "ERROR":
+                    raise ApiError(int(obj.get("code") or 500), str(obj.get("message") or obj))
+        if not seen and time.monotonic() - started < 1:
+            time.sleep(0.5)  # the server ended the watch at once: do not spin
+
+
+def _watch(
+    kube: Kube, namespace: str, name: str, version: str, seconds: float
+) -> Generator[tuple[str, Obj], None, None]:
+    """One watch request on the Rollout ``name`` from ``version``, lasting about ``seconds``.
+
+    TODO(lead): this is the one place outside shared.kube that uses the client's transport
+    (Kube.request reads whole responses and cannot stream); it belongs in Kube as ``watch``.
+    """
+    path = f"/apis/{models.API_VERSION}/namespaces/{namespace}/{models.PLURAL}"
+    query = {
+        "fieldSelector": f"metadata.name={name}",
+        "watch": "true",
+        "resourceVersion": version,
+        "allowWatchBookmarks": "true",
+        "timeoutSeconds": str(max(1, math.ceil(seconds))),
+    }
+    try:
+        method, url, headers, _body, _ = kube.api.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=list(query.items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = kube.api.call_api(
+            method, url, header_params=headers, _request_timeout=(10, seconds + 10)
+        ).response
+    except HTTPError as exc:
+        raise Transient(f"GET {path}: {exc}") from exc
+    try:
+        if response.status == 404:
+            raise Failure(f"cannot watch rollouts in namespace {namespace!r}: not found")
+        if response.status >= 400:
+            raw = response.read()
+            try:
+                message = str(json.loads(raw).get("message", ""))
+            except ValueError:
+                message = raw[:200].decode(errors="replace")
+            if response.status in (429,) or response.status >= 500:
+                raise Transient(f"GET {path}: {response.status} {message}")
+            raise ApiError(response.status, f"GET {path}: {response.status} {message}")
+        pending = b""
+        try:
+            while True:
+                chunk = response.read1(65536)
+                if not chunk:
+                    return
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        change = json.loads(line)
+                        yield str(change.get("type")), dict(change.get("object") or {})
+        except HTTPError:
+            return  # the read timed out or the server hung up: the caller watches again
+    finally:
+        response.release_conn()

@@ -1,0 +1,296 @@
+"""What ``kubectl ferry`` prints: a rollout's live view, the rollouts table, the history.
+
+Pure: every function takes the objects as the Kubernetes API returned them (dicts, with any
+field possibly absent) and returns text. No I/O, no clock reads (``now`` is passed in).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+Obj = dict[str, Any]
+
+DONE, CURRENT, FAILED, TODO = "✔", "▶", "✘", " "
+"""Step markers: done, the current one, where a degraded rollout stopped, still to come."""
+HISTORY_SHOWN = 5
+
+
+def _status(rollout: Obj) -> Obj:
+    return dict(rollout.get("status") or {})
+
+
+def _steps(rollout: Obj) -> list[Any]:
+    canary = (((rollout.get("spec") or {}).get("strategy") or {}).get("canary")) or {}
+    steps = canary.get("steps")
+    return list(steps) if isinstance(steps, list) else []
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A Kubernetes timestamp (RFC 3339), or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def age(timestamp: Any, now: datetime) -> str:
+    """How long ago, the way kubectl prints an AGE column (``45s``, ``3m12s``, ``5h``, ``2d``)."""
+    then = parse_time(timestamp)
+    if then is None:
+        return "<unknown>"
+    seconds = max(0, int((now - then).total_seconds()))
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 120:
+        return f"{seconds}s"
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{minutes}m"
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if days < 2:
+        return f"{hours}h"
+    if days < 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    return f"{days}d"
+
+
+def describe_step(step: Any) -> str:
+    """One canary step in words."""
+    if not isinstance(step, dict) or len(step) != 1:
+        return str(step)
+    ((kind, value),) = step.items()
+    if kind == "setWeight":
+        return f"setWeight {value}%"
+    if kind == "pause":
+        duration = (value or {}).get("duration") if isinstance(value, dict) else None
+        return "pause (until promoted)" if duration is None else f"pause {duration}"
+    if kind == "analysis":
+        templates = (value or {}).get("templates") if isinstance(value, dict) else None
+        names = [str(t.get("templateName")) for t in templates or [] if isinstance(t, dict)]
+        return f"analysis {', '.join(names)}" if names else "analysis"
+    return str(kind)
+
+
+def step_text(rollout: Obj) -> str:
+    """``2/4``: the step running (1-based) of how many; ``4/4`` when done or at rest."""
+    total = len(_steps(rollout))
+    status = _status(rollout)
+    if not status.get("phase"):
+        return "-"
+    if status.get("phase") == "Healthy":
+        return f"{total}/{total}"
+    return f"{min(_int(status.get('currentStepIndex')) + 1, total)}/{total}"
+
+
+def step_markers(rollout: Obj) -> list[str]:
+    """A marker per step: done, current (or failed, when Degraded), or still to come."""
+    status = _status(rollout)
+    steps = _steps(rollout)
+    phase = status.get("phase")
+    if phase == "Healthy":
+        return [DONE] * len(steps)
+    if not phase:
+        return [TODO] * len(steps)
+    index = _int(status.get("currentStepIndex"))
+    here = FAILED if phase == "Degraded" else CURRENT
+    return [DONE if i < index else here if i == index else TODO for i in range(len(steps))]
+
+
+def weight_text(rollout: Obj) -> str:
+    weight = _status(rollout).get("canaryWeight")
+    return f"{weight}%" if isinstance(weight, int) else "-"
+
+
+def phase_text(rollout: Obj) -> str:
+    status = _status(rollout)
+    phase = str(status.get("phase") or "Unknown (Ferry has not written a status yet)")
+    message = status.get("message")
+    return f"{phase} ({message})" if message else phase
+
+
+def progress_line(rollout: Obj) -> str:
+    """One line for ``status``: phase, step, weight and what is happening."""
+    status = _status(rollout)
+    line = (
+        f"{rollout['metadata']['name']}: {status.get('phase') or 'Unknown'}, step "
+        f"{step_text(rollout)}, canary weight {weight_text(rollout)}"
+    )
+    return f"{line}: {status['message']}" if status.get("message") else line
+
+
+def _last_measurement(metric: Obj) -> str:
+    measurements = [m for m in metric.get("measurements") or [] if isinstance(m, dict)]
+    if not measurements:
+        return "no measurement yet"
+    last = measurements[-1]
+    parts = [str(last.get("phase") or "?")]
+    if last.get("value") not in (None, ""):
+        parts.append(f"value {last['value']}")
+    when = last.get("finishedAt") or last.get("startedAt")
+    if when:
+        parts.append(f"at {when}")
+    if last.get("message"):
+        parts.append(f"({last['message']})")
+    return "last: " + " ".join(parts)
+
+
+def _analysis_lines(rollout: Obj, runs: list[Obj], note: str) -> list[str]:
+    mirrored = {
+        str(a.get("name")): a for a in _status(rollout).get("analysis") or [] if isinstance(a, dict)
+    }
+    by_name = {str(r["metadata"]["name"]): r for r in runs}
+    names = list(mirrored) or [str(r["metadata"]["name"]) for r in runs[-3:]]
+    lines: list[str] = []
+    for name in names:
+        run = by_name.get(name) or {}
+        mirror = mirrored.get(name) or {}
+        run_status = run.get("status") or {}
+        phase = run_status.get("phase") or mirror.get("phase") or "Pending"
+        kind = f" ({mirror['kind']})" if mirror.get("kind") else ""
+        message = run_status.get("message") or mirror.get("message")
+        lines.append(f"  {name}{kind}  {phase}" + (f": {message}" if message else ""))
+        for metric in run_status.get("metricResults") or []:
+            if isinstance(metric, dict):
+                lines.append(
+                    f"    {metric.get('name')}  {metric.get('phase') or '?'}  "
+                    f"{_last_measurement(metric)}"
+                )
+    if note:
+        lines.append(f"  ({note})")
+    return lines or ["  none"]
+
+
+def history_entries(rollout: Obj) -> list[Obj]:
+    return [h for h in _status(rollout).get("history") or [] if isinstance(h, dict)]
+
+
+def _history_line(entry: Obj) -> str:
+    return f"{entry.get('time') or '?'}  {entry.get('note') or ''}".rstrip()
+
+
+def rollout_view(rollout: Obj, runs: list[Obj], now: datetime, runs_note: str = "") -> str:
+    """The live view of one rollout (``get rollout``)."""
+    meta = rollout["metadata"]
+    status = _status(rollout)
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    rows = [
+        ("Name", str(meta["name"])),
+        ("Namespace", str(meta.get("namespace") or "")),
+        ("Phase", phase_text(rollout)),
+        ("Stable", str(status.get("stableRevision") or "-")),
+        ("Canary", str(status.get("canaryRevision") or "-")),
+        ("Step", step_text(rollout)),
+        ("Weight", weight_text(rollout)),
+        ("Age", age(meta.get("creationTimestamp"), now)),
+    ]
+    if isinstance(generation, int) and observed != generation:
+        rows.append(("Generation", f"{generation} (Ferry has seen {observed or 'none yet'})"))
+    lines = [f"{label + ':':<12}{value}" for label, value in rows]
+    steps = _steps(rollout)
+    lines.append("Steps:" if steps else "Steps:      none")
+    for i, (marker, step) in enumerate(zip(step_markers(rollout), steps, strict=True)):
+        lines.append(f"  {marker} {i + 1:>2}. {describe_step(step)}")
+    pauses = [p for p in status.get("pauseConditions") or [] if isinstance(p, dict)]
+    if pauses:
+        lines.append("Paused:")
+        for p in pauses:
+            said = f" ({p['message']})" if p.get("message") else ""
+            lines.append(f"  {p.get('reason')} since {p.get('startTime')}{said}")
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    if conditions:
+        lines.append("Conditions:")
+        for c in conditions:
+            reason = f" ({c['reason']})" if c.get("reason") else ""
+            lines.append(f"  {c.get('type')}={c.get('status')}{reason}")
+    lines.append("Analysis:")
+    lines += _analysis_lines(rollout, runs, runs_note)
+    history = history_entries(rollout)[-HISTORY_SHOWN:]
+    lines.append(f"History (last {HISTORY_SHOWN}):" if history else "History:    none yet")
+    lines += [f"  {_history_line(h)}" for h in history]
+    return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def rollouts_table(rollouts: list[Obj], now: datetime, *, all_namespaces: bool = False) -> str:
+    """``list rollouts``: NAME (NAMESPACE first with -A), PHASE, STEP, WEIGHT, STABLE, CANARY,
+    AGE."""
+    header = ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"]
+    rows: list[list[str]] = []
+    ordered = sorted(
+        rollouts, key=lambda r: (r["metadata"].get("namespace", ""), r["metadata"]["name"])
+    )
+    for obj in ordered:
+        status = _status(obj)
+        rows.append(
+            [
+                str(obj["metadata"]["name"]),
+                str(status.get("phase") or "Unknown"),
+                step_text(obj),
+                weight_text(obj),
+                str(status.get("stableRevision") or "-"),
+                str(status.get("canaryRevision") or "-"),
+                age(obj["metadata"].get("creationTimestamp"), now),
+            ]
+        )
+    if all_namespaces:
+        header.insert(0, "NAMESPACE")
+        for row, obj in zip(rows, ordered, strict=True):
+            row.insert(0, str(obj["metadata"].get("namespace") or ""))
+    return _table(header, rows)
+
+
+def _event_time(event: Obj) -> Any:
+    return (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+    )
+
+
+def timeline(rollout: Obj, events: list[Obj]) -> str:
+    """``history``: Ferry's history entries and the Rollout's Events, in time order."""
+    rows: list[tuple[datetime, list[str]]] = []
+    epoch = datetime.fromtimestamp(0, UTC)
+    for entry in history_entries(rollout):
+        who = f" [{entry['user']}]" if entry.get("user") else ""
+        rows.append(
+            (
+                parse_time(entry.get("time")) or epoch,
+                [str(entry.get("time") or "?"), "ferry", f"{entry.get('note') or ''}{who}"],
+            )
+        )
+    for event in events:
+        count = _int(event.get("count"), 1)
+        times = f" (x{count})" if count > 1 else ""
+        text = f"{event.get('type') or 'Normal'} {event.get('reason') or ''}: "
+        rows.append(
+            (
+                parse_time(_event_time(event)) or epoch,
+                [
+                    str(_event_time(event) or "?"),
+                    "event",
+                    f"{text}{event.get('message') or ''}{times}",
+                ],
+            )
+        )
+    if not rows:
+        return ""
+    rows.sort(key=lambda row: row[0])  # stable: history before events at the same second
+    return _table(["TIME", "SOURCE", "WHAT"], [cells for _, cells in rows])
