@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/sim_throughput.py --out bench/results/sim_throughput.json
+	$(PY) bench/abort_reaction.py --out bench/results/abort_reaction.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

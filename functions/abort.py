@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, models, rollouts, runs, timers, transitions
+from shared import commands, events, rollouts, runs, timers, transitions
 from shared.analysis import AnalysisPhase
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
@@ -36,7 +36,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     def decide(state: RolloutState) -> Outcome | None:
         if state.canary_revision != revision or state.attempt != attempt:
             return None
-        rollout = _load(ctx, ref)
+        rollout = rollouts.current(ctx, ref)
         if rollout is None:
             return None
         if kind == Type.DEADLINE_EXPIRED:
@@ -53,13 +53,6 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         return abort(ctx, state, rollout, reason, runs.verdict(run))
 
     return transitions.run(ctx, event, decide)
-
-
-def _load(ctx: Context, ref: RolloutRef) -> Rollout | None:
-    try:
-        return rollouts.load(ctx, ref)
-    except models.InvalidSpec:
-        return None
 
 
 def _deadline(ctx: Context, state: RolloutState, rollout: Rollout) -> Outcome | None:
@@ -125,7 +118,7 @@ def _requested(event: CloudEvent, ctx: Context, ref: RolloutRef) -> CloudEvent |
     def decide(state: RolloutState) -> Outcome | None:
         if state.stage not in ACTIVE:
             return command.ignored(state, f"nothing to abort (phase {state.phase})")
-        rollout = _load(ctx, ref)
+        rollout = rollouts.current(ctx, ref)
         if rollout is None:
             return command.ignored(state, "the rollout is gone or its spec is invalid")
         never_ready = state.stage in (Stage.SCALING, Stage.STALLED)

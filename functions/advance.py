@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, models, rollouts, runs, timers, transitions
+from shared import commands, events, rollouts, runs, timers, transitions
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
 from shared.rollouts import Rollout
@@ -65,19 +65,12 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             if state.step != step:
                 return None
             current = state.step
-        rollout = _load(ctx, ref)
+        rollout = rollouts.current(ctx, ref)
         if rollout is None:
             return None
         return next_step(ctx, state, rollout, current)
 
     return transitions.run(ctx, event, decide)
-
-
-def _load(ctx: Context, ref: RolloutRef) -> Rollout | None:
-    try:
-        return rollouts.load(ctx, ref)
-    except models.InvalidSpec:
-        return None
 
 
 def next_step(
@@ -127,7 +120,7 @@ def _promote_requested(event: CloudEvent, ctx: Context, ref: RolloutRef) -> Clou
     command = commands.of(event)
 
     def decide(state: RolloutState) -> Outcome | None:
-        rollout = _load(ctx, ref)
+        rollout = rollouts.current(ctx, ref)
         if rollout is None:
             return command.ignored(state, "the rollout is gone or its spec is invalid")
         who = command.user

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, models, progress, rollouts, runs, transitions
+from shared import commands, events, progress, rollouts, runs, transitions
 from shared.analysis import AnalysisPhase
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
@@ -43,10 +43,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             extra={k: v for k, v in state.extra.items() if k != "paused_by"},
             message=f"resumed by {who}",
         )
-        try:
-            rollout = rollouts.load(ctx, ref)
-        except models.InvalidSpec:
-            rollout = None
+        rollout = rollouts.current(ctx, ref)
         follow = progress.next_events(ctx, resumed, rollout) if rollout else []
         return command.done(resumed, f"resumed by {who}", reply=follow[0] if follow else None)
 

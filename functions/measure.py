@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, runs, transitions
+from shared import events, rollouts, runs, transitions
 from shared.context import Context
 from shared.events import Ext, RolloutRef
 from shared.state import RolloutState
@@ -34,10 +34,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     def decide(state: RolloutState) -> Outcome | None:
         if state.canary_revision != revision or state.attempt != attempt:
             return None
-        try:
-            rollout = rollouts.load(ctx, ref)
-        except models.InvalidSpec:
-            return None
+        rollout = rollouts.current(ctx, ref)
         if rollout is None:
             return None
         measured = runs.take(ctx, state, rollout.obj, run, metric, index, poll)

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, runs, transitions, workloads
+from shared import events, rollouts, runs, transitions, workloads
 from shared.context import Context
-from shared.events import Ext, RolloutRef, Type
+from shared.events import RolloutRef, Type
 from shared.state import RolloutState, Stage
 from shared.transitions import Outcome
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     ref = RolloutRef.parse(event.get_subject())
-    revision = events.ext(event, Ext.REVISION)
-    attempt = events.ext_int(event, Ext.ATTEMPT)
-    if not revision or attempt is None:
-        raise events.MalformedEvent("promotion.started needs the revision and attempt extensions")
+    revision, attempt = events.attempt_of(event)
 
     def decide(state: RolloutState) -> Outcome | None:
         if (
@@ -30,10 +27,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             or state.paused_by
         ):
             return None
-        try:
-            rollout = rollouts.load(ctx, ref)
-        except models.InvalidSpec:
-            return None
+        rollout = rollouts.current(ctx, ref)
         if rollout is None or state.step < len(rollout.spec.steps):
             return None
         spec = rollout.spec

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, transitions
+from shared import events, rollouts, transitions
 from shared.context import Context
-from shared.events import Ext, RolloutRef
+from shared.events import RolloutRef
 from shared.state import RolloutState, Stage
 from shared.transitions import Outcome
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     ref = RolloutRef.parse(event.get_subject())
-    revision = events.ext(event, Ext.REVISION)
-    attempt = events.ext_int(event, Ext.ATTEMPT)
-    if not revision or attempt is None:
-        raise events.MalformedEvent("scaledown.elapsed needs the revision and attempt extensions")
+    revision, attempt = events.attempt_of(event)
 
     def decide(state: RolloutState) -> Outcome | None:
         if (
@@ -31,10 +28,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             or state.extra.get("scaled_down") == "1"
         ):
             return None
-        try:
-            rollout = rollouts.load(ctx, ref)
-        except models.InvalidSpec:
-            return None
+        rollout = rollouts.current(ctx, ref)
         if rollout is None:
             return None
         ctx.kube.scale(ref.namespace, rollout.spec.target, 0)

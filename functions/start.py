@@ -15,7 +15,6 @@ from cloudevents.core.v1.event import CloudEvent
 from shared import (
     commands,
     events,
-    models,
     progress,
     rollouts,
     runs,
@@ -41,7 +40,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     def decide(state: RolloutState) -> Outcome | None:
         if not state.exists or state.stage in (Stage.INITIALIZING, Stage.INVALID):
             return None
-        rollout = _load(ctx, ref)
+        rollout = rollouts.current(ctx, ref)
         if rollout is None or rollout.deleting:
             return None
         spec = rollout.spec
@@ -81,13 +80,6 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         return Outcome(new, reply=reply, note=message)
 
     return transitions.run(ctx, event, decide)
-
-
-def _load(ctx: Context, ref: RolloutRef) -> Rollout | None:
-    try:
-        return rollouts.load(ctx, ref)
-    except models.InvalidSpec:
-        return None
 
 
 def _replaced(ctx: Context, state: RolloutState, rollout: Rollout) -> RolloutState:
@@ -149,7 +141,7 @@ def _retry(event: CloudEvent, ctx: Context, ref: RolloutRef) -> CloudEvent | Non
             return command.ignored(
                 state, f"only an aborted rollout can be retried (phase {state.phase})"
             )
-        rollout = _load(ctx, ref)
+        rollout = rollouts.current(ctx, ref)
         if rollout is None:
             return command.ignored(state, "the rollout is gone or its spec is invalid")
         target = ctx.kube.deployment(ref.namespace, rollout.spec.target)

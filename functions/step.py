@@ -33,10 +33,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             or state.paused_by
         ):
             return None
-        try:
-            rollout = rollouts.load(ctx, ref)
-        except models.InvalidSpec:
-            return None
+        rollout = rollouts.current(ctx, ref)
         if rollout is None or index >= len(rollout.spec.steps):
             return None
         step = rollout.spec.steps[index]

@@ -203,6 +203,15 @@ def ext_int(event: CloudEvent, name: Ext) -> int | None:
         raise MalformedEvent(f"extension {name.value} must be an integer, got {value!r}") from None
 
 
+def attempt_of(event: CloudEvent) -> tuple[str, int]:
+    """The (revision, attempt) a transition event is about; MalformedEvent if one is missing."""
+    revision = ext(event, Ext.REVISION)
+    attempt = ext_int(event, Ext.ATTEMPT)
+    if not revision or attempt is None:
+        raise MalformedEvent(f"{event.get_type()} needs the revision and attempt extensions")
+    return revision, attempt
+
+
 def data(event: CloudEvent) -> dict[str, Any]:
     """The event's data as a dict (an empty dict when it has none)."""
     payload = event.get_data()

@@ -33,6 +33,15 @@ class Rollout:
         return bool(self.obj["metadata"].get("deletionTimestamp"))
 
 
+def current(ctx: Context, ref: RolloutRef) -> Rollout | None:
+    """The Rollout, or None when it is gone or its spec is invalid: ``initialize`` records an
+    invalid spec, every other transition waits until it is fixed."""
+    try:
+        return load(ctx, ref)
+    except models.InvalidSpec:
+        return None
+
+
 def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
     obj = ctx.kube.rollout(ref.namespace, ref.name)
     if obj is None:

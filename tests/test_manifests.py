@@ -543,7 +543,16 @@ def test_functions_role_is_least_privilege() -> None:
         | grants("batch", "jobs", read | {"create", "delete"})
         | grants("", "secrets", {"get"})
     )
-    assert set(roles) == {"ferry-functions", "ferry-source"}
+    assert set(roles) == {"ferry-functions", "ferry-source", "ferry-rollout-operator"}
+
+
+def test_the_operator_role_is_what_kubectl_ferry_needs_and_never_the_spec() -> None:
+    roles = _by_name(_of_kind(_manifest("rbac.yaml"), "ClusterRole"))
+    granted = _grants(roles["ferry-rollout-operator"])
+    writes = {(g, r, v) for g, r, v in granted if v not in ("get", "list", "watch")}
+    assert writes == {("ferry.dev", "rollouts/status", "patch")}
+    assert ("ferry.dev", "analysisruns", "list") in granted
+    assert ("", "events", "list") in granted
 
 
 # -- fields, without a server -------------------------------------------------------------
