@@ -81,6 +81,7 @@ class Kube:
     def from_env(cls) -> Kube:
         """In-cluster config when running in a Pod, else ``$KUBECONFIG`` / ~/.kube/config."""
         configuration = client.Configuration()
+        configuration.connection_pool_maxsize = 32  # one client serves concurrent requests
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:

@@ -148,4 +148,5 @@ class Simulator:
 
         config = client.Configuration()
         config.host = self.url
+        config.connection_pool_maxsize = 32  # functions share one client across threads
         return client.ApiClient(config)
