@@ -1,7 +1,8 @@
 """promote: every step is done, so the primary takes the canary's pod template.
 
 The primary rolls out the new template (its own Deployment rollout); ``finalize`` follows once
-it is ready. Traffic stays where the last step left it until then.
+it is ready. Traffic stays where the last step left it until then. The background analysis, if
+any, ends here (Successful unless it already decided otherwise).
 """
 
 from __future__ import annotations

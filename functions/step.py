@@ -1,8 +1,10 @@
-"""step: performs canary step N: sets a traffic weight, or pauses.
+"""step: performs canary step N: sets a traffic weight, pauses, or starts an analysis.
 
 ``setWeight`` writes the weight to the router and completes at once. ``pause: {duration}``
 schedules a timer (``pause.expired``) and waits; the wall-clock end is kept in state, so a
-restart neither shortens nor lengthens it. ``pause: {}`` waits for a promote.
+restart neither shortens nor lengthens it. ``pause: {}`` waits for a promote. ``analysis``
+creates the step's AnalysisRun and waits for its outcome (a template that cannot be used ends
+the run in Error, which aborts). Nothing starts while a person holds the rollout paused.
 """
 
 from __future__ import annotations
