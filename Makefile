@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared local
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/sim_throughput.py --out bench/results/sim_throughput.json
