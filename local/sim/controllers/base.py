@@ -1,15 +1,18 @@
-"""The controller machinery: a base class, the knobs, and the manager that runs them.
+"""The controller machinery: a base class, the knobs, the manager that runs them, and the work
+queue and API-access helpers every controller shares.
 
-No controller logic lives here; see the sibling modules.
+No controller's own logic lives here (what to do with a Deployment, a Pod...); see the sibling
+modules. The helpers read and write only through the :class:`~local.sim.store.Store` API.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from local.sim import errors
 from local.sim.clock import Clock
@@ -18,6 +21,13 @@ from local.sim.store import Event, Obj, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+Key = tuple[str, str]
+"""(namespace, name): what a controller queues for a namespaced object."""
+RESYNC_SECONDS = 5.0
+"""Real seconds between two syncs of every object a controller owns (healing; changes act at
+once)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,60 @@ class Settings:
     """How long a Job's Pod runs before it succeeds or fails."""
     tick: float = 0.05
     """Real seconds between two ticks of each controller."""
+
+
+def key_of(obj: Obj) -> Key:
+    """The queue key of a namespaced object as the store returns it."""
+    return (obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+
+def status_condition(status: Obj, kind: str) -> Obj | None:
+    """A copy of the condition of type ``kind`` in an object's ``status``, if any."""
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+class DueQueue(Generic[K]):
+    """The keys a controller has to sync, each with the time it is due (any one clock).
+
+    A key is queued once, at the earliest time asked for; queuing it again for later changes
+    nothing.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[K, float] = {}
+
+    def enqueue(self, key: K, at: float = 0.0) -> None:
+        """Have ``key`` synced at ``at`` (the default: at once), or earlier if so queued."""
+        self._due[key] = min(self._due.get(key, at), at)
+
+    def discard(self, key: K) -> None:
+        self._due.pop(key, None)
+
+    def pop_due(self, now: float) -> Iterator[K]:
+        """The keys due at ``now``, in the order they were queued. Each leaves the queue only
+        as it is handed out: should the caller stop early (a sync raised), the rest stay queued
+        for the next call. A key first queued while the caller works waits for the next call."""
+        for key in [k for k, at in self._due.items() if at <= now]:
+            del self._due[key]
+            yield key
+
+
+class Every:
+    """A periodic chore: :meth:`due` says True once ``seconds`` real (monotonic) seconds have
+    passed since it last did, or since the timer was made."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._next = time.monotonic() + seconds
+
+    def due(self) -> bool:
+        if time.monotonic() < self._next:
+            return False
+        self._next = time.monotonic() + self.seconds
+        return True
 
 
 class Controller:
@@ -70,6 +134,78 @@ class Controller:
                 if exc.code != 409:
                     raise
         return None
+
+    # -------------------------------------------------------------------- the work queue
+
+    def resync(
+        self, queue: DueQueue[Key], rt: ResourceType, keep: Callable[[Obj], bool] | None = None
+    ) -> None:
+        """Queue every object of ``rt`` (that ``keep`` accepts) to be synced at once."""
+        for obj in self.store.list(rt)[0]:
+            if keep is None or keep(obj):
+                queue.enqueue(key_of(obj))
+
+    def due_objects(self, queue: DueQueue[Key], rt: ResourceType, now: float) -> Iterator[Obj]:
+        """The objects of ``rt`` whose keys are due at ``now``, read afresh (see
+        :meth:`DueQueue.pop_due`); the ones gone meanwhile are skipped."""
+        for namespace, name in queue.pop_due(now):
+            obj = self.get_or_none(rt, namespace, name)
+            if obj is not None:
+                yield obj
+
+    # -------------------------------------------------------------------- reading and writing
+
+    def get_or_none(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
+        """The object, or None when there is none (404)."""
+        try:
+            return self.store.get(rt, namespace, name)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def patch_if_same(
+        self,
+        rt: ResourceType,
+        obj: Obj,
+        change: Callable[[Obj], Obj],
+        *,
+        subresource: str | None = None,
+    ) -> Obj | None:
+        """Apply ``change`` to the stored version of ``obj``, unless its name now belongs to
+        another object (another uid), which is left as it is. Retried on conflict; None once
+        the object is gone."""
+        meta = obj["metadata"]
+        uid = meta["uid"]
+
+        def guarded(current: Obj) -> Obj:
+            return change(current) if current["metadata"].get("uid") == uid else current
+
+        return self.retry_on_conflict(
+            lambda: self.store.patch(
+                rt, meta.get("namespace"), meta["name"], guarded, subresource=subresource
+            )
+        )
+
+    def replace_status(self, rt: ResourceType, obj: Obj, status: Obj) -> None:
+        """Write ``status`` as the whole status of ``obj`` (see :meth:`patch_if_same`)."""
+
+        def write(current: Obj) -> Obj:
+            current["status"] = status
+            return current
+
+        self.patch_if_same(rt, obj, write, subresource="status")
+
+    def delete_if_same(self, rt: ResourceType, obj: Obj) -> Obj | None:
+        """Delete ``obj`` (a uid precondition keeps a namesake safe); the deleted object, or
+        None when it is gone or its name belongs to another object now (404, 409)."""
+        meta = obj["metadata"]
+        try:
+            return self.store.delete(rt, meta.get("namespace"), meta["name"], uid=meta["uid"])
+        except errors.ApiError as exc:
+            if exc.code not in (404, 409):
+                raise
+            return None
 
 
 class Manager:

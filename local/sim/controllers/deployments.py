@@ -23,14 +23,22 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
 from local.sim import errors
 from local.sim.clock import parse_rfc3339, rfc3339
 from local.sim.controllers import garbage, kubelet
-from local.sim.controllers.base import Controller, Settings
+from local.sim.controllers.base import (
+    RESYNC_SECONDS,
+    Controller,
+    DueQueue,
+    Every,
+    Key,
+    Settings,
+    key_of,
+    status_condition,
+)
 from local.sim.selectors import LabelSelector, SelectorError, label_selector_from_object
 from local.sim.store import DELETED, Event, Obj, Store, clone
 
@@ -38,8 +46,6 @@ REVISION = "deployment.kubernetes.io/revision"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 HASH_LABEL = "pod-template-hash"
-RESYNC_SECONDS = 5.0
-"""Real seconds between two syncs of every Deployment (healing; changes act at once)."""
 _NOT_COPIED = frozenset(
     {
         "kubectl.kubernetes.io/last-applied-configuration",
@@ -155,17 +161,10 @@ def _available(rs: Obj) -> int:
     return min(_status(rs, "availableReplicas"), _replicas(rs))
 
 
-def _condition(status: Obj, kind: str) -> Obj | None:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == kind:
-            return dict(cond)
-    return None
-
-
 def _set_condition(status: Obj, cond: Obj) -> None:
     """Kubernetes' ``SetDeploymentCondition``: same status and reason change nothing; same
     status keeps the transition time; the condition goes last."""
-    current = _condition(status, cond["type"])
+    current = status_condition(status, cond["type"])
     if current and current["status"] == cond["status"] and current.get("reason") == cond["reason"]:
         return
     if current and current["status"] == cond["status"]:
@@ -212,8 +211,8 @@ class DeploymentController(Controller):
         self._deploy = self.rt("apps", "deployments")
         self._rs = self.rt("apps", "replicasets")
         self._pods = self.rt("", "pods")
-        self._due: dict[tuple[str, str], float] = {}
-        self._next_resync = time.monotonic() + RESYNC_SECONDS
+        self._queue: DueQueue[Key] = DueQueue()
+        self._resync = Every(RESYNC_SECONDS)
 
     # -------------------------------------------------------------------- queueing
 
@@ -221,7 +220,7 @@ class DeploymentController(Controller):
         meta = event.obj["metadata"]
         namespace = meta.get("namespace", "")
         if event.key == self._deploy.key:
-            self._due[(namespace, meta["name"])] = 0.0
+            self._queue.enqueue((namespace, meta["name"]))
         elif event.key == self._rs.key:
             for rs in (event.obj, event.old):
                 if rs is not None:
@@ -240,35 +239,22 @@ class DeploymentController(Controller):
         ref = garbage.controller_of(rs)
         if ref is not None:
             if ref.get("kind") == "Deployment":
-                self._due[(namespace, str(ref.get("name")))] = 0.0
+                self._queue.enqueue((namespace, str(ref.get("name"))))
             return
         labels = rs["metadata"].get("labels") or {}
         for d in self.store.list(self._deploy, namespace)[0]:  # who might adopt it
             selector = _selector(d)
             if selector is not None and selector.matches(labels):
-                self._due[(namespace, d["metadata"]["name"])] = 0.0
+                self._queue.enqueue((namespace, d["metadata"]["name"]))
 
     def tick(self) -> None:
-        if time.monotonic() >= self._next_resync:
-            self._next_resync = time.monotonic() + RESYNC_SECONDS
-            for d in self.store.list(self._deploy)[0]:
-                self._due[(d["metadata"]["namespace"], d["metadata"]["name"])] = 0.0
-        if not self._due:
-            return
-        now = self.clock.now()
-        for key in [k for k, at in self._due.items() if at <= now]:
-            del self._due[key]
-            try:
-                d = self.store.get(self._deploy, *key)
-            except errors.ApiError as exc:
-                if exc.code == 404:
-                    continue
-                raise
+        if self._resync.due():
+            self.resync(self._queue, self._deploy)
+        for d in self.due_objects(self._queue, self._deploy, self.clock.now()):
             _Sync(self, d).run()
 
     def requeue(self, d: Obj, at: float) -> None:
-        key = (d["metadata"]["namespace"], d["metadata"]["name"])
-        self._due[key] = min(self._due.get(key, at), at)
+        self._queue.enqueue(key_of(d), at)
 
 
 class _Sync:
@@ -342,33 +328,18 @@ class _Sync:
     def _claim(self) -> list[Obj]:
         """The ReplicaSets this Deployment controls, adopting orphans its selector matches and
         releasing the ones it no longer matches."""
-        uid = self.d["metadata"]["uid"]
         selector = _selector(self.d)
-        deleting = bool(self.d["metadata"].get("deletionTimestamp"))
-        owned = []
-        for rs in self.store.list(self.c._rs, self.namespace)[0]:
-            ref = garbage.controller_of(rs)
-            matches = selector is not None and selector.matches(rs["metadata"].get("labels"))
-            if (
-                ref is None
-                and matches
-                and not deleting
-                and not rs["metadata"].get("deletionTimestamp")
-            ):
-                adopted = self._patch_rs(rs, self._adopt)
-                if adopted is not None and garbage.controlled_by(adopted, uid):
-                    owned.append(adopted)
-            elif ref is not None and ref.get("uid") == uid:
-                if matches:
-                    owned.append(rs)
-                else:
-                    self._patch_rs(rs, lambda obj: garbage.without_owner(obj, {uid}))
+        owned = garbage.claim(
+            self.c,
+            self.c._rs,
+            self.d,
+            self.store.list(self.c._rs, self.namespace)[0],
+            matches=lambda rs: (
+                selector is not None and selector.matches(rs["metadata"].get("labels"))
+            ),
+            adoptable=lambda rs: not rs["metadata"].get("deletionTimestamp"),
+        )
         return sorted(owned, key=_created)
-
-    def _adopt(self, rs: Obj) -> Obj:
-        if garbage.controller_of(rs) is None:
-            rs["metadata"].setdefault("ownerReferences", []).append(garbage.owner_reference(self.d))
-        return rs
 
     def _split(self) -> None:
         template = _spec(self.d).get("template") or {}
@@ -389,14 +360,7 @@ class _Sync:
         self.olds = [r for r in self.rss if r is not self.new]
 
     def _patch_rs(self, rs: Obj, change: Callable[[Obj], Obj]) -> Obj | None:
-        uid = rs["metadata"]["uid"]
-
-        def guarded(obj: Obj) -> Obj:
-            return change(obj) if obj["metadata"].get("uid") == uid else obj
-
-        return self.c.retry_on_conflict(
-            lambda: self.store.patch(self.c._rs, self.namespace, rs["metadata"]["name"], guarded)
-        )
+        return self.c.patch_if_same(self.c._rs, rs, change)
 
     def _replica_annotations(self) -> dict[str, str]:
         return {
@@ -446,7 +410,10 @@ class _Sync:
                 updated = self._patch_rs(new, refresh)
                 if updated is not None:
                     self._replace(updated)
-            if _condition(self.status, "Progressing") is None and _deadline(self.d) is not None:
+            if (
+                status_condition(self.status, "Progressing") is None
+                and _deadline(self.d) is not None
+            ):
                 message = f'Found new replica set "{new["metadata"]["name"]}"'
                 _set_condition(
                     self.status,
@@ -519,16 +486,12 @@ class _Sync:
     def _set_deployment_revision(self, revision: str) -> None:
         if (self.d["metadata"].get("annotations") or {}).get(REVISION) == revision:
             return
-        uid = self.d["metadata"]["uid"]
 
         def annotate(obj: Obj) -> Obj:
-            if obj["metadata"].get("uid") == uid:
-                obj["metadata"].setdefault("annotations", {})[REVISION] = revision
+            obj["metadata"].setdefault("annotations", {})[REVISION] = revision
             return obj
 
-        updated = self.c.retry_on_conflict(
-            lambda: self.store.patch(self.c._deploy, self.namespace, self.name, annotate)
-        )
+        updated = self.c.patch_if_same(self.c._deploy, self.d, annotate)
         if updated is not None:
             self.d["metadata"] = updated["metadata"]
 
@@ -681,11 +644,7 @@ class _Sync:
                 or meta.get("generation", 1) > _status(rs, "observedGeneration")
             ):
                 continue
-            try:
-                self.store.delete(self.c._rs, self.namespace, meta["name"], uid=meta["uid"])
-            except errors.ApiError as exc:
-                if exc.code not in (404, 409):
-                    raise
+            self.c.delete_if_same(self.c._rs, rs)
 
     # -------------------------------------------------------------------- status
 
@@ -702,7 +661,7 @@ class _Sync:
     def _paused_condition(self) -> None:
         if _deadline(self.d) is None:
             return
-        cond = _condition(self.status, "Progressing")
+        cond = status_condition(self.status, "Progressing")
         if cond is not None and cond.get("reason") == "ProgressDeadlineExceeded":
             return
         paused = cond is not None and cond.get("reason") == "DeploymentPaused"
@@ -761,7 +720,7 @@ class _Sync:
                 c for c in status.get("conditions") or [] if c.get("type") != "Progressing"
             ]
             return
-        current = _condition(status, "Progressing")
+        current = status_condition(status, "Progressing")
         rs_name = self.new["metadata"]["name"] if self.new is not None else None
         subject = f'ReplicaSet "{rs_name}"' if rs_name else f'Deployment "{self.name}"'
         if (
@@ -796,7 +755,7 @@ class _Sync:
                 self.now,
             )
             _set_condition(status, cond)
-        current = _condition(status, "Progressing")
+        current = status_condition(status, "Progressing")
         if (
             current is not None
             and current.get("reason") not in ("NewReplicaSetAvailable", "ProgressDeadlineExceeded")
@@ -829,18 +788,7 @@ class _Sync:
         return parse_rfc3339(current["lastUpdateTime"]) + deadline < self.now
 
     def _patch_status(self, status: Obj) -> None:
-        uid = self.d["metadata"]["uid"]
-
-        def write(obj: Obj) -> Obj:
-            if obj["metadata"].get("uid") == uid:
-                obj["status"] = status
-            return obj
-
-        self.c.retry_on_conflict(
-            lambda: self.store.patch(
-                self.c._deploy, self.namespace, self.name, write, subresource="status"
-            )
-        )
+        self.c.replace_status(self.c._deploy, self.d, status)
 
 
 _COUNTS = (

@@ -14,18 +14,14 @@ Endpoints only.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from local.sim import errors
 from local.sim.controllers import kubelet
-from local.sim.controllers.base import Controller, Settings
-from local.sim.resources import ResourceType
+from local.sim.controllers.base import RESYNC_SECONDS, Controller, DueQueue, Every, Key, Settings
 from local.sim.selectors import LabelSelector, SelectorError, label_selector_from_object
 from local.sim.store import DELETED, Event, Obj, Store
 
-RESYNC_SECONDS = 5.0
-"""Real seconds between two syncs of every Service (healing; changes act at once)."""
 HEADLESS = "service.kubernetes.io/headless"
 
 
@@ -124,8 +120,8 @@ class EndpointsController(Controller):
         self._services = self.rt("", "services")
         self._pods = self.rt("", "pods")
         self._endpoints = self.rt("", "endpoints")
-        self._due: set[tuple[str, str]] = set()
-        self._next_resync = time.monotonic() + RESYNC_SECONDS
+        self._queue: DueQueue[Key] = DueQueue()
+        self._resync = Every(RESYNC_SECONDS)
 
     def handle(self, event: Event) -> None:
         meta = event.obj["metadata"]
@@ -133,7 +129,7 @@ class EndpointsController(Controller):
         if event.key == self._services.key or (
             event.key == self._endpoints.key and event.type == DELETED
         ):
-            self._due.add((namespace, meta["name"]))  # (a deleted Endpoints is recreated)
+            self._queue.enqueue((namespace, meta["name"]))  # (a deleted Endpoints is recreated)
             return
         if event.key != self._pods.key:
             return
@@ -143,18 +139,16 @@ class EndpointsController(Controller):
         for service in self.store.list(self._services, namespace)[0]:
             selector = _selector(service)
             if selector is not None and any(selector.matches(item) for item in labels):
-                self._due.add((namespace, service["metadata"]["name"]))
+                self._queue.enqueue((namespace, service["metadata"]["name"]))
 
     def tick(self) -> None:
-        if time.monotonic() >= self._next_resync:
-            self._next_resync = time.monotonic() + RESYNC_SECONDS
-            for service in self.store.list(self._services)[0]:
-                self._due.add((service["metadata"]["namespace"], service["metadata"]["name"]))
-        while self._due:
-            self._sync(*self._due.pop())
+        if self._resync.due():
+            self.resync(self._queue, self._services)
+        for namespace, name in self._queue.pop_due(self.clock.now()):
+            self._sync(namespace, name)
 
     def _sync(self, namespace: str, name: str) -> None:
-        service = self._get(self._services, namespace, name)
+        service = self.get_or_none(self._services, namespace, name)
         if service is None:
             self._delete(namespace, name)
             return
@@ -166,7 +160,7 @@ class EndpointsController(Controller):
         if (service.get("spec") or {}).get("clusterIP") == "None":
             labels[HEADLESS] = ""
         wanted = subsets(service, pods)
-        current = self._get(self._endpoints, namespace, name)
+        current = self.get_or_none(self._endpoints, namespace, name)
         if current is None:
             body: Obj = {"metadata": {"name": name, "namespace": namespace}}
             if labels:
@@ -196,14 +190,6 @@ class EndpointsController(Controller):
             return obj
 
         self.retry_on_conflict(lambda: self.store.patch(self._endpoints, namespace, name, write))
-
-    def _get(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
-        try:
-            return self.store.get(rt, namespace, name)
-        except errors.ApiError as exc:
-            if exc.code == 404:
-                return None
-            raise
 
     def _delete(self, namespace: str, name: str) -> None:
         try:

@@ -12,18 +12,19 @@ The collector keeps a graph (uid -> object, owner uid -> dependents) built from 
 stream, acts on what changed, and re-checks the whole graph about once a second to heal a write
 that failed. It reads and writes only metadata (``ownerReferences``, ``finalizers``) and deletes
 objects; it knows no kind in particular. The small ``ownerReferences`` helpers the workload
-controllers share live here too.
+controllers share live here too, with :func:`claim`, how a workload controller adopts and
+releases the objects its selector matches.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from local.sim import errors
-from local.sim.controllers.base import Controller, Settings
+from local.sim.controllers.base import Controller, Every, Settings
+from local.sim.resources import ResourceType
 from local.sim.store import DELETED, Event, Obj, Store
 
 FOREGROUND = "foregroundDeletion"
@@ -74,6 +75,44 @@ def without_owner(obj: Obj, owner_uids: set[str]) -> Obj:
     else:
         obj["metadata"].pop("ownerReferences", None)
     return obj
+
+
+def with_controller(obj: Obj, owner: Obj) -> Obj:
+    """``obj`` (modified in place) with a controller reference to ``owner``, unless it has a
+    controller already."""
+    if controller_of(obj) is None:
+        obj["metadata"].setdefault("ownerReferences", []).append(owner_reference(owner))
+    return obj
+
+
+def claim(
+    controller: Controller,
+    rt: ResourceType,
+    owner: Obj,
+    candidates: Iterable[Obj],
+    *,
+    matches: Callable[[Obj], bool],
+    adoptable: Callable[[Obj], bool],
+) -> list[Obj]:
+    """Kubernetes' ``ClaimObject``: the ``candidates`` (objects of ``rt``) that ``owner``
+    controls, after adopting the orphans it ``matches`` (those ``adoptable``, unless ``owner``
+    is being deleted) and releasing the ones it controls but no longer matches."""
+    uid = owner["metadata"]["uid"]
+    deleting = bool(owner["metadata"].get("deletionTimestamp"))
+    owned = []
+    for obj in candidates:
+        ref = controller_of(obj)
+        matched = matches(obj)
+        if ref is None and matched and not deleting and adoptable(obj):
+            adopted = controller.patch_if_same(rt, obj, lambda o: with_controller(o, owner))
+            if adopted is not None and controlled_by(adopted, uid):
+                owned.append(adopted)
+        elif ref is not None and ref.get("uid") == uid:
+            if matched:
+                owned.append(obj)
+            else:
+                controller.patch_if_same(rt, obj, lambda o: without_owner(o, {uid}))
+    return owned
 
 
 # ---------------------------------------------------------------------------- the graph
@@ -136,7 +175,7 @@ class GarbageCollector(Controller):
         self._nodes: dict[str, _Node] = {}
         self._dependents: dict[str, set[str]] = {}
         self._dirty: set[str] = set()
-        self._next_rescan = time.monotonic() + RESCAN_SECONDS
+        self._rescan = Every(RESCAN_SECONDS)
 
     # -------------------------------------------------------------------- the graph
 
@@ -163,8 +202,7 @@ class GarbageCollector(Controller):
             self._dirty.add(uid)
 
     def tick(self) -> None:
-        if time.monotonic() >= self._next_rescan:
-            self._next_rescan = time.monotonic() + RESCAN_SECONDS
+        if self._rescan.due():
             self._dirty.update(
                 uid
                 for uid, node in self._nodes.items()

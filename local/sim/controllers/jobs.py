@@ -17,36 +17,34 @@ completion, pod failure and success policies, backoff delays between retries,
 
 from __future__ import annotations
 
-import time
-
 from local.sim import errors
 from local.sim.clock import parse_rfc3339, rfc3339
 from local.sim.controllers import garbage, kubelet
-from local.sim.controllers.base import Controller, Settings
+from local.sim.controllers.base import (
+    RESYNC_SECONDS,
+    Controller,
+    DueQueue,
+    Every,
+    Key,
+    Settings,
+    key_of,
+    status_condition,
+)
 from local.sim.store import DELETED, Event, Obj, Store, clone
 
-RESYNC_SECONDS = 5.0
-"""Real seconds between two syncs of every Job (healing; changes act at once)."""
 _FINISHED = ("Complete", "Failed")
-
-
-def _condition(status: Obj, kind: str) -> Obj | None:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == kind:
-            return dict(cond)
-    return None
 
 
 def finished(job: Obj) -> bool:
     """Whether the Job has its Complete or Failed condition."""
     status = job.get("status") or {}
-    return any((_condition(status, k) or {}).get("status") == "True" for k in _FINISHED)
+    return any((status_condition(status, k) or {}).get("status") == "True" for k in _FINISHED)
 
 
 def _set_condition(
     status: Obj, kind: str, value: str, reason: str, message: str, now: float
 ) -> None:
-    current = _condition(status, kind)
+    current = status_condition(status, kind)
     if current and (current["status"], current.get("reason")) == (value, reason):
         return
     stamp = rfc3339(now)
@@ -73,10 +71,10 @@ class JobController(Controller):
         super().__init__(store, settings)
         self._jobs = self.rt("batch", "jobs")
         self._pods = self.rt("", "pods")
-        self._due: dict[tuple[str, str], float] = {}
+        self._queue: DueQueue[Key] = DueQueue()
         self._outcomes: dict[str, dict[str, str]] = {}  # job uid -> pod uid -> final phase
         self._started: dict[str, float] = {}  # job uid -> when it (last) started
-        self._next_resync = time.monotonic() + RESYNC_SECONDS
+        self._resync = Every(RESYNC_SECONDS)
 
     # -------------------------------------------------------------------- queueing
 
@@ -88,13 +86,13 @@ class JobController(Controller):
                 self._outcomes.pop(meta.get("uid", ""), None)
                 self._started.pop(meta.get("uid", ""), None)
             else:
-                self._due[(namespace, meta["name"])] = 0.0
+                self._queue.enqueue((namespace, meta["name"]))
             return
         ref = garbage.controller_of(event.obj)
         if ref is None or ref.get("kind") != "Job":
             return
         self._remember(str(ref.get("uid")), event.obj)
-        self._due[(namespace, str(ref.get("name")))] = 0.0
+        self._queue.enqueue((namespace, str(ref.get("name"))))
 
     def _remember(self, job_uid: str, pod: Obj) -> None:
         if kubelet.is_terminal(pod):
@@ -102,22 +100,10 @@ class JobController(Controller):
             self._outcomes.setdefault(job_uid, {})[pod["metadata"]["uid"]] = phase
 
     def tick(self) -> None:
-        if time.monotonic() >= self._next_resync:
-            self._next_resync = time.monotonic() + RESYNC_SECONDS
-            for job in self.store.list(self._jobs)[0]:
-                if not finished(job):
-                    self._due[(job["metadata"]["namespace"], job["metadata"]["name"])] = 0.0
-        if not self._due:
-            return
+        if self._resync.due():
+            self.resync(self._queue, self._jobs, keep=lambda job: not finished(job))
         now = self.clock.now()
-        for key in [k for k, at in self._due.items() if at <= now]:
-            del self._due[key]
-            try:
-                job = self.store.get(self._jobs, *key)
-            except errors.ApiError as exc:
-                if exc.code == 404:
-                    continue
-                raise
+        for job in self.due_objects(self._queue, self._jobs, now):
             self._sync(job, now)
 
     # -------------------------------------------------------------------- syncing
@@ -180,7 +166,7 @@ class JobController(Controller):
             active = []
             _set_condition(status, "Suspended", "True", "JobSuspended", "Job suspended", now)
         else:
-            if (_condition(status, "Suspended") or {}).get("status") == "True":
+            if (status_condition(status, "Suspended") or {}).get("status") == "True":
                 _set_condition(status, "Suspended", "False", "JobResumed", "Job resumed", now)
                 status["startTime"] = rfc3339(now)
                 self._started[uid] = start = now
@@ -199,8 +185,7 @@ class JobController(Controller):
                 active.append(created)
             deadline = spec.get("activeDeadlineSeconds")
             if deadline is not None and start is not None:
-                key, at = (meta["namespace"], meta["name"]), start + float(deadline)
-                self._due[key] = min(self._due.get(key, at), at)
+                self._queue.enqueue(key_of(job), start + float(deadline))
 
         counts = {"active": len(active), "succeeded": succeeded, "failed": failed}
         for field, value in counts.items():
@@ -212,7 +197,7 @@ class JobController(Controller):
         status["terminating"] = 0
         status.setdefault("uncountedTerminatedPods", {})
         if status != (job.get("status") or {}):
-            self._write_status(job, status)
+            self.replace_status(self._jobs, job, status)
 
     def _start(self, uid: str, status: Obj) -> float | None:
         if uid in self._started:
@@ -260,27 +245,4 @@ class JobController(Controller):
 
     def _delete(self, pods: list[Obj]) -> None:
         for pod in pods:
-            meta = pod["metadata"]
-            try:
-                self.store.delete(self._pods, meta["namespace"], meta["name"], uid=meta["uid"])
-            except errors.ApiError as exc:
-                if exc.code not in (404, 409):
-                    raise
-
-    def _write_status(self, job: Obj, status: Obj) -> None:
-        uid = job["metadata"]["uid"]
-
-        def write(obj: Obj) -> Obj:
-            if obj["metadata"].get("uid") == uid:
-                obj["status"] = status
-            return obj
-
-        self.retry_on_conflict(
-            lambda: self.store.patch(
-                self._jobs,
-                job["metadata"]["namespace"],
-                job["metadata"]["name"],
-                write,
-                subresource="status",
-            )
-        )
+            self.delete_if_same(self._pods, pod)

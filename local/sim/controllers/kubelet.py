@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.sim.clock import parse_rfc3339, rfc3339
-from local.sim.controllers.base import Controller, Settings
+from local.sim.controllers.base import Controller, DueQueue, Key, Settings, status_condition
 from local.sim.store import DELETED, Event, Obj, Store, clone
 
 NODE_NAME = "sim-node"
@@ -50,10 +50,7 @@ _TRUE = ("true", "1", "yes")
 
 def condition(pod: Obj, kind: str) -> dict[str, Any] | None:
     """The Pod's status condition of type ``kind``, if any."""
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return dict(cond)
-    return None
+    return status_condition(pod.get("status") or {}, kind)
 
 
 def is_ready(pod: Obj) -> bool:
@@ -335,7 +332,7 @@ class Kubelet(Controller):
     def __init__(self, store: Store, settings: Settings) -> None:
         super().__init__(store, settings)
         self._pods = self.rt("", "pods")
-        self._due: dict[tuple[str, str], float] = {}
+        self._queue: DueQueue[Key] = DueQueue()
         self._started: dict[str, float] = {}  # pod uid -> when the kubelet started it
         self._ips: dict[str, str] = {}  # pod uid -> its IP
         self._ip_numbers = itertools.count()
@@ -344,21 +341,18 @@ class Kubelet(Controller):
         meta = event.obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
         if event.type == DELETED:
-            self._due.pop(key, None)
+            self._queue.discard(key)
             self._started.pop(meta.get("uid", ""), None)
             self._ips.pop(meta.get("uid", ""), None)
         else:
-            self._due[key] = 0.0
+            self._queue.enqueue(key)
 
     def tick(self) -> None:
-        if not self._due:
-            return
         now = self.clock.now()
-        for key in [k for k, at in self._due.items() if at <= now]:
-            del self._due[key]
+        for key in self._queue.pop_due(now):
             self._sync(key, now)
 
-    def _sync(self, key: tuple[str, str], now: float) -> None:
+    def _sync(self, key: Key, now: float) -> None:
         namespace, name = key
         pod = self.retry_on_conflict(lambda: self._bind(namespace, name))
         if pod is None or is_terminating(pod):
@@ -373,19 +367,16 @@ class Kubelet(Controller):
         self._ips[uid] = ip
         status, upcoming = pod_status(pod, plan, now, ip)
         if upcoming is not None:
-            self._due[key] = min(self._due.get(key, upcoming), upcoming)
+            self._queue.enqueue(key, upcoming)
         merged = {**(pod.get("status") or {}), **status}
         if merged != pod.get("status"):
 
             def write(current: Obj) -> Obj:
-                if current["metadata"].get("uid") != uid:
-                    return current  # a new Pod of the same name: its own event will come
                 current["status"] = {**(current.get("status") or {}), **clone(status)}
                 return current
 
-            self.retry_on_conflict(
-                lambda: self.store.patch(self._pods, namespace, name, write, subresource="status")
-            )
+            # (a new Pod of the same name is left alone: its own event will come)
+            self.patch_if_same(self._pods, pod, write, subresource="status")
 
     def _bind(self, namespace: str, name: str) -> Obj:
         pod = self.store.get(self._pods, namespace, name)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import time
 
-from local.sim import errors
-from local.sim.controllers.base import Controller, Settings
+from local.sim.controllers.base import Controller, DueQueue, Settings
 from local.sim.store import DELETED, Event, Obj, Store
 
 FINALIZER = "kubernetes"
@@ -32,26 +31,26 @@ class NamespaceController(Controller):
     def __init__(self, store: Store, settings: Settings) -> None:
         super().__init__(store, settings)
         self._namespaces = self.rt("", "namespaces")
-        self._pending: dict[str, tuple[str, float]] = {}  # name -> (uid, next pass, monotonic)
+        self._queue: DueQueue[str] = DueQueue()  # names, due on the monotonic clock
+        self._uids: dict[str, str] = {}  # name -> uid of the Namespace being deleted
 
     def handle(self, event: Event) -> None:
         meta = event.obj["metadata"]
         if event.type == DELETED or meta.get("deletionTimestamp"):
-            self._pending[meta["name"]] = (meta.get("uid", ""), 0.0)
+            self._uids[meta["name"]] = meta.get("uid", "")
+            self._queue.enqueue(meta["name"])
 
     def tick(self) -> None:
-        if not self._pending:
-            return
         now = time.monotonic()
-        for name, (uid, at) in list(self._pending.items()):
-            if at <= now:
-                del self._pending[name]
-                if not self._finalize(name, uid):
-                    self._pending.setdefault(name, (uid, now + RETRY_SECONDS))
+        for name in self._queue.pop_due(now):
+            uid = self._uids.pop(name)
+            if not self._finalize(name, uid):
+                self._uids[name] = uid
+                self._queue.enqueue(name, now + RETRY_SECONDS)
 
     def _finalize(self, name: str, uid: str) -> bool:
         """One pass over a Namespace being deleted; True once it is done with."""
-        namespace = self._current(name)
+        namespace = self.get_or_none(self._namespaces, None, name)
         if namespace is not None and namespace["metadata"].get("uid") != uid:
             return True  # the name was reused: that Namespace is not being deleted
         if namespace is not None:
@@ -62,14 +61,6 @@ class NamespaceController(Controller):
             self._drop_finalizer(namespace)
         return True
 
-    def _current(self, name: str) -> Obj | None:
-        try:
-            return self.store.get(self._namespaces, None, name)
-        except errors.ApiError as exc:
-            if exc.code == 404:
-                return None
-            raise
-
     def _purge(self, namespace: str) -> int:
         """Delete every object in ``namespace``; how many are still there (finalizers)."""
         remaining = 0
@@ -77,12 +68,8 @@ class NamespaceController(Controller):
             if not rt.namespaced or self.store.registry.versions_of(*rt.key)[0] != rt:
                 continue
             for obj in self.store.list(rt, namespace)[0]:
-                meta = obj["metadata"]
-                try:
-                    gone = self.store.delete(rt, namespace, meta["name"], uid=meta["uid"])
-                except errors.ApiError as exc:
-                    if exc.code not in (404, 409):
-                        raise
+                gone = self.delete_if_same(rt, obj)
+                if gone is None:
                     continue
                 if gone["metadata"].get("deletionTimestamp") and gone["metadata"].get("finalizers"):
                     remaining += 1
@@ -91,28 +78,17 @@ class NamespaceController(Controller):
     def _mark_terminating(self, namespace: Obj) -> None:
         if (namespace.get("status") or {}).get("phase") == "Terminating":
             return
-        uid = namespace["metadata"]["uid"]
 
         def mark(obj: Obj) -> Obj:
-            if obj["metadata"].get("uid") == uid:
-                obj.setdefault("status", {})["phase"] = "Terminating"
+            obj.setdefault("status", {})["phase"] = "Terminating"
             return obj
 
-        self.retry_on_conflict(
-            lambda: self.store.patch(
-                self._namespaces, None, namespace["metadata"]["name"], mark, subresource="status"
-            )
-        )
+        self.patch_if_same(self._namespaces, namespace, mark, subresource="status")
 
     def _drop_finalizer(self, namespace: Obj) -> None:
-        uid = namespace["metadata"]["uid"]
-
         def drop(obj: Obj) -> Obj:
-            if obj["metadata"].get("uid") == uid:
-                spec = obj.setdefault("spec", {})
-                spec["finalizers"] = [f for f in spec.get("finalizers") or () if f != FINALIZER]
+            spec = obj.setdefault("spec", {})
+            spec["finalizers"] = [f for f in spec.get("finalizers") or () if f != FINALIZER]
             return obj
 
-        self.retry_on_conflict(
-            lambda: self.store.patch(self._namespaces, None, namespace["metadata"]["name"], drop)
-        )
+        self.patch_if_same(self._namespaces, namespace, drop)

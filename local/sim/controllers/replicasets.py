@@ -11,18 +11,23 @@ scaled. It never writes a Pod's status (the kubelet does) and never touches Depl
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from local.sim import errors
 from local.sim.clock import parse_rfc3339
 from local.sim.controllers import garbage, kubelet
-from local.sim.controllers.base import Controller, Settings
+from local.sim.controllers.base import (
+    RESYNC_SECONDS,
+    Controller,
+    DueQueue,
+    Every,
+    Key,
+    Settings,
+    key_of,
+)
 from local.sim.selectors import LabelSelector, SelectorError, label_selector_from_object
 from local.sim.store import Event, Obj, Store, clone
 
-RESYNC_SECONDS = 5.0
-"""Real seconds between two syncs of every ReplicaSet (healing; changes act at once)."""
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
@@ -82,8 +87,8 @@ class ReplicaSetController(Controller):
         super().__init__(store, settings)
         self._rs = self.rt("apps", "replicasets")
         self._pods = self.rt("", "pods")
-        self._due: dict[tuple[str, str], float] = {}
-        self._next_resync = time.monotonic() + RESYNC_SECONDS
+        self._queue: DueQueue[Key] = DueQueue()
+        self._resync = Every(RESYNC_SECONDS)
 
     # -------------------------------------------------------------------- queueing
 
@@ -91,7 +96,7 @@ class ReplicaSetController(Controller):
         meta = event.obj["metadata"]
         namespace = meta.get("namespace", "")
         if event.key == self._rs.key:
-            self._due[(namespace, meta["name"])] = 0.0
+            self._queue.enqueue((namespace, meta["name"]))
             return
         for pod in (event.obj, event.old):
             if pod is None:
@@ -100,25 +105,18 @@ class ReplicaSetController(Controller):
             if ref is None:
                 self._enqueue_selecting(namespace, _labels(pod))
             elif ref.get("kind") == "ReplicaSet":
-                self._due[(namespace, str(ref.get("name")))] = 0.0
+                self._queue.enqueue((namespace, str(ref.get("name"))))
 
     def _enqueue_selecting(self, namespace: str, labels: dict[str, str]) -> None:
         """Queue every ReplicaSet that might adopt an orphan Pod with these labels."""
         for rs in self.store.list(self._rs, namespace)[0]:
             if _selector(rs).matches(labels):
-                self._due[(namespace, rs["metadata"]["name"])] = 0.0
+                self._queue.enqueue((namespace, rs["metadata"]["name"]))
 
     def tick(self) -> None:
-        if time.monotonic() >= self._next_resync:
-            self._next_resync = time.monotonic() + RESYNC_SECONDS
-            for rs in self.store.list(self._rs)[0]:
-                self._due[(rs["metadata"]["namespace"], rs["metadata"]["name"])] = 0.0
-        if not self._due:
-            return
-        now = self.clock.now()
-        due = [k for k, at in self._due.items() if at <= now]
-        for key in due:
-            del self._due[key]
+        if self._resync.due():
+            self.resync(self._queue, self._rs)
+        due = list(self._queue.pop_due(self.clock.now()))
         # Scale-downs first: when one tick brings an old ReplicaSet's scale-down and a new
         # one's scale-up (a rolling update), Pods never outnumber the replicas asked for.
         growing = [key for key in due if self._sync(*key, create=False)]
@@ -130,12 +128,9 @@ class ReplicaSetController(Controller):
     def _sync(self, namespace: str, name: str, *, create: bool) -> bool:
         """Bring one ReplicaSet to its replicas; with ``create=False`` only delete Pods and
         return whether some are missing."""
-        try:
-            rs = self.store.get(self._rs, namespace, name)
-        except errors.ApiError as exc:
-            if exc.code == 404:
-                return False
-            raise
+        rs = self.get_or_none(self._rs, namespace, name)
+        if rs is None:
+            return False
         owned = self._claim(rs)
         missing = False
         if not rs["metadata"].get("deletionTimestamp"):
@@ -148,7 +143,7 @@ class ReplicaSetController(Controller):
                         break
             elif len(active) > wanted:
                 for pod in sorted(active, key=_deletion_rank)[: len(active) - wanted]:
-                    self._delete_pod(pod)
+                    self.delete_if_same(self._pods, pod)
             if len(active) != wanted:
                 owned = self._claim(rs)
         self._write_status(rs, owned)
@@ -157,41 +152,14 @@ class ReplicaSetController(Controller):
     def _claim(self, rs: Obj) -> list[Obj]:
         """The Pods ``rs`` controls, after adopting matching orphans and releasing the Pods
         that no longer match its selector."""
-        uid = rs["metadata"]["uid"]
         selector = _selector(rs)
-        deleting = bool(rs["metadata"].get("deletionTimestamp"))
-        owned = []
-        pods, _, _ = self.store.list(self._pods, rs["metadata"]["namespace"])
-        for pod in pods:
-            ref = garbage.controller_of(pod)
-            matches = not selector.empty and selector.matches(_labels(pod))
-            if ref is None and matches and not deleting and kubelet.is_active(pod):
-                adopted = self._set_owner(pod, rs)
-                if adopted is not None and garbage.controlled_by(adopted, uid):
-                    owned.append(adopted)
-            elif ref is not None and ref.get("uid") == uid:
-                if matches:
-                    owned.append(pod)
-                else:
-                    self._set_owner(pod, None, release=uid)
-        return owned
-
-    def _set_owner(self, pod: Obj, rs: Obj | None, release: str = "") -> Obj | None:
-        pod_uid = pod["metadata"]["uid"]
-
-        def change(current: Obj) -> Obj:
-            if current["metadata"].get("uid") != pod_uid:
-                return current
-            if rs is None:
-                return garbage.without_owner(current, {release})
-            if garbage.controller_of(current) is None:
-                refs = current["metadata"].setdefault("ownerReferences", [])
-                refs.append(garbage.owner_reference(rs))
-            return current
-
-        meta = pod["metadata"]
-        return self.retry_on_conflict(
-            lambda: self.store.patch(self._pods, meta["namespace"], meta["name"], change)
+        return garbage.claim(
+            self,
+            self._pods,
+            rs,
+            self.store.list(self._pods, rs["metadata"]["namespace"])[0],
+            matches=lambda pod: not selector.empty and selector.matches(_labels(pod)),
+            adoptable=kubelet.is_active,
         )
 
     def _create_pod(self, rs: Obj) -> bool:
@@ -214,14 +182,6 @@ class ReplicaSetController(Controller):
             raise
         return True
 
-    def _delete_pod(self, pod: Obj) -> None:
-        meta = pod["metadata"]
-        try:
-            self.store.delete(self._pods, meta["namespace"], meta["name"], uid=meta["uid"])
-        except errors.ApiError as exc:
-            if exc.code not in (404, 409):
-                raise
-
     def _write_status(self, rs: Obj, owned: list[Obj]) -> None:
         spec = rs.get("spec") or {}
         now = self.clock.now()
@@ -234,8 +194,7 @@ class ReplicaSetController(Controller):
             if at is not None and at <= now:
                 available += 1
             elif at is not None:
-                key = (rs["metadata"]["namespace"], rs["metadata"]["name"])
-                self._due[key] = min(self._due.get(key, at), at)
+                self._queue.enqueue(key_of(rs), at)
         counts = {
             "fullyLabeledReplicas": sum(
                 1 for pod in active if template_labels.items() <= _labels(pod).items()
@@ -247,21 +206,8 @@ class ReplicaSetController(Controller):
         status["replicas"] = len(active)
         status.update({k: v for k, v in counts.items() if v})
         status["observedGeneration"] = rs["metadata"].get("generation", 1)
-        if status == rs.get("status"):
-            return
-        uid = rs["metadata"]["uid"]
-
-        def write(current: Obj) -> Obj:
-            if current["metadata"].get("uid") == uid:
-                current["status"] = status
-            return current
-
-        meta = rs["metadata"]
-        self.retry_on_conflict(
-            lambda: self.store.patch(
-                self._rs, meta["namespace"], meta["name"], write, subresource="status"
-            )
-        )
+        if status != rs.get("status"):
+            self.replace_status(self._rs, rs, status)
 
 
 def _selector(rs: Obj) -> LabelSelector:
