@@ -27,11 +27,10 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     kind = event.get_type()
     if kind == Type.ABORT_REQUESTED:
         return _requested(event, ctx, ref)
-    revision = events.ext(event, Ext.REVISION)
-    attempt = events.ext_int(event, Ext.ATTEMPT)
+    revision, attempt = events.attempt_of(event)
     run_name = events.ext(event, Ext.RUN)
-    if not revision or attempt is None or (kind == Type.ANALYSIS_FAILED and not run_name):
-        raise events.MalformedEvent(f"{kind} needs the revision, attempt (and run) extensions")
+    if kind == Type.ANALYSIS_FAILED and not run_name:
+        raise events.MalformedEvent(f"{kind} needs the run extension")
 
     def decide(state: RolloutState) -> Outcome | None:
         if state.canary_revision != revision or state.attempt != attempt:

@@ -25,18 +25,12 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     kind = event.get_type()
     if kind == Type.PROMOTION_REQUESTED:
         return _promote_requested(event, ctx, ref)
-    revision = events.ext(event, Ext.REVISION)
-    attempt = events.ext_int(event, Ext.ATTEMPT)
+    revision, attempt = events.attempt_of(event)
     step = events.ext_int(event, Ext.STEP)
     run_name = events.ext(event, Ext.RUN)
     needs_step = kind in (Type.STEP_COMPLETED, Type.PAUSE_EXPIRED)
-    if (
-        not revision
-        or attempt is None
-        or (needs_step and step is None)
-        or (kind == Type.ANALYSIS_SUCCEEDED and not run_name)
-    ):
-        raise events.MalformedEvent(f"{kind} needs the revision, attempt and step/run extensions")
+    if (needs_step and step is None) or (kind == Type.ANALYSIS_SUCCEEDED and not run_name):
+        raise events.MalformedEvent(f"{kind} needs the step (or run) extension")
 
     def decide(state: RolloutState) -> Outcome | None:
         if state.canary_revision != revision or state.attempt != attempt or state.paused_by:

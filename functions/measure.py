@@ -20,15 +20,14 @@ from shared.transitions import Outcome
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     ref = RolloutRef.parse(event.get_subject())
-    revision = events.ext(event, Ext.REVISION)
-    attempt = events.ext_int(event, Ext.ATTEMPT)
+    revision, attempt = events.attempt_of(event)
     run = events.ext(event, Ext.RUN)
     metric = events.ext(event, Ext.METRIC)
     index = events.ext_int(event, Ext.INDEX)
     poll = events.ext_int(event, Ext.POLL) or 0
-    if not revision or attempt is None or not run or not metric or index is None:
+    if not run or not metric or index is None:
         raise events.MalformedEvent(
-            "measurement.requested needs the revision, attempt, run, metric and index extensions"
+            "measurement.requested needs the run, metric and index extensions"
         )
 
     def decide(state: RolloutState) -> Outcome | None:

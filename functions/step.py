@@ -20,11 +20,10 @@ from shared.transitions import Outcome
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     ref = RolloutRef.parse(event.get_subject())
-    revision = events.ext(event, Ext.REVISION)
-    attempt = events.ext_int(event, Ext.ATTEMPT)
+    revision, attempt = events.attempt_of(event)
     index = events.ext_int(event, Ext.STEP)
-    if not revision or attempt is None or index is None:
-        raise events.MalformedEvent("step.started needs the revision, attempt and step extensions")
+    if index is None:
+        raise events.MalformedEvent("step.started needs the step extension")
 
     def decide(state: RolloutState) -> Outcome | None:
         if (
