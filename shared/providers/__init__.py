@@ -13,19 +13,23 @@ The rule for every provider: **measure once and return**. A provider
 - never logs or reports secrets: header values, passwords in URLs and query strings stay out of
   messages and logs.
 
-:class:`Provider` is the whole interface; :func:`get` looks an implementation up by the key used
-in a metric's ``provider`` block (:func:`provider_name`) and refuses names it does not know.
-Providers never import one another.
+:class:`Provider` is the whole interface. Each implementation module declares its
+``CAPABILITIES`` (:class:`Capability`) and ``create(deps)``; :data:`REGISTRY` (the shape of every
+plugin family, see ``shared.plugins``) and :func:`get` look one up by the key used in a metric's
+``provider`` block (:func:`provider_name`) and refuse names they do not know. Providers never
+import one another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 import requests
 
+from shared import plugins
 from shared.kube import Kube
 
 
@@ -75,41 +79,36 @@ class Provider(Protocol):
         ...
 
 
-class UnknownProvider(ValueError):
+class UnknownProvider(plugins.UnknownPlugin):
     """A metric names a provider Ferry does not have."""
 
 
-def _job(kube: Kube | None, session: requests.Session | None) -> Provider:
-    from shared.providers import job
+class Capability(StrEnum):
+    """What a provider can do, declared by each implementation module as ``CAPABILITIES``."""
 
-    if kube is None:
-        raise ValueError("the job provider needs Kubernetes access (kube=...)")
-    return job.JobProvider(kube)
-
-
-def _prometheus(kube: Kube | None, session: requests.Session | None) -> Provider:
-    from shared.providers import prometheus
-
-    return prometheus.PrometheusProvider()
+    VALUE = "value"
+    """Reports a value that the metric's conditions judge."""
+    OUTCOME = "outcome"
+    """Reports success or failure itself (``Observation.succeeded``)."""
+    PENDING = "pending"
+    """A measurement may still be running when asked (``Observation.pending``): ask again."""
 
 
-def _web(kube: Kube | None, session: requests.Session | None) -> Provider:
-    from shared.providers import web
+@dataclass(frozen=True)
+class Deps:
+    """What providers are built from."""
 
-    return web.WebProvider(session)
+    kube: Kube | None = None
+    """Kubernetes access (the ``job`` provider needs it)."""
+    session: requests.Session | None = None
+    """The HTTP session ``web`` sends its requests with (a new one per measurement when None)."""
 
 
-_FACTORIES: dict[str, Callable[[Kube | None, requests.Session | None], Provider]] = {
-    "job": _job,
-    "prometheus": _prometheus,
-    "web": _web,
-}
-KNOWN: tuple[str, ...] = tuple(sorted(_FACTORIES))
+REGISTRY: plugins.Registry[Provider, Deps] = plugins.Registry(
+    "metric provider", __name__, ("job", "prometheus", "web"), unknown=UnknownProvider
+)
+KNOWN: tuple[str, ...] = REGISTRY.names
 """Names of the providers Ferry has, as used in a metric's ``provider`` block."""
-
-
-def _unknown(name: str) -> UnknownProvider:
-    return UnknownProvider(f"unknown metric provider {name!r} (known: {', '.join(KNOWN)})")
 
 
 def provider_name(block: Mapping[str, Any]) -> str:
@@ -117,9 +116,8 @@ def provider_name(block: Mapping[str, Any]) -> str:
     ``{"prometheus": {...}}`` -> ``"prometheus"``."""
     if not isinstance(block, Mapping) or not block:
         raise ValueError(f"a metric's provider must name one of: {', '.join(KNOWN)}")
-    unknown = [key for key in block if key not in _FACTORIES]
-    if unknown:
-        raise _unknown(str(unknown[0]))
+    for key in block:
+        REGISTRY.check(str(key))
     if len(block) > 1:
         raise ValueError(
             f"a metric's provider must name exactly one provider, not {', '.join(sorted(block))}"
@@ -132,8 +130,4 @@ def get(
 ) -> Provider:
     """The provider called ``name``. ``kube`` is needed by ``job``; ``session`` is the HTTP
     session ``web`` sends its requests with (a new one per measurement when None)."""
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise _unknown(name) from None
-    return factory(kube, session)
+    return REGISTRY.create(name, Deps(kube, session))

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.kube import FERRY, MANAGED_BY, ApiError, Kube, Transient
-from shared.providers import MeasurementRef, Observation, ProviderError
+from shared.providers import Capability, Deps, MeasurementRef, Observation, ProviderError
 
 Obj = dict[str, Any]
 API_VERSION = "batch/v1"
@@ -32,6 +32,16 @@ METRIC_LABEL = "ferry.dev/metric"
 INDEX_LABEL = "ferry.dev/measurement"
 MAX_NAME = 63
 """Job names become the ``job-name`` label of its Pods, so they must fit a label value."""
+
+
+CAPABILITIES = frozenset({Capability.OUTCOME, Capability.PENDING})
+"""A Job's measurement succeeds or fails by itself, and takes time."""
+
+
+def create(deps: Deps) -> JobProvider:
+    if deps.kube is None:
+        raise ValueError("the job provider needs Kubernetes access (kube=...)")
+    return JobProvider(deps.kube)
 
 
 class JobProvider:

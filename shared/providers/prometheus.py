@@ -26,7 +26,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util import Retry
 
-from shared.providers import MeasurementRef, Observation, ProviderError, _http
+from shared.providers import Capability, Deps, MeasurementRef, Observation, ProviderError, _http
 
 _SORTED = re.compile(r"\bsort(?:_desc|_by_label|_by_label_desc)?\s*\(")
 """Queries whose result order is the user's choice, kept as Prometheus returns it."""
@@ -35,6 +35,13 @@ _SORTED = re.compile(r"\bsort(?:_desc|_by_label|_by_label_desc)?\s*\(")
 _ONCE = Retry(total=0, read=False)
 """One attempt. The client's default retries with backoff (seconds of sleeping); read=False
 keeps a read timeout a Timeout instead of a ConnectionError wrapping it."""
+
+
+CAPABILITIES = frozenset({Capability.VALUE})
+
+
+def create(deps: Deps) -> PrometheusProvider:
+    return PrometheusProvider()
 
 
 class PrometheusProvider:

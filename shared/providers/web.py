@@ -21,11 +21,18 @@ from typing import Any
 import requests
 
 from shared import jsonpath
-from shared.providers import MeasurementRef, Observation, ProviderError, _http
+from shared.providers import Capability, Deps, MeasurementRef, Observation, ProviderError, _http
 
 METHODS = ("GET", "POST", "PUT")
 SHOWN = 200
 """How many characters of an unexpected answer a message quotes."""
+
+
+CAPABILITIES = frozenset({Capability.VALUE})
+
+
+def create(deps: Deps) -> WebProvider:
+    return WebProvider(deps.session)
 
 
 class WebProvider:
