@@ -21,9 +21,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from local.sim import controllers as ctl
 from local.sim.admission import Admission
 from local.sim.clock import Clock
+from local.sim.events import DELETED, Event
 from local.sim.resources import Registry
 from local.sim.server import Api
-from local.sim.store import DELETED, Event, Store
+from local.sim.store import Store
 
 
 class _Handler(WSGIRequestHandler):

@@ -4,8 +4,9 @@ It keeps every object in memory under one lock and gives the API its semantics: 
 monotonically increasing ``resourceVersion``, ``uid`` and ``creationTimestamp``,
 ``metadata.generation`` bumped on changes outside metadata and status, optimistic concurrency
 (409 on a stale ``resourceVersion``), status subresource rules, finalizers and
-``deletionTimestamp``, and an event history that watches replay from any retained
-``resourceVersion`` (410 Gone beyond it).
+``deletionTimestamp``. Each committed change goes to an :class:`~local.sim.events.EventLog`,
+from which watches replay any retained ``resourceVersion`` (410 Gone beyond it); subscribing
+happens here, under the same lock as the writes, filtering and fan-out there.
 
 Stored objects are never mutated: an update stores a new dict. Objects handed out by ``get`` and
 ``list`` are private copies; objects carried by :class:`Event` are shared snapshots and must be
@@ -19,125 +20,25 @@ import base64
 import builtins
 import itertools
 import json
-import queue
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from local.sim import errors
 from local.sim.clock import Clock, SystemClock, rfc3339
+from local.sim.events import ADDED, DELETED, MODIFIED, Event, EventLog, Watcher
+from local.sim.objects import CollectionKey, Obj, ObjectKey, clone
 from local.sim.resources import Registry, ResourceType
 from local.sim.selectors import FieldSelector, LabelSelector
 
-Obj = dict[str, Any]
-CollectionKey = tuple[str, str]
-ObjectKey = tuple[str, str]
-
-ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of a JSON-like value (much faster than ``copy.deepcopy``)."""
-    if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Event:
-    """One committed change. ``obj`` and ``old`` are shared snapshots: do not mutate them."""
-
-    type: str
-    key: CollectionKey
-    rv: int
-    obj: Obj
-    old: Obj | None
 
 
 class Admission(Protocol):
     """Defaulting and validation run before a write is committed (may raise ApiError)."""
 
     def __call__(self, rt: ResourceType, new: Obj, old: Obj | None) -> None: ...
-
-
-class Watcher:
-    """A subscription to committed changes; read it with :meth:`next`, end it with :meth:`close`."""
-
-    def __init__(
-        self,
-        store: Store,
-        key: CollectionKey | None,
-        namespace: str | None,
-        labels: LabelSelector | None,
-        fields: FieldSelector | None,
-    ) -> None:
-        self._store = store
-        self.key = key
-        self.namespace = namespace
-        self.labels = labels
-        self.fields = fields
-        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
-        self.closed = False
-
-    def _selects(self, obj: Obj | None) -> bool:
-        if obj is None:
-            return False
-        meta = obj.get("metadata") or {}
-        if self.namespace is not None and meta.get("namespace") != self.namespace:
-            return False
-        if self.labels is not None and not self.labels.matches(meta.get("labels") or {}):
-            return False
-        return self.fields is None or self.fields.matches(obj)
-
-    def translate(self, event: Event) -> Event | None:
-        """The event as this watcher sees it: objects entering or leaving its selection
-        arrive as ADDED or DELETED, as with the real watch cache."""
-        if self.key is not None and event.key != self.key:
-            return None
-        now = self._selects(event.obj)
-        if event.type == DELETED:
-            return event if now else None
-        before = event.type == MODIFIED and self._selects(event.old)
-        if now and before:
-            return event
-        if now:
-            return Event(ADDED, event.key, event.rv, event.obj, event.old)
-        if before:
-            return Event(DELETED, event.key, event.rv, event.obj, event.old)
-        return None
-
-    def _offer(self, event: Event) -> None:
-        seen = self.translate(event)
-        if seen is not None:
-            self._queue.put(seen)
-
-    def next(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None on timeout or once the watcher is closed."""
-        if self.closed and self._queue.empty():
-            return None
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def __iter__(self) -> Iterator[Event]:
-        while not self.closed:
-            event = self.next()
-            if event is None:
-                return
-            yield event
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._store._unsubscribe(self)
-            self._queue.put(None)
 
 
 class Store:
@@ -157,9 +58,7 @@ class Store:
         self._lock = threading.RLock()
         self._rv = 0
         self._objects: dict[CollectionKey, dict[ObjectKey, Obj]] = {}
-        self._history: deque[Event] = deque(maxlen=history)
-        self._compacted = 0
-        self._watchers: set[Watcher] = set()
+        self._events = EventLog(self._lock, history)
         self._after_commit: list[Callable[[Event], None]] = []
         self._names = itertools.count(1)
         for ns in DEFAULT_NAMESPACES:
@@ -201,11 +100,7 @@ class Store:
         else:
             self._collection(rt)[key] = obj
         event = Event(kind, rt.key, self._rv, obj, old)
-        if len(self._history) == self._history.maxlen:
-            self._compacted = self._history[0].rv
-        self._history.append(event)
-        for watcher in list(self._watchers):
-            watcher._offer(event)
+        self._events.record(event)
         for hook in self._after_commit:
             hook(event)
         return event
@@ -565,7 +460,7 @@ class Store:
         ``resource_version``, every retained change after it (410 Gone if it is too old);
         without one (or "0"), a synthetic ADDED for each existing object."""
         with self._lock:
-            watcher = Watcher(self, rt.key if rt else None, namespace, labels, fields)
+            watcher = self._events.watcher(rt.key if rt else None, namespace, labels, fields)
             backlog: list[Event] = []
             if resource_version and resource_version != "0":
                 try:
@@ -574,13 +469,7 @@ class Store:
                     raise errors.bad_request(
                         f"invalid resourceVersion {resource_version!r}"
                     ) from None
-                if since < self._compacted:
-                    raise errors.gone(f"too old resource version: {since} ({self._compacted + 1})")
-                for event in self._history:
-                    if event.rv > since:
-                        seen = watcher.translate(event)
-                        if seen is not None:
-                            backlog.append(seen)
+                backlog = self._events.since(watcher, since)
             elif rt is not None:
                 for obj in self._collection(rt).values():
                     synthetic = Event(
@@ -590,14 +479,10 @@ class Store:
                     if seen is not None:
                         backlog.append(seen)
                 backlog.sort(key=lambda e: e.rv)
-            self._watchers.add(watcher)
+            self._events.subscribe(watcher)
             return watcher, backlog
-
-    def _unsubscribe(self, watcher: Watcher) -> None:
-        with self._lock:
-            self._watchers.discard(watcher)
 
     @property
     def watcher_count(self) -> int:
-        with self._lock:
-            return len(self._watchers)
+        """How many watches are open, of every type."""
+        return self._events.watcher_count

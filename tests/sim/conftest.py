@@ -1,7 +1,10 @@
-"""Fixtures for simulator tests: a fresh simulator per test, reached over HTTP.
+"""Fixtures for simulator tests: a fresh simulator per test, reached over HTTP or in-process.
 
 ``sim`` is started with fast workload settings; ``api`` is the official client bound to it;
 ``kubectl`` runs the real kubectl binary against it with a kubeconfig written for the test.
+``quiet`` runs no controllers (``bare`` is its client). ``cluster`` and ``frozen`` are for
+tests that drive the controllers through the store: ``cluster`` with faster settings still,
+``frozen`` on a clock that moves only when the test advances it.
 """
 
 from __future__ import annotations
@@ -17,16 +20,48 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from local.sim.clock import ManualClock
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings
 
 FAST = Settings(pod_ready_delay=0.1, job_run_seconds=0.1, tick=0.01)
+QUICK = Settings(pod_ready_delay=0.05, job_run_seconds=0.05, tick=0.01)
 
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     with Simulator(settings=FAST) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def cluster() -> Iterator[Simulator]:
+    with Simulator(settings=QUICK) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def frozen() -> Iterator[tuple[Simulator, ManualClock]]:
+    """A simulator whose clock only moves when the test says so."""
+    clock = ManualClock()
+    with Simulator(
+        settings=Settings(pod_ready_delay=1, job_run_seconds=1, tick=0.01), clock=clock
+    ) as simulator:
+        yield simulator, clock
+
+
+@pytest.fixture
+def quiet() -> Iterator[Simulator]:
+    """A simulator without controllers: nobody writes but the test."""
+    with Simulator(settings=FAST, controllers=False) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def bare(quiet: Simulator) -> Iterator[client.ApiClient]:
+    """A client of :func:`quiet`, for workload objects no controller should touch."""
+    with quiet.api_client() as api:
+        yield api
 
 
 @pytest.fixture

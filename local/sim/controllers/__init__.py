@@ -1,11 +1,12 @@
 """Simulated cluster controllers: what kube-controller-manager and the kubelet would do.
 
-Each controller is one module with one class deriving from :class:`Controller`. The
-:class:`Manager` gives each its own thread, feeds it every committed change of the kinds it
-declares, and calls :meth:`Controller.tick` regularly so time-based transitions (a Pod becoming
-Ready after its delay) happen. Controllers act only through the :class:`~local.sim.store.Store`
-API, exactly as a real controller acts only through the API server; they never reach into each
-other. Conventions that let tests stage failures are documented in ``local/sim/README.md``.
+Each controller is one module (the Deployment controller: one package) with one class deriving
+from :class:`Controller`. The :class:`Manager` gives each its own thread, feeds it every
+committed change of the kinds it declares, and calls :meth:`Controller.tick` regularly so
+time-based transitions (a Pod becoming Ready after its delay) happen. Controllers act only
+through the :class:`~local.sim.store.Store` API, exactly as a real controller acts only through
+the API server; they never reach into each other. Conventions that let tests stage failures are
+documented in ``local/sim/README.md``.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ from typing import Generic, TypeVar
 
 from local.sim import errors
 from local.sim.clock import Clock
+from local.sim.events import Event
+from local.sim.objects import Obj
 from local.sim.resources import ResourceType
-from local.sim.store import Event, Obj, Store
+from local.sim.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -19,8 +19,10 @@ from typing import Any
 from local.sim import errors
 from local.sim.controllers import kubelet
 from local.sim.controllers.base import RESYNC_SECONDS, Controller, DueQueue, Every, Key, Settings
+from local.sim.events import DELETED, Event
+from local.sim.objects import Obj
 from local.sim.selectors import LabelSelector, SelectorError, label_selector_from_object
-from local.sim.store import DELETED, Event, Obj, Store
+from local.sim.store import Store
 
 HEADLESS = "service.kubernetes.io/headless"
 

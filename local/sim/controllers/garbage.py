@@ -24,8 +24,10 @@ from typing import Any
 
 from local.sim import errors
 from local.sim.controllers.base import Controller, Every, Settings
+from local.sim.events import DELETED, Event
+from local.sim.objects import Obj
 from local.sim.resources import ResourceType
-from local.sim.store import DELETED, Event, Obj, Store
+from local.sim.store import Store
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"

@@ -30,7 +30,9 @@ from local.sim.controllers.base import (
     key_of,
     status_condition,
 )
-from local.sim.store import DELETED, Event, Obj, Store, clone
+from local.sim.events import DELETED, Event
+from local.sim.objects import Obj, clone
+from local.sim.store import Store
 
 _FINISHED = ("Complete", "Failed")
 

@@ -31,7 +31,9 @@ from typing import Any
 
 from local.sim.clock import parse_rfc3339, rfc3339
 from local.sim.controllers.base import Controller, DueQueue, Key, Settings, status_condition
-from local.sim.store import DELETED, Event, Obj, Store, clone
+from local.sim.events import DELETED, Event
+from local.sim.objects import Obj, clone
+from local.sim.store import Store
 
 NODE_NAME = "sim-node"
 HOST_IP = "172.18.0.2"

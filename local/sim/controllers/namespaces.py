@@ -16,7 +16,9 @@ from __future__ import annotations
 import time
 
 from local.sim.controllers.base import Controller, DueQueue, Settings
-from local.sim.store import DELETED, Event, Obj, Store
+from local.sim.events import DELETED, Event
+from local.sim.objects import Obj
+from local.sim.store import Store
 
 FINALIZER = "kubernetes"
 RETRY_SECONDS = 0.2

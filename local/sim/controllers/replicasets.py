@@ -25,8 +25,10 @@ from local.sim.controllers.base import (
     Settings,
     key_of,
 )
+from local.sim.events import Event
+from local.sim.objects import Obj, clone
 from local.sim.selectors import LabelSelector, SelectorError, label_selector_from_object
-from local.sim.store import Event, Obj, Store, clone
+from local.sim.store import Store
 
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
