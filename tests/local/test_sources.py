@@ -27,7 +27,7 @@ from local import sources
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings
 from shared import events
-from tests.local.test_broker import Answer, Receiver
+from tests.local.conftest import Answer, Receiver
 
 FAST = Settings(pod_ready_delay=0.1, job_run_seconds=0.1, tick=0.01)
 

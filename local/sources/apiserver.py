@@ -1,4 +1,4 @@
-"""Emulators of Knative's ApiServerSource and PingSource: the same CloudEvents, sent locally.
+"""Emulator of Knative's ApiServerSource: the same CloudEvents for the same API changes, locally.
 
 :class:`ApiServerSourceEmulator` reads a ``sources.knative.dev/v1`` ApiServerSource manifest,
 finds each resource's plural through API discovery, and list+watches it with the official
@@ -18,18 +18,12 @@ that exist when it starts, or that changed while a relist was needed, produce NO
 the default here too; ``emit_existing=True`` instead sends ``add`` for every listed object and,
 after a relist, add/update/delete for what changed in the gap (what an informer would report).
 
-:class:`PingSourceEmulator` emits ``dev.knative.sources.ping`` every ``interval`` seconds (the
-runtime's tick replaces the cron schedule), source ``/apis/v1/namespaces/<ns>/pingsources/<name>``,
-data from ``spec.data`` or ``spec.dataBase64`` with ``spec.contentType``.
-
-Both POST in binary mode and retry a send a few times before logging and moving on. They must
-not log event data (only type, subject and id) and must not write to the API.
+This module must not log event data (only type, subject and id) and must not write to the API:
+it only reads (discovery, list, watch).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import logging
@@ -41,29 +35,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
 from cloudevents.core.v1.event import CloudEvent
 
-from local.broker import post_event
+from local.sources.sink import OnEvent, Sender, ce_overrides
 
 log = logging.getLogger(__name__)
 
-PING = "dev.knative.sources.ping"
-SEND_RETRIES = 3
-"""Extra attempts for one event POST (after the first) before it is logged and dropped."""
-SEND_BACKOFF = 0.05
-"""Seconds before the first retry of a send; doubles each time (upstream PingSource: 50 ms)."""
-SEND_TIMEOUT = 10.0
 MAX_BACKOFF = 5.0
 """Longest wait between two attempts to reach the API after errors."""
 WATCH_TIMEOUT = 300
 """``timeoutSeconds`` asked of each watch; it is then resumed from the last resourceVersion."""
-
-OnEvent = Callable[[CloudEvent, int], None]
-"""Called after each send with the event and the sink's last HTTP status (-1: no answer)."""
-
-
-# -- shapes -------------------------------------------------------------------------------
 
 
 def guess_plural(kind: str) -> str:
@@ -121,10 +102,6 @@ def resource_event(
     return CloudEvent(attributes, data)
 
 
-def ping_source(namespace: str, name: str) -> str:
-    return f"/apis/v1/namespaces/{namespace}/pingsources/{name}"
-
-
 def label_selector(selector: Mapping[str, Any] | None) -> str:
     """A LabelSelector (matchLabels, matchExpressions) as the ``labelSelector`` query
     string."""
@@ -144,56 +121,6 @@ def label_selector(selector: Mapping[str, Any] | None) -> str:
         else:
             raise ValueError(f"unknown label selector operator {op!r}")
     return ",".join(terms)
-
-
-_CONTEXT_ATTRIBUTES = frozenset(
-    {"id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time"}
-)
-
-
-def _overrides(spec: Mapping[str, Any]) -> dict[str, str]:
-    """``ceOverrides.extensions`` (they cannot replace a CloudEvents context attribute)."""
-    extensions = (spec.get("ceOverrides") or {}).get("extensions") or {}
-    return {str(k): str(v) for k, v in extensions.items() if k not in _CONTEXT_ATTRIBUTES}
-
-
-class _Sender:
-    """POSTs CloudEvents to one sink with a few retries; never raises for a failed send."""
-
-    def __init__(self, url: str, stopped: threading.Event, on_event: OnEvent | None) -> None:
-        self.url = url
-        self._stopped = stopped
-        self._on_event = on_event
-        self._pool = urllib3.PoolManager(maxsize=8, retries=False)
-
-    def send(self, event: CloudEvent) -> bool:
-        answer = post_event(self._pool, self.url, event, timeout=SEND_TIMEOUT)
-        for attempt in range(SEND_RETRIES):
-            if answer.ok or not answer.retryable or self._stopped.is_set():
-                break
-            self._stopped.wait(SEND_BACKOFF * 2**attempt)
-            answer = post_event(self._pool, self.url, event, timeout=SEND_TIMEOUT)
-        if not answer.ok:
-            log.error(
-                "sink %s refused %s %s id=%s: %s",
-                self.url,
-                event.get_type(),
-                event.get_subject() or "-",
-                event.get_id(),
-                answer.status if answer.status > 0 else answer.error,
-            )
-        if self._on_event is not None:
-            try:
-                self._on_event(event, answer.status)
-            except Exception:
-                log.exception("on_event callback failed")
-        return answer.ok
-
-    def close(self) -> None:
-        self._pool.clear()
-
-
-# -- ApiServerSource ----------------------------------------------------------------------
 
 
 class _Gone(Exception):
@@ -235,13 +162,13 @@ class ApiServerSourceEmulator:
         if mode not in ("Resource", "Reference"):
             raise ValueError(f"ApiServerSource {self.name}: mode must be Resource or Reference")
         self.reference = mode == "Reference"
-        self.overrides = _overrides(self.spec)
+        self.overrides = ce_overrides(self.spec)
         self.api = api_client
         self.source = str(api_client.configuration.host)
         self.emit_existing = emit_existing
         self.watch_timeout = watch_timeout
         self._stopped = threading.Event()
-        self._sender = _Sender(sink_url, self._stopped, on_event)
+        self._sender = Sender(sink_url, self._stopped, on_event)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._responses: set[Any] = set()
@@ -523,83 +450,3 @@ def _lines(response: Any) -> Iterator[bytes]:
         yield from (line for line in complete if line.strip())
     if pending.strip():
         yield pending
-
-
-# -- PingSource ---------------------------------------------------------------------------
-
-
-class PingSourceEmulator:
-    """Sends a PingSource manifest's event every ``interval`` seconds (its cron schedule is
-    ignored: the runtime's tick decides)."""
-
-    def __init__(
-        self,
-        manifest: Mapping[str, Any],
-        sink_url: str,
-        interval: float,
-        *,
-        on_event: OnEvent | None = None,
-    ) -> None:
-        meta = manifest.get("metadata") or {}
-        self.name = str(meta.get("name", "pingsource"))
-        self.namespace = str(meta.get("namespace") or "default")
-        spec: Mapping[str, Any] = manifest.get("spec") or {}
-        if spec.get("data") and spec.get("dataBase64"):
-            raise ValueError(f"PingSource {self.name}: set data or dataBase64, not both")
-        self.data: bytes | None = None
-        if spec.get("dataBase64"):
-            try:
-                self.data = base64.b64decode(str(spec["dataBase64"]), validate=True)
-            except binascii.Error:
-                raise ValueError(f"PingSource {self.name}: dataBase64 is not base64") from None
-        elif spec.get("data"):
-            self.data = str(spec["data"]).encode()
-        self.content_type = str(spec.get("contentType") or "")
-        self.overrides = _overrides(spec)
-        if interval <= 0:
-            raise ValueError("interval must be positive")
-        self.interval = interval
-        self._stopped = threading.Event()
-        self._sender = _Sender(sink_url, self._stopped, on_event)
-        self._thread: threading.Thread | None = None
-
-    def event(self) -> CloudEvent:
-        """A fresh tick event (new id and time)."""
-        attributes: dict[str, Any] = {
-            "type": PING,
-            "source": ping_source(self.namespace, self.name),
-            "id": str(uuid.uuid4()),
-            "time": datetime.now(UTC),
-            **self.overrides,
-        }
-        if self.data is not None and self.content_type:
-            attributes["datacontenttype"] = self.content_type
-        return CloudEvent(attributes, self.data)
-
-    def fire_now(self) -> bool:
-        """Send one tick now; True if the sink accepted it."""
-        return self._sender.send(self.event())
-
-    def start(self) -> PingSourceEmulator:
-        self._stopped.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"pingsource-{self.name}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stopped.wait(self.interval):
-            self.fire_now()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-        self._sender.close()
-
-    def __enter__(self) -> PingSourceEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
