@@ -7,6 +7,11 @@ applies it to plain data (dicts, lists, scalars); :func:`evaluate_jsonpath` does
 
 Pure data: no I/O, and a path is interpreted step by step, never evaluated as code. Anything
 outside the subset raises :class:`JsonPathError` rather than being guessed at.
+
+A generic leaf, shared by the web provider (``shared.analysis.providers.web``, its path
+checked when a template is read) and the simulator's printer columns (``local.sim.tables``):
+it lives here rather than in ``shared.analysis`` because the simulator stands in for a cluster
+and must not depend on Ferry's analysis. It imports nothing from Ferry.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from kubernetes import client
 
 from shared import events, kube, state
 from shared.context import Context
-from shared.endpoint import InjectedCrash, create_app
+from shared.endpoint import create_app
 from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import AlreadyProcessed, StateStore
@@ -201,11 +201,6 @@ def test_a_handler_refusing_the_event_is_400_with_its_reason(serve: Serve) -> No
     assert response.status_code == 400
     text = response.get_data(as_text=True)
     assert Type.STEP_STARTED in text and "needs the step extension" in text
-
-
-def test_an_injected_crash_is_500(serve: Serve) -> None:
-    response = serve(Probe(error=InjectedCrash("probe"))).post("/", **binary(step_started()))
-    assert response.status_code == 500
 
 
 def test_an_unexpected_exception_is_500_without_its_text(serve: Serve) -> None:

@@ -75,7 +75,7 @@ def test_bad_durations_are_refused(text: Any) -> None:
         ({"service": {"name": "Bad_Name", "port": 80}}, "not a valid Kubernetes name"),
         ({"service": {"name": "podinfo", "port": 0}}, "port number"),
         ({"progressDeadlineSeconds": 0}, "positive integer"),
-        ({"trafficRouting": {}}, "trafficRouting.nginx is required"),
+        ({"trafficRouting": {}}, "spec.trafficRouting must name exactly one router"),
     ],
 )
 def test_invalid_specs_say_what_is_wrong(overrides: dict[str, Any], problem: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -29,7 +30,8 @@ def test_commit_round_trips_every_field(redis_client: redis.Redis) -> None:
         weight=30,
         pause_until=160.5,
         attempt=3,
-        extra={"k": "v"},
+        paused_by="alice",
+        scaled_down=True,
     )
     store.commit(old, new, event_key="e1", history={"note": "paused"})
     loaded = store.load(REF)
@@ -37,6 +39,20 @@ def test_commit_round_trips_every_field(redis_client: redis.Redis) -> None:
     assert loaded.with_(version=0) == new
     assert store.history(REF)[0]["note"] == "paused"
     assert list(store.rollouts()) == [REF]
+
+
+def test_a_state_written_with_the_extra_map_still_loads(redis_client: redis.Redis) -> None:
+    """Before ``paused_by`` and ``scaled_down`` were fields they lived in a JSON map."""
+    redis_client.hset(
+        f"ferry:{{{REF.namespace}/{REF.name}}}:state",
+        mapping={
+            "version": "4",
+            "stage": "aborted",
+            "extra": json.dumps({"paused_by": "bob", "scaled_down": "1"}),
+        },
+    )
+    loaded = StateStore(redis_client).load(REF)
+    assert (loaded.version, loaded.paused_by, loaded.scaled_down) == (4, "bob", True)
 
 
 def test_a_stale_commit_changes_nothing(redis_client: redis.Redis) -> None:

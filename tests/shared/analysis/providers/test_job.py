@@ -20,13 +20,13 @@ import yaml
 
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings
-from shared import providers
+from shared.analysis import providers
+from shared.analysis.providers import MeasurementRef, Observation, Provider, ProviderError, job
 from shared.kube import Kube
-from shared.providers import MeasurementRef, Observation, Provider, ProviderError, job
 from tests.prometheus import eventually
 
 NS = "default"
-CRD = Path(__file__).parents[3] / "knative" / "crds" / "analysisruns.yaml"
+CRD = Path(__file__).parents[4] / "knative" / "crds" / "analysisruns.yaml"
 SPEC: dict[str, Any] = {
     "backoffLimit": 0,
     "template": {

@@ -5,7 +5,8 @@ rollout's state in Redis, so a measurement is committed atomically with whatever
 the ``AnalysisRun`` object in Kubernetes is its readable mirror (Argo's shape, measurements
 trimmed by retention). Each measurement is one event: a timer asks for it, the ``measure``
 function takes it, records it, decides, and schedules the next. This module holds the effects
-(Kubernetes objects, provider calls, timers); the decisions are ``shared.analysis``'s.
+(Kubernetes objects, provider calls, timers); the decisions are :mod:`.decisions`', the
+reading of specs :mod:`.validation`'s.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import analysis, events, models, providers, timers, workloads
-from shared.analysis import AnalysisPhase, Measurement, MeasurementPhase
+from shared import events, models, objects, timers
+from shared.analysis import arguments, decisions, measurements, model, providers, validation
+from shared.analysis.measurements import Measurement
+from shared.analysis.model import AnalysisPhase, MeasurementPhase
 from shared.context import Context
 from shared.events import Type
 from shared.kube import NotFound
@@ -145,21 +148,21 @@ def run_name(state: RolloutState, kind: str, step: int) -> str:
 # -- starting ---------------------------------------------------------------------------------
 
 
-def _template(ctx: Context, namespace: str, ref: models.TemplateRef) -> analysis.Template:
+def _template(ctx: Context, namespace: str, ref: models.TemplateRef) -> model.Template:
     if ref.cluster_scope:
-        obj = ctx.kube.get(models.API_VERSION, analysis.CLUSTER_TEMPLATE_PLURAL, None, ref.name)
+        obj = ctx.kube.get(models.API_VERSION, model.CLUSTER_TEMPLATE_PLURAL, None, ref.name)
         kind = "ClusterAnalysisTemplate"
     else:
-        obj = ctx.kube.get(models.API_VERSION, analysis.TEMPLATE_PLURAL, namespace, ref.name)
+        obj = ctx.kube.get(models.API_VERSION, model.TEMPLATE_PLURAL, namespace, ref.name)
         kind = "AnalysisTemplate"
     if obj is None:
         raise InvalidSpec([f"{kind} {ref.name!r} not found"])
-    return analysis.parse_template(obj)
+    return validation.parse_template(obj)
 
 
 def _given_args(
     state: RolloutState, rollout: dict[str, Any], args: Sequence[models.AnalysisArg]
-) -> list[analysis.Arg]:
+) -> list[model.Arg]:
     given = []
     for arg in args:
         if arg.value is not None:
@@ -171,8 +174,8 @@ def _given_args(
                 else state.canary_revision
             )
         else:
-            value = analysis.field_value(rollout, arg.field_path or "")
-        given.append(analysis.Arg(arg.name, value=value))
+            value = arguments.field_value(rollout, arg.field_path or "")
+        given.append(model.Arg(arg.name, value=value))
     return given
 
 
@@ -190,10 +193,10 @@ def start(
     measurement of each metric; returns ``state`` with the run recorded. InvalidSpec when a
     template is missing or invalid, or an argument cannot be resolved."""
     namespace = state.namespace
-    template = analysis.merge_templates([_template(ctx, namespace, t) for t in templates])
+    template = validation.merge_templates([_template(ctx, namespace, t) for t in templates])
     given = _given_args(state, rollout, args)
-    spec = analysis.run_spec(
-        template, given, field=lambda path: analysis.field_value(rollout, path)
+    spec = arguments.run_spec(
+        template, given, field=lambda path: arguments.field_value(rollout, path)
     )
     name = run_name(state, kind, step)
     existing = runs_of(state).get(name)
@@ -202,16 +205,16 @@ def start(
     now = ctx.now()
     obj = {
         "apiVersion": models.API_VERSION,
-        "kind": analysis.RUN_KIND,
+        "kind": model.RUN_KIND,
         "metadata": {
             "name": name,
             "namespace": namespace,
             "labels": {
                 ROLLOUT_LABEL: state.name,
                 KIND_LABEL: kind,
-                **workloads.MANAGED_LABELS,
+                **objects.MANAGED_LABELS,
             },
-            "ownerReferences": [workloads.owner_reference(rollout)],
+            "ownerReferences": [objects.owner_reference(rollout)],
         },
         "spec": spec,
     }
@@ -226,17 +229,17 @@ def start(
 
 def _metrics(
     ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
-) -> tuple[analysis.Metric, ...]:
+) -> tuple[model.Metric, ...]:
     metrics, _ = _resolved(ctx, namespace, run_obj, rollout)
     return metrics
 
 
 def _resolved(
     ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
-) -> tuple[tuple[analysis.Metric, ...], analysis.ResolvedArgs]:
+) -> tuple[tuple[model.Metric, ...], arguments.ResolvedArgs]:
     """The run's metrics with its arguments resolved now (Secrets read at each measurement,
     never stored)."""
-    spec = analysis.parse_run(run_obj)
+    spec = validation.parse_run(run_obj)
 
     def secret(name: str, key: str) -> str:
         obj = ctx.kube.get("v1", "secrets", namespace, name)
@@ -247,13 +250,13 @@ def _resolved(
             raise LookupError(f"secret {name!r} has no key {key!r}")
         return base64.b64decode(data).decode()
 
-    args = analysis.resolve_args(
+    args = arguments.resolve_args(
         spec.template.args,
         {},
         secret=secret,
-        field=lambda path: analysis.field_value(dict(rollout), path),
+        field=lambda path: arguments.field_value(dict(rollout), path),
     )
-    return spec.template.metrics(args), args
+    return validation.metrics(spec.template, args), args
 
 
 def measurement_event(
@@ -283,14 +286,14 @@ def _schedule(
     return replace(run, due={**run.due, metric: (index, at, poll)})
 
 
-def _mirror(ctx: Context, namespace: str, run: Run, metrics: Sequence[analysis.Metric]) -> None:
-    status = analysis.run_status(
+def _mirror(ctx: Context, namespace: str, run: Run, metrics: Sequence[model.Metric]) -> None:
+    status = decisions.run_status(
         metrics, run.measurements, run.phase, run.message, started_at=run.started_at
     )
     try:
         ctx.kube.merge_patch(
             models.API_VERSION,
-            analysis.RUN_PLURAL,
+            model.RUN_PLURAL,
             namespace,
             run.name,
             {"status": status},
@@ -356,13 +359,13 @@ def take(
     in_flight = bool(taken) and taken[-1].in_flight
     if index != len(taken) and not (in_flight and index == len(taken) - 1):
         return None
-    run_obj = ctx.kube.get(models.API_VERSION, analysis.RUN_PLURAL, state.namespace, run.name)
+    run_obj = ctx.kube.get(models.API_VERSION, model.RUN_PLURAL, state.namespace, run.name)
     if run_obj is None:
         return None
     try:
         metrics, args = _resolved(ctx, state.namespace, run_obj, rollout)
     except InvalidSpec as exc:
-        metrics, args = (), analysis.ResolvedArgs({})
+        metrics, args = (), arguments.ResolvedArgs({})
         problem = str(exc)
     else:
         problem = ""
@@ -387,11 +390,11 @@ def take(
         )
         _mirror(ctx, state.namespace, run, metrics)
         return Measured(with_run(state, run), None, f"{run.name}/{metric_name}: measuring")
-    result = analysis.evaluate_run(metrics, run.measurements, terminate=run.terminate)
+    result = decisions.evaluate_run(metrics, run.measurements, terminate=run.terminate)
     if result.phase is not None:
         run = replace(run, phase=result.phase, message=result.message, due={})
     elif metric is not None:
-        at = analysis.next_measurement_at(
+        at = decisions.next_measurement_at(
             metric, ms, run.started_at, terminating=result.terminating
         )
         if at is not None:
@@ -410,9 +413,9 @@ def _observe(
     state: RolloutState,
     run: Run,
     run_obj: Mapping[str, Any],
-    metric: analysis.Metric,
+    metric: model.Metric,
     index: int,
-    args: analysis.ResolvedArgs,
+    args: arguments.ResolvedArgs,
     started: float,
     now: float,
 ) -> Measurement:
@@ -435,7 +438,7 @@ def _observe(
     if seen.succeeded is not None:
         phase = MeasurementPhase.SUCCESSFUL if seen.succeeded else MeasurementPhase.FAILED
         return Measurement(phase, started, now, message=args.redact(seen.message))
-    measured = analysis.measure(
+    measured = measurements.measure(
         metric, seen.value, started_at=started, finished_at=now, message=seen.message
     )
     return replace(measured, message=args.redact(measured.message))
@@ -450,14 +453,14 @@ def terminate(
     """End the active runs (of ``kind``, or all): Argo's terminate, Successful unless a metric
     already decided otherwise. Their pending timers find them completed and do nothing."""
     for run in active(state, kind):
-        run_obj = ctx.kube.get(models.API_VERSION, analysis.RUN_PLURAL, state.namespace, run.name)
-        metrics: tuple[analysis.Metric, ...] = ()
+        run_obj = ctx.kube.get(models.API_VERSION, model.RUN_PLURAL, state.namespace, run.name)
+        metrics: tuple[model.Metric, ...] = ()
         if run_obj is not None:
             try:
                 metrics = _metrics(ctx, state.namespace, run_obj, rollout)
             except InvalidSpec:
                 metrics = ()
-        result = analysis.evaluate_run(metrics, run.measurements, terminate=True)
+        result = decisions.evaluate_run(metrics, run.measurements, terminate=True)
         ended = replace(
             run,
             terminate=True,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared import providers
+from shared.analysis import providers
 
 
 def test_single_known_key_names_the_provider() -> None:

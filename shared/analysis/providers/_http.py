@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 
+from shared.analysis.providers import ProviderError
 from shared.models import parse_duration
-from shared.providers import ProviderError
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds a provider waits for an answer when the config does not say."""

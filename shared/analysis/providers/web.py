@@ -21,7 +21,8 @@ from typing import Any
 import requests
 
 from shared import jsonpath
-from shared.providers import Capability, Deps, MeasurementRef, Observation, ProviderError, _http
+from shared.analysis.providers import Capability, Deps, MeasurementRef, Observation, ProviderError
+from shared.analysis.providers import _http as _http
 
 METHODS = ("GET", "POST", "PUT")
 SHOWN = 200

@@ -21,8 +21,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.kube import FERRY, MANAGED_BY, ApiError, Kube, Transient
-from shared.providers import Capability, Deps, MeasurementRef, Observation, ProviderError
+from shared.analysis.providers import Capability, Deps, MeasurementRef, Observation, ProviderError
+from shared.kube import ApiError, Kube, Transient
+from shared.objects import FERRY, MANAGED_BY, owner_reference
 
 Obj = dict[str, Any]
 API_VERSION = "batch/v1"
@@ -105,26 +106,12 @@ def desired(config: Mapping[str, Any], ref: MeasurementRef) -> Obj:
     if extra.get("annotations"):
         metadata["annotations"] = dict(extra["annotations"])
     if ref.owner is not None:
-        metadata["ownerReferences"] = [_owner_reference(ref.owner)]
+        metadata["ownerReferences"] = [owner_reference(ref.owner)]
     return {
         "apiVersion": API_VERSION,
         "kind": "Job",
         "metadata": metadata,
         "spec": copy.deepcopy(dict(spec)),
-    }
-
-
-def _owner_reference(owner: Mapping[str, Any]) -> Obj:
-    meta = owner.get("metadata") or {}
-    if not (owner.get("apiVersion") and owner.get("kind") and meta.get("name") and meta.get("uid")):
-        raise ValueError("the owner needs apiVersion, kind, metadata.name and metadata.uid")
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
     }
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from shared import providers
-from shared.providers import MeasurementRef, Observation, ProviderError
+from shared.analysis import providers
+from shared.analysis.providers import MeasurementRef, Observation, ProviderError
 from tests.prometheus import Metrics, Prometheus, eventually, free_port
 
 REF = MeasurementRef(namespace="default", run="run-1", metric="error-rate", index=0)

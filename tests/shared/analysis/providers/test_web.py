@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from shared import providers
-from shared.providers import MeasurementRef, ProviderError
+from shared.analysis import providers
+from shared.analysis.providers import MeasurementRef, ProviderError
 from tests.prometheus import free_port
 
 REF = MeasurementRef(namespace="default", run="run-1", metric="web-check", index=0)

@@ -26,7 +26,8 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util import Retry
 
-from shared.providers import Capability, Deps, MeasurementRef, Observation, ProviderError, _http
+from shared.analysis.providers import Capability, Deps, MeasurementRef, Observation, ProviderError
+from shared.analysis.providers import _http as _http
 
 _SORTED = re.compile(r"\bsort(?:_desc|_by_label|_by_label_desc)?\s*\(")
 """Queries whose result order is the user's choice, kept as Prometheus returns it."""
