@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv test demo lint bench clean
+.PHONY: venv test demo lint bench clean manifests
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared local
+	$(VENV)/bin/mypy shared local functions cli
 	$(VENV)/bin/lint-imports
+
+manifests: $(STAMP)
+	$(VENV)/bin/ferry manifests
 
 bench: $(STAMP)
 	$(PY) bench/sim_throughput.py --out bench/results/sim_throughput.json

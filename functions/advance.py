@@ -12,59 +12,63 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, rollouts, runs, timers, transitions
+from shared import commands, events, timers, transitions
+from shared.analysis import runs
+from shared.commands import Command
 from shared.context import Context
-from shared.events import Ext, RolloutRef, Type
+from shared.events import Ext, Type
 from shared.rollouts import Rollout
 from shared.state import RolloutState, Stage
-from shared.transitions import Outcome
+from shared.transitions import Expect, Outcome, Turn
+
+SCALED = Expect(stages=frozenset({Stage.SCALING, Stage.STALLED}), attempt=True, unpaused=True)
+COMPLETED = Expect(stages=frozenset({Stage.STEPPING}), attempt=True, step=True, unpaused=True)
+EXPIRED = Expect(stages=frozenset({Stage.PAUSED}), attempt=True, step=True, unpaused=True)
+SUCCEEDED = Expect(stages=frozenset({Stage.ANALYZING}), attempt=True, unpaused=True)
+PROMOTABLE = frozenset(
+    {Stage.SCALING, Stage.STALLED, Stage.STEPPING, Stage.ANALYZING, Stage.PAUSED}
+)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
     kind = event.get_type()
     if kind == Type.PROMOTION_REQUESTED:
-        return _promote_requested(event, ctx, ref)
-    revision, attempt = events.attempt_of(event)
-    step = events.ext_int(event, Ext.STEP)
-    run_name = events.ext(event, Ext.RUN)
-    needs_step = kind in (Type.STEP_COMPLETED, Type.PAUSE_EXPIRED)
-    if (needs_step and step is None) or (kind == Type.ANALYSIS_SUCCEEDED and not run_name):
-        raise events.MalformedEvent(f"{kind} needs the step (or run) extension")
+        return commands.run(ctx, event, _promote_requested, Expect())
+    if kind == Type.CANARY_SCALED:
+        return transitions.run(ctx, event, _scaled, SCALED)
+    if kind == Type.ANALYSIS_SUCCEEDED:
+        if not events.ext(event, Ext.RUN):
+            raise events.MalformedEvent(f"{kind} needs the run extension")
+        return transitions.run(ctx, event, _succeeded, SUCCEEDED)
+    if kind == Type.PAUSE_EXPIRED:
+        return transitions.run(ctx, event, _expired, EXPIRED)
+    return transitions.run(ctx, event, _completed, COMPLETED)
 
-    def decide(state: RolloutState) -> Outcome | None:
-        if state.canary_revision != revision or state.attempt != attempt or state.paused_by:
-            return None
-        if kind == Type.CANARY_SCALED:
-            if state.stage not in (Stage.SCALING, Stage.STALLED):
-                return None
-            ctx.timers.cancel(timers.deadline_id(ref.subject, revision, attempt))
-            current = -1
-        elif kind == Type.ANALYSIS_SUCCEEDED:
-            run = runs.runs_of(state).get(run_name or "")
-            if (
-                state.stage != Stage.ANALYZING
-                or run is None
-                or run.kind != runs.STEP
-                or (run.step != state.step)
-            ):
-                return None
-            current = state.step
-        else:
-            if kind == Type.PAUSE_EXPIRED:
-                if state.stage != Stage.PAUSED or not state.pause_until:
-                    return None
-            elif state.stage != Stage.STEPPING:
-                return None
-            if state.step != step:
-                return None
-            current = state.step
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None:
-            return None
-        return next_step(ctx, state, rollout, current)
 
-    return transitions.run(ctx, event, decide)
+def _scaled(turn: Turn) -> Outcome:
+    state = turn.state
+    turn.ctx.timers.cancel(
+        timers.deadline_id(state.ref.subject, state.canary_revision, state.attempt)
+    )
+    return next_step(turn.ctx, state, turn.rollout, -1)
+
+
+def _succeeded(turn: Turn) -> Outcome | None:
+    state = turn.state
+    run = runs.runs_of(state).get(events.ext(turn.event, Ext.RUN) or "")
+    if run is None or run.kind != runs.STEP or run.step != state.step:
+        return None
+    return next_step(turn.ctx, state, turn.rollout, state.step)
+
+
+def _expired(turn: Turn) -> Outcome | None:
+    if not turn.state.pause_until:
+        return None  # an indefinite pause ends only by a promote
+    return next_step(turn.ctx, turn.state, turn.rollout, turn.state.step)
+
+
+def _completed(turn: Turn) -> Outcome:
+    return next_step(turn.ctx, turn.state, turn.rollout, turn.state.step)
 
 
 def next_step(
@@ -110,44 +114,32 @@ def next_step(
     )
 
 
-def _promote_requested(event: CloudEvent, ctx: Context, ref: RolloutRef) -> CloudEvent | None:
-    command = commands.of(event)
-
-    def decide(state: RolloutState) -> Outcome | None:
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None:
-            return command.ignored(state, "the rollout is gone or its spec is invalid")
-        who = command.user
-        resumed = state.with_(extra={k: v for k, v in state.extra.items() if k != "paused_by"})
-        if command.full:
-            if state.stage not in (
-                Stage.SCALING,
-                Stage.STALLED,
-                Stage.STEPPING,
-                Stage.ANALYZING,
-                Stage.PAUSED,
-            ):
-                return command.ignored(state, f"nothing to promote (phase {state.phase})")
-            ended = runs.terminate(ctx, resumed, rollout.obj)
-            ctx.timers.cancel(timers.deadline_id(ref.subject, state.canary_revision, state.attempt))
-            outcome = next_step(
-                ctx, ended, rollout, len(rollout.spec.steps) - 1, note=f"fully promoted by {who}"
-            )
-            return command.done(outcome.state or ended, outcome.note, reply=outcome.reply)
-        if state.stage == Stage.PAUSED or (state.stage == Stage.ANALYZING):
-            current = state.step
-            if state.stage == Stage.ANALYZING:
-                resumed = runs.terminate(ctx, resumed, rollout.obj, runs.STEP)
-            outcome = next_step(ctx, resumed, rollout, current, note=f"promoted by {who}")
-            return command.done(outcome.state or resumed, outcome.note, reply=outcome.reply)
-        if state.paused_by:
-            return command.ignored(
-                state, f"paused by {state.paused_by}; resume it first (or promote --full)"
-            )
-        return command.ignored(
-            state,
-            f"no pause or analysis to leave (phase {state.phase}, "
-            f"step {state.step}); promote --full skips every step",
+def _promote_requested(turn: Turn, command: Command) -> Outcome | None:
+    ctx, state, rollout = turn.ctx, turn.state, turn.rollout
+    who = command.user
+    resumed = state.with_(paused_by="")
+    if command.full:
+        if state.stage not in PROMOTABLE:
+            return command.ignored(state, f"nothing to promote (phase {state.phase})")
+        ended = runs.terminate(ctx, resumed, rollout.obj)
+        ctx.timers.cancel(
+            timers.deadline_id(state.ref.subject, state.canary_revision, state.attempt)
         )
-
-    return transitions.run(ctx, event, decide)
+        outcome = next_step(
+            ctx, ended, rollout, len(rollout.spec.steps) - 1, note=f"fully promoted by {who}"
+        )
+        return command.done(outcome.state or ended, outcome.note, reply=outcome.reply)
+    if state.stage in (Stage.PAUSED, Stage.ANALYZING):
+        if state.stage == Stage.ANALYZING:
+            resumed = runs.terminate(ctx, resumed, rollout.obj, runs.STEP)
+        outcome = next_step(ctx, resumed, rollout, state.step, note=f"promoted by {who}")
+        return command.done(outcome.state or resumed, outcome.note, reply=outcome.reply)
+    if state.paused_by:
+        return command.ignored(
+            state, f"paused by {state.paused_by}; resume it first (or promote --full)"
+        )
+    return command.ignored(
+        state,
+        f"no pause or analysis to leave (phase {state.phase}, "
+        f"step {state.step}); promote --full skips every step",
+    )

@@ -2,7 +2,7 @@
 
 The target is scaled back up to the primary's replicas; once it is ready, the apex Service is
 pointed at the target's Pods, then the primary, the ``-primary``/``-canary`` Services and the
-canary Ingress are deleted, the finalizer is removed and the state is dropped (its history is
+router's objects are deleted, the finalizer is removed and the state is dropped (its history is
 kept). Until the target is ready, each event is acknowledged and the next change of the target
 brings the next attempt, so traffic is never left without ready Pods.
 """
@@ -13,31 +13,29 @@ from cloudevents.core.v1.event import CloudEvent
 
 from shared import models, routers, transitions, workloads
 from shared.context import Context
-from shared.events import RolloutRef
-from shared.state import RolloutState
-from shared.transitions import Outcome
+from shared.transitions import Outcome, Turn
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
+    return transitions.run(ctx, event, _decide)
 
-    def decide(state: RolloutState) -> Outcome | None:
-        obj = ctx.kube.rollout(ref.namespace, ref.name)
-        if obj is not None and not obj["metadata"].get("deletionTimestamp"):
-            return None
-        if obj is not None:
-            try:
-                spec = models.parse(obj)
-            except models.InvalidSpec:
-                spec = None
-            if spec is not None and not _hand_back(ctx, spec):
-                return None
-            ctx.kube.set_finalizer(obj, models.FINALIZER, present=False)
-        if not state.exists:
-            return None
-        return Outcome(None, note="rollout deleted; target handed back")
 
-    return transitions.run(ctx, event, decide)
+def _decide(turn: Turn) -> Outcome | None:
+    ctx, ref = turn.ctx, turn.ref
+    obj = ctx.kube.rollout(ref.namespace, ref.name)
+    if obj is not None and not obj["metadata"].get("deletionTimestamp"):
+        return None
+    if obj is not None:
+        try:
+            spec = models.parse(obj)
+        except models.InvalidSpec:
+            spec = None
+        if spec is not None and not _hand_back(ctx, spec):
+            return None
+        ctx.kube.set_finalizer(obj, models.FINALIZER, present=False)
+    if not turn.state.exists:
+        return None
+    return Outcome(None, note="rollout deleted; target handed back")
 
 
 def _hand_back(ctx: Context, spec: models.RolloutSpec) -> bool:
@@ -54,7 +52,7 @@ def _hand_back(ctx: Context, spec: models.RolloutSpec) -> bool:
             return False
     if target is not None and kube.get("v1", "services", spec.namespace, spec.service.name):
         kube.ensure(workloads.apex_for_target(spec, target))
-    routers.get("nginx", kube).finalize(spec)
+    routers.get(spec.router, kube).finalize(spec)
     for service in (spec.primary_service, spec.canary_service):
         kube.delete("v1", "services", spec.namespace, service)
     kube.delete("apps/v1", "deployments", spec.namespace, spec.primary)

@@ -16,10 +16,11 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import analysis, commands, events, models, providers, runs, workloads
+from shared import commands, events, models, workloads
+from shared.analysis import model, providers, runs
+from shared.analysis.providers import job as job_provider
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
-from shared.providers import job as job_provider
 from shared.state import Stage
 
 Obj = dict[str, Any]
@@ -81,13 +82,13 @@ def _job(ctx: Context, job: Obj, namespace: str, source_key: str) -> CloudEvent 
         (
             o
             for o in job["metadata"].get("ownerReferences") or []
-            if o.get("kind") == analysis.RUN_KIND
+            if o.get("kind") == model.RUN_KIND
         ),
         None,
     )
     if owner is None:
         return None
-    run_obj = ctx.kube.get(models.API_VERSION, analysis.RUN_PLURAL, namespace, owner["name"])
+    run_obj = ctx.kube.get(models.API_VERSION, model.RUN_PLURAL, namespace, owner["name"])
     rollout = ((run_obj or {}).get("metadata", {}).get("labels") or {}).get(runs.ROLLOUT_LABEL)
     if not rollout:
         return None

@@ -1,6 +1,6 @@
 """finalize: the primary is ready, so the rollout comes to rest (phase Healthy).
 
-After initialization: the Services and the canary Ingress are put in place (weight 0) and the
+After initialization: the Services and the router's objects are put in place (weight 0) and the
 target is scaled to 0. After a promotion: the canary weight returns to 0, the target is scaled
 to 0 and the new revision becomes the stable one. Either way, if the target already moved on
 to another revision, the next rollout is started.
@@ -10,38 +10,36 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, rollouts, transitions, workloads
+from shared import events, transitions, workloads
 from shared.context import Context
-from shared.events import RolloutRef, Type
-from shared.state import RolloutState, Stage
-from shared.transitions import Outcome
+from shared.events import Type
+from shared.state import Stage
+from shared.transitions import Expect, Outcome, Turn
+
+EXPECT = Expect(stages=frozenset({Stage.INITIALIZING, Stage.PROMOTING}))
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
     revision, attempt = events.attempt_of(event)
 
-    def decide(state: RolloutState) -> Outcome | None:
-        if state.attempt != attempt:
-            return None
+    def decide(turn: Turn) -> Outcome | None:
+        ctx, state, ref, spec = turn.ctx, turn.state, turn.ref, turn.spec
         initializing = state.stage == Stage.INITIALIZING and state.stable_revision == revision
         promoting = state.stage == Stage.PROMOTING and state.canary_revision == revision
-        if not (initializing or promoting):
+        if state.attempt != attempt or not (initializing or promoting):
             return None
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None:
-            return None
-        spec = rollout.spec
         primary = ctx.kube.deployment(ref.namespace, spec.primary)
         if workloads.primary_revision(primary) != revision or not workloads.is_ready(primary):
             return None
         target = ctx.kube.deployment(ref.namespace, spec.target)
         if target is None:
             return None
-        for service in workloads.services(spec, target, rollout.obj):
+        for service in workloads.services(
+            spec, target, turn.rollout.obj, by_replicas=turn.rollout.by_replicas
+        ):
             ctx.kube.ensure(service)
-        rollout.router.reconcile(spec, rollout.obj)
-        rollout.router.set_weight(spec, 0)
+        turn.rollout.router.reconcile(spec, turn.rollout.obj)
+        turn.rollout.router.set_weight(spec, 0)
         ctx.kube.scale(ref.namespace, spec.target, 0)
         if initializing:
             message = f"initialized: {spec.primary} serves revision {revision}"
@@ -69,4 +67,4 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             note=message,
         )
 
-    return transitions.run(ctx, event, decide)
+    return transitions.run(ctx, event, decide, EXPECT)

@@ -11,63 +11,39 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, progress, rollouts, runs, transitions
-from shared.analysis import AnalysisPhase
+from shared import commands, events, progress, rollouts, transitions
+from shared.analysis import runs
+from shared.analysis.model import AnalysisPhase
+from shared.commands import Command
 from shared.context import Context
-from shared.events import Ext, RolloutRef, Type
-from shared.state import ACTIVE, RolloutState, Stage
-from shared.transitions import Outcome
+from shared.events import Ext, Type
+from shared.state import ACTIVE, Stage
+from shared.transitions import Expect, Outcome, Turn
+
+PAUSE = Expect(stages=ACTIVE, refusal="nothing to pause", rollout=False)
+RESUME = Expect(rollout=False)
+UNDECIDED = Expect(stages=frozenset({Stage.STEPPING, Stage.ANALYZING, Stage.PAUSED}), rollout=False)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
     kind = event.get_type()
-    if kind == Type.ANALYSIS_UNDECIDED:
-        return _undecided(event, ctx, ref)
-    command = commands.of(event)
-
-    def decide(state: RolloutState) -> Outcome | None:
-        who = command.user
-        if kind == Type.PAUSE_REQUESTED:
-            if state.stage not in ACTIVE:
-                return command.ignored(state, f"nothing to pause (phase {state.phase})")
-            if state.paused_by:
-                return command.ignored(state, f"already paused by {state.paused_by}")
-            paused = state.with_(
-                extra={**state.extra, "paused_by": who}, message=f"paused by {who}"
-            )
-            return command.done(paused, f"paused by {who}")
-        if not state.paused_by:
-            return command.ignored(state, "not paused by a person (use promote to continue)")
-        resumed = state.with_(
-            extra={k: v for k, v in state.extra.items() if k != "paused_by"},
-            message=f"resumed by {who}",
-        )
-        rollout = rollouts.current(ctx, ref)
-        follow = progress.next_events(ctx, resumed, rollout) if rollout else []
-        return command.done(resumed, f"resumed by {who}", reply=follow[0] if follow else None)
-
-    return transitions.run(ctx, event, decide)
-
-
-def _undecided(event: CloudEvent, ctx: Context, ref: RolloutRef) -> CloudEvent | None:
+    if kind == Type.PAUSE_REQUESTED:
+        return commands.run(ctx, event, _pause, PAUSE)
+    if kind == Type.RESUME_REQUESTED:
+        return commands.run(ctx, event, _resume, RESUME)
     run_name = events.ext(event, Ext.RUN)
     attempt = events.ext_int(event, Ext.ATTEMPT)
     if not run_name or attempt is None:
         raise events.MalformedEvent("analysis.undecided needs the run and attempt extensions")
 
-    def decide(state: RolloutState) -> Outcome | None:
+    def undecided(turn: Turn) -> Outcome | None:
+        state = turn.state
         run = runs.runs_of(state).get(run_name)
-        if (
-            run is None
-            or run.phase != AnalysisPhase.INCONCLUSIVE
-            or state.attempt != attempt
-            or state.stage not in (Stage.STEPPING, Stage.ANALYZING, Stage.PAUSED)
-        ):
+        if run is None or run.phase != AnalysisPhase.INCONCLUSIVE or state.attempt != attempt:
             return None
         if state.stage == Stage.PAUSED and state.reason == "InconclusiveAnalysis":
             return None
-        now = ctx.now()
+        now = turn.ctx.now()
         message = f"analysis {run.name} was inconclusive; promote or abort to go on"
         if run.message:
             message += f" ({run.message})"
@@ -83,4 +59,21 @@ def _undecided(event: CloudEvent, ctx: Context, ref: RolloutRef) -> CloudEvent |
             note=message,
         )
 
-    return transitions.run(ctx, event, decide)
+    return transitions.run(ctx, event, undecided, UNDECIDED)
+
+
+def _pause(turn: Turn, command: Command) -> Outcome:
+    state, who = turn.state, command.user
+    if state.paused_by:
+        return command.ignored(state, f"already paused by {state.paused_by}")
+    return command.done(state.with_(paused_by=who, message=f"paused by {who}"), f"paused by {who}")
+
+
+def _resume(turn: Turn, command: Command) -> Outcome:
+    state, who = turn.state, command.user
+    if not state.paused_by:
+        return command.ignored(state, "not paused by a person (use promote to continue)")
+    resumed = state.with_(paused_by="", message=f"resumed by {who}")
+    rollout = rollouts.current(turn.ctx, turn.ref)
+    follow = progress.next_events(turn.ctx, resumed, rollout) if rollout else []
+    return command.done(resumed, f"resumed by {who}", reply=follow[0] if follow else None)

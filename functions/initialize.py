@@ -3,8 +3,8 @@
 On first sight (or after the spec became valid again) it creates ``<target>-primary`` from the
 target's template and waits for it to be ready (``finalize`` then switches the Services and the
 router and scales the target to 0). For a Rollout already running, it keeps the Services and
-the canary Ingress converged with the spec and records the observed generation. An invalid spec
-gets an InvalidSpec condition and phase Degraded; nothing else is touched.
+the router's objects converged with the spec and records the observed generation. An invalid
+spec gets an InvalidSpec condition and phase Degraded; nothing else is touched.
 """
 
 from __future__ import annotations
@@ -15,82 +15,86 @@ from shared import events, models, rollouts, transitions, workloads
 from shared.context import Context
 from shared.events import RolloutRef, Type
 from shared.state import RolloutState, Stage
-from shared.transitions import Outcome
+from shared.transitions import Outcome, Turn
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
+    return transitions.run(ctx, event, _decide)
 
-    def decide(state: RolloutState) -> Outcome | None:
-        try:
-            rollout = rollouts.load(ctx, ref)
-        except models.InvalidSpec as exc:
-            return _invalid(ctx, ref, state, str(exc))
-        if rollout is None or rollout.deleting:
-            return None
-        now = ctx.now()
-        fresh = not state.exists or state.uid != rollout.uid
-        if not fresh and state.stage not in (Stage.INITIALIZING, Stage.INVALID):
-            workloads_target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
-            if workloads_target is not None:
-                for service in workloads.services(rollout.spec, workloads_target, rollout.obj):
-                    ctx.kube.ensure(service)
-                rollout.router.reconcile(rollout.spec, rollout.obj)
-            if state.generation == rollout.generation:
-                return None
-            return Outcome(
-                state.with_(generation=rollout.generation),
-                note=f"spec generation {rollout.generation} observed",
-            )
-        if fresh:
-            state = RolloutState(ref.namespace, ref.name, version=state.version)
-        ctx.kube.set_finalizer(rollout.obj, models.FINALIZER, present=True)
+
+def _decide(turn: Turn) -> Outcome | None:
+    ctx, ref, state = turn.ctx, turn.ref, turn.state
+    try:
+        rollout = rollouts.load(ctx, ref)
+    except models.InvalidSpec as exc:
+        return _invalid(ctx, ref, state, str(exc))
+    if rollout is None or rollout.deleting:
+        return None
+    now = ctx.now()
+    fresh = not state.exists or state.uid != rollout.uid
+    if not fresh and state.stage not in (Stage.INITIALIZING, Stage.INVALID):
         target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
-        if target is None:
-            message = f"target Deployment {rollout.spec.target} not found; waiting for it"
-            if state.stage == Stage.INITIALIZING and state.message == message:
-                return None
-            return Outcome(
-                state.to(
-                    Stage.INITIALIZING,
-                    now,
-                    uid=rollout.uid,
-                    generation=rollout.generation,
-                    reason="TargetNotFound",
-                    message=message,
-                ),
-                note=message,
-            )
-        primary = ctx.kube.deployment(ref.namespace, rollout.spec.primary)
-        verb = "found"
-        if primary is None:
-            replicas = max(workloads.replicas(target), 1)
-            primary = ctx.kube.create(
-                workloads.primary(rollout.spec, target, rollout.obj, replicas)
-            )
-            verb = "created"
-        stable = workloads.primary_revision(primary) or workloads.revision(target)
-        reply = None
-        if workloads.is_ready(primary):
-            reply = events.new(Type.PRIMARY_UPDATED, ref, revision=stable, attempt=state.attempt)
+        if target is not None:
+            for service in workloads.services(
+                rollout.spec, target, rollout.obj, by_replicas=rollout.by_replicas
+            ):
+                ctx.kube.ensure(service)
+            rollout.router.reconcile(rollout.spec, rollout.obj)
+        if state.generation == rollout.generation:
+            return None
+        return Outcome(
+            state.with_(generation=rollout.generation),
+            note=f"spec generation {rollout.generation} observed",
+        )
+    if fresh:
+        state = RolloutState(ref.namespace, ref.name, version=state.version)
+    ctx.kube.set_finalizer(rollout.obj, models.FINALIZER, present=True)
+    target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
+    if target is None:
+        message = f"target Deployment {rollout.spec.target} not found; waiting for it"
+        if state.stage == Stage.INITIALIZING and state.message == message:
+            return None
         return Outcome(
             state.to(
                 Stage.INITIALIZING,
                 now,
                 uid=rollout.uid,
                 generation=rollout.generation,
-                stable_revision=stable,
-                canary_revision="",
-                step=0,
-                weight=0,
-                reason="Initializing",
-                message=f"waiting for {rollout.spec.primary} to be ready",
+                reason="TargetNotFound",
+                message=message,
             ),
-            reply=reply,
-            note=f"primary {rollout.spec.primary} {verb} at revision {stable}",
+            note=message,
         )
-
-    return transitions.run(ctx, event, decide)
+    primary = ctx.kube.deployment(ref.namespace, rollout.spec.primary)
+    verb = "found"
+    if primary is None:
+        replicas = max(workloads.replicas(target), 1)
+        primary = ctx.kube.create(
+            workloads.primary(
+                rollout.spec, target, rollout.obj, replicas, by_replicas=rollout.by_replicas
+            )
+        )
+        verb = "created"
+    stable = workloads.primary_revision(primary) or workloads.revision(target)
+    reply = None
+    if workloads.is_ready(primary):
+        reply = events.new(Type.PRIMARY_UPDATED, ref, revision=stable, attempt=state.attempt)
+    return Outcome(
+        state.to(
+            Stage.INITIALIZING,
+            now,
+            uid=rollout.uid,
+            generation=rollout.generation,
+            stable_revision=stable,
+            canary_revision="",
+            step=0,
+            weight=0,
+            reason="Initializing",
+            message=f"waiting for {rollout.spec.primary} to be ready",
+        ),
+        reply=reply,
+        note=f"primary {rollout.spec.primary} {verb} at revision {stable}",
+    )
 
 
 def _invalid(ctx: Context, ref: RolloutRef, state: RolloutState, message: str) -> Outcome | None:

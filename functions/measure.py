@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, rollouts, runs, transitions
+from shared import events, transitions
+from shared.analysis import runs
 from shared.context import Context
-from shared.events import Ext, RolloutRef
-from shared.state import RolloutState
-from shared.transitions import Outcome
+from shared.events import Ext
+from shared.transitions import Expect, Outcome, Turn
+
+EXPECT = Expect(attempt=True)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
-    revision, attempt = events.attempt_of(event)
     run = events.ext(event, Ext.RUN)
     metric = events.ext(event, Ext.METRIC)
     index = events.ext_int(event, Ext.INDEX)
@@ -30,15 +30,10 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             "measurement.requested needs the run, metric and index extensions"
         )
 
-    def decide(state: RolloutState) -> Outcome | None:
-        if state.canary_revision != revision or state.attempt != attempt:
-            return None
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None:
-            return None
-        measured = runs.take(ctx, state, rollout.obj, run, metric, index, poll)
+    def decide(turn: Turn) -> Outcome | None:
+        measured = runs.take(ctx, turn.state, turn.rollout.obj, run, metric, index, poll)
         if measured is None:
             return None
         return Outcome(measured.state, reply=measured.outcome, note=measured.note)
 
-    return transitions.run(ctx, event, decide)
+    return transitions.run(ctx, event, decide, EXPECT)

@@ -9,30 +9,22 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, rollouts, transitions
+from shared import transitions
 from shared.context import Context
-from shared.events import RolloutRef
-from shared.state import RolloutState, Stage
-from shared.transitions import Outcome
+from shared.state import Stage
+from shared.transitions import Expect, Outcome, Turn
+
+EXPECT = Expect(stages=frozenset({Stage.ABORTED}), attempt=True)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
-    revision, attempt = events.attempt_of(event)
+    return transitions.run(ctx, event, _decide, EXPECT)
 
-    def decide(state: RolloutState) -> Outcome | None:
-        if (
-            state.stage != Stage.ABORTED
-            or state.canary_revision != revision
-            or state.attempt != attempt
-            or state.extra.get("scaled_down") == "1"
-        ):
-            return None
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None:
-            return None
-        ctx.kube.scale(ref.namespace, rollout.spec.target, 0)
-        note = f"canary {revision} scaled down after the abort"
-        return Outcome(state.with_(extra={**state.extra, "scaled_down": "1"}), note=note)
 
-    return transitions.run(ctx, event, decide)
+def _decide(turn: Turn) -> Outcome | None:
+    state = turn.state
+    if state.scaled_down:
+        return None
+    turn.ctx.kube.scale(state.namespace, turn.spec.target, 0)
+    note = f"canary {state.canary_revision} scaled down after the abort"
+    return Outcome(state.with_(scaled_down=True), note=note)

@@ -12,53 +12,44 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import (
-    commands,
-    events,
-    progress,
-    rollouts,
-    runs,
-    timers,
-    transitions,
-    workloads,
-)
+from shared import commands, events, progress, timers, transitions, workloads
+from shared.analysis import runs
+from shared.commands import Command
 from shared.context import Context
-from shared.events import Ext, RolloutRef, Type
+from shared.events import Ext, Type
 from shared.rollouts import Rollout
 from shared.state import RolloutState, Stage
-from shared.transitions import Outcome
+from shared.transitions import Expect, Outcome, Turn
+
+DETECTED = Expect(stages=frozenset(Stage) - {Stage.INITIALIZING, Stage.INVALID})
+RETRY = Expect(stages=frozenset({Stage.ABORTED}), refusal="only an aborted rollout can be retried")
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
     if event.get_type() == Type.RETRY_REQUESTED:
-        return _retry(event, ctx, ref)
+        return commands.run(ctx, event, _retry, RETRY)
     revision = events.ext(event, Ext.REVISION)
     if not revision:
         raise events.MalformedEvent("revision.detected needs the revision extension")
 
-    def decide(state: RolloutState) -> Outcome | None:
-        if not state.exists or state.stage in (Stage.INITIALIZING, Stage.INVALID):
+    def detected(turn: Turn) -> Outcome | None:
+        ctx, state, spec, rollout = turn.ctx, turn.state, turn.spec, turn.rollout
+        if rollout.deleting:
             return None
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None or rollout.deleting:
-            return None
-        spec = rollout.spec
-        target = ctx.kube.deployment(ref.namespace, spec.target)
+        target = ctx.kube.deployment(state.namespace, spec.target)
         if target is None or workloads.revision(target) != revision:
             return None  # the target moved on; the event for its newer revision follows
-        now = ctx.now()
         if revision == state.stable_revision:
             if state.stage == Stage.HEALTHY:
                 return None
             rollout.router.set_weight(spec, 0)
-            ctx.kube.scale(ref.namespace, spec.target, 0)
+            ctx.kube.scale(state.namespace, spec.target, 0)
             ended = _replaced(ctx, state, rollout)
             message = f"target reverted to the stable revision {revision}; canary abandoned"
             return Outcome(
                 ended.to(
                     Stage.HEALTHY,
-                    now,
+                    ctx.now(),
                     canary_revision="",
                     step=0,
                     weight=0,
@@ -79,7 +70,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         new, reply = begin(ctx, _replaced(ctx, state, rollout), rollout, revision, message)
         return Outcome(new, reply=reply, note=message)
 
-    return transitions.run(ctx, event, decide)
+    return transitions.run(ctx, event, detected, DETECTED)
 
 
 def _replaced(ctx: Context, state: RolloutState, rollout: Rollout) -> RolloutState:
@@ -106,7 +97,6 @@ def begin(
         now + spec.progress_deadline,
         events.new(Type.DEADLINE_EXPIRED, ref, revision=revision, attempt=attempt),
     )
-    extra = {k: v for k, v in state.extra.items() if k not in ("paused_by", "scaled_down")}
     new = state.to(
         Stage.SCALING,
         now,
@@ -120,7 +110,8 @@ def begin(
         reason="NewRevision",
         message=message,
         runs={},
-        extra=extra,
+        paused_by="",
+        scaled_down=False,
     )
     target = ctx.kube.deployment(ref.namespace, spec.target)
     ready = (
@@ -133,24 +124,13 @@ def begin(
     return new, reply
 
 
-def _retry(event: CloudEvent, ctx: Context, ref: RolloutRef) -> CloudEvent | None:
-    command = commands.of(event)
-
-    def decide(state: RolloutState) -> Outcome | None:
-        if state.stage != Stage.ABORTED:
-            return command.ignored(
-                state, f"only an aborted rollout can be retried (phase {state.phase})"
-            )
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None:
-            return command.ignored(state, "the rollout is gone or its spec is invalid")
-        target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
-        if target is None or workloads.revision(target) != state.canary_revision:
-            return command.ignored(
-                state, "the target changed since the abort; its new revision starts by itself"
-            )
-        message = f"retried by {command.user}: canary {state.canary_revision} from step 0"
-        new, reply = begin(ctx, state, rollout, state.canary_revision, message)
-        return command.done(new, message, reply=reply)
-
-    return transitions.run(ctx, event, decide)
+def _retry(turn: Turn, command: Command) -> Outcome:
+    ctx, state = turn.ctx, turn.state
+    target = ctx.kube.deployment(state.namespace, turn.spec.target)
+    if target is None or workloads.revision(target) != state.canary_revision:
+        return command.ignored(
+            state, "the target changed since the abort; its new revision starts by itself"
+        )
+    message = f"retried by {command.user}: canary {state.canary_revision} from step 0"
+    new, reply = begin(ctx, state, turn.rollout, state.canary_revision, message)
+    return command.done(new, message, reply=reply)

@@ -11,103 +11,90 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, runs, timers, transitions
+from shared import events, models, timers, transitions
+from shared.analysis import runs
 from shared.context import Context
-from shared.events import Ext, RolloutRef, Type
-from shared.state import RolloutState, Stage
-from shared.transitions import Outcome
+from shared.events import Type
+from shared.state import Stage
+from shared.transitions import Expect, Outcome, Turn
+
+EXPECT = Expect(stages=frozenset({Stage.STEPPING}), attempt=True, step=True, unpaused=True)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    ref = RolloutRef.parse(event.get_subject())
-    revision, attempt = events.attempt_of(event)
-    index = events.ext_int(event, Ext.STEP)
-    if index is None:
-        raise events.MalformedEvent("step.started needs the step extension")
+    return transitions.run(ctx, event, _decide, EXPECT)
 
-    def decide(state: RolloutState) -> Outcome | None:
-        if (
-            state.stage != Stage.STEPPING
-            or state.canary_revision != revision
-            or state.attempt != attempt
-            or state.step != index
-            or state.paused_by
-        ):
-            return None
-        rollout = rollouts.current(ctx, ref)
-        if rollout is None or index >= len(rollout.spec.steps):
-            return None
-        step = rollout.spec.steps[index]
-        label = f"step {index + 1}/{len(rollout.spec.steps)}"
-        done = events.new(Type.STEP_COMPLETED, ref, revision=revision, attempt=attempt, step=index)
-        if isinstance(step, models.SetWeight):
-            rollout.router.set_weight(rollout.spec, step.weight)
-            message = f"{label}: canary weight {step.weight}%"
-            return Outcome(
-                state.with_(weight=step.weight, message=message), reply=done, note=message
+
+def _decide(turn: Turn) -> Outcome | None:
+    ctx, state, spec, ref = turn.ctx, turn.state, turn.spec, turn.ref
+    index, revision, attempt = state.step, state.canary_revision, state.attempt
+    if index >= len(spec.steps):
+        return None
+    step = spec.steps[index]
+    label = f"step {index + 1}/{len(spec.steps)}"
+    done = events.new(Type.STEP_COMPLETED, ref, revision=revision, attempt=attempt, step=index)
+    if isinstance(step, models.SetWeight):
+        turn.rollout.router.set_weight(spec, step.weight)
+        message = f"{label}: canary weight {step.weight}%"
+        return Outcome(state.with_(weight=step.weight, message=message), reply=done, note=message)
+    now = ctx.now()
+    if isinstance(step, models.Analysis):
+        name = runs.run_name(state, runs.STEP, index)
+        try:
+            started = runs.start(
+                ctx,
+                state,
+                turn.rollout.obj,
+                kind=runs.STEP,
+                step=index,
+                templates=step.templates,
+                args=step.args,
             )
-        now = ctx.now()
-        if isinstance(step, models.Analysis):
-            name = runs.run_name(state, runs.STEP, index)
-            try:
-                started = runs.start(
-                    ctx,
-                    state,
-                    rollout.obj,
-                    kind=runs.STEP,
-                    step=index,
-                    templates=step.templates,
-                    args=step.args,
-                )
-            except models.InvalidSpec as exc:
-                message = f"{label}: analysis {name} cannot start: {exc}"
-                failed = runs.failed_to_start(state, name, runs.STEP, index, now, str(exc))
-                return Outcome(
-                    failed.to(Stage.ANALYZING, now, reason="AnalysisInvalid", message=message),
-                    reply=runs.outcome_event(failed, name),
-                    note=message,
-                )
-            message = f"{label}: analysis {name} running"
+        except models.InvalidSpec as exc:
+            message = f"{label}: analysis {name} cannot start: {exc}"
+            failed = runs.failed_to_start(state, name, runs.STEP, index, now, str(exc))
             return Outcome(
-                started.to(Stage.ANALYZING, now, reason="AnalysisRunning", message=message),
+                failed.to(Stage.ANALYZING, now, reason="AnalysisInvalid", message=message),
+                reply=runs.outcome_event(failed, name),
                 note=message,
             )
-        if step.duration is None:
-            message = f"{label}: paused until promoted"
-            return Outcome(
-                state.to(
-                    Stage.PAUSED,
-                    now,
-                    pause_started=now,
-                    pause_until=0.0,
-                    reason="PausedIndefinitely",
-                    message=message,
-                ),
-                note=message,
-            )
-        if step.duration <= 0:
-            return Outcome(
-                state.with_(message=f"{label}: pause of 0s"),
-                reply=done,
-                note=f"{label}: pause of 0s",
-            )
-        until = now + step.duration
-        ctx.timers.schedule(
-            timers.pause_id(ref.subject, revision, attempt, index),
-            until,
-            events.new(Type.PAUSE_EXPIRED, ref, revision=revision, attempt=attempt, step=index),
+        message = f"{label}: analysis {name} running"
+        return Outcome(
+            started.to(Stage.ANALYZING, now, reason="AnalysisRunning", message=message),
+            note=message,
         )
-        message = f"{label}: paused for {step.duration:g}s"
+    if step.duration is None:
+        message = f"{label}: paused until promoted"
         return Outcome(
             state.to(
                 Stage.PAUSED,
                 now,
                 pause_started=now,
-                pause_until=until,
-                reason="PausedByStep",
+                pause_until=0.0,
+                reason="PausedIndefinitely",
                 message=message,
             ),
             note=message,
         )
-
-    return transitions.run(ctx, event, decide)
+    if step.duration <= 0:
+        return Outcome(
+            state.with_(message=f"{label}: pause of 0s"), reply=done, note=f"{label}: pause of 0s"
+        )
+    until = now + step.duration
+    ctx.timers.schedule(
+        timers.pause_id(ref.subject, revision, attempt, index),
+        until,
+        events.new(Type.PAUSE_EXPIRED, ref, revision=revision, attempt=attempt, step=index),
+    )
+    message = f"{label}: paused for {step.duration:g}s"
+    return Outcome(
+        state.to(
+            Stage.PAUSED,
+            now,
+            pause_started=now,
+            pause_until=until,
+            reason="PausedByStep",
+            message=message,
+        ),
+        note=message,
+    )

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,6 +30,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 import functions
 from local import redis_server
 from local.broker import Broker, load_manifests
+from local.faults import Faults
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings as SimSettings
 from local.sources import ApiServerSourceEmulator, PingSourceEmulator
@@ -66,6 +67,7 @@ class Options:
     """Keeps Redis's AOF across restarts; None uses a temporary directory."""
     sim_settings: SimSettings = field(default_factory=lambda: SimSettings(pod_ready_delay=0.5))
     fault_injection: bool = False
+    """Install :class:`~local.faults.Faults` (``Runtime.faults``) as the functions' hook."""
     manifests: Path = KNATIVE_DIR
 
 
@@ -75,6 +77,8 @@ class Runtime:
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
         self.sim: Simulator | None = None
+        self.faults = Faults()
+        """Crashes armed by tests (installed only with ``Options.fault_injection``)."""
         self.redis: redis_server.RedisServer | None = None
         self.redis_url = ""
         self.kubeconfig = ""
@@ -136,12 +140,10 @@ class Runtime:
             namespace=NAMESPACE,
         ).start()
         self.broker_url = self.broker.ingress_url(NAMESPACE, BROKER)
-        settings = Settings(
-            redis_url=self.redis_url,
-            broker_url=self.broker_url,
-            fault_injection=self.options.fault_injection,
-        )
+        settings = Settings(redis_url=self.redis_url, broker_url=self.broker_url)
         context = Context.from_settings(settings, kube=kube)
+        if self.options.fault_injection:
+            context = replace(context, before_commit=self.faults)
         self.store = context.store
         apps = {
             f"/{functions.SERVICE_PREFIX}{name}": create_app(name, functions.handler(name), context)

@@ -9,16 +9,18 @@ nothing to do: a command is consumed exactly once, never left to fire later). Pu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events
+from shared import events, transitions
+from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
 from shared.state import RolloutState
-from shared.transitions import Outcome
+from shared.transitions import Expect, Outcome, Turn
 
 STATUS_FIELD = "commands"
 MAX_AGE = 12 * 3600.0
@@ -110,4 +112,18 @@ def of(event: CloudEvent) -> Command:
         str(data.get("user") or "unknown"),
         float(data.get("time") or 0.0),
         bool(data.get("full")),
+    )
+
+
+def run(
+    ctx: Context,
+    event: CloudEvent,
+    decide: Callable[[Turn, Command], Outcome | None],
+    expect: Expect,
+) -> CloudEvent | None:
+    """Carry out the command ``event`` announces: like ``transitions.run``, but a command
+    that does not apply is consumed and recorded as "ignored: why" (never left to fire later)."""
+    command = of(event)
+    return transitions.run(
+        ctx, event, lambda turn: decide(turn, command), expect, refused=command.ignored
     )

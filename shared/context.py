@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import redis
 
@@ -25,8 +25,10 @@ class Context:
     timers: Timers
     broker_url: str
     function: str = ""
-    fault_injection: bool = False
     now: Callable[[], float] = field(default=time.time)
+    before_commit: Callable[[str], None] | None = None
+    """Called with the function's name after it decided and before it commits: the local
+    runtime's tests use it to crash a function there. None in production."""
 
     @classmethod
     def from_settings(cls, settings: Settings, kube: Kube | None = None) -> Context:
@@ -36,17 +38,8 @@ class Context:
             store=StateStore(connection),
             timers=Timers(connection, settings.broker_url, settings.timer_queue),
             broker_url=settings.broker_url,
-            fault_injection=settings.fault_injection,
         )
 
     def for_function(self, function: str) -> Context:
         """The same clients, labelled with the function that uses them."""
-        return Context(
-            kube=self.kube,
-            store=self.store,
-            timers=self.timers,
-            broker_url=self.broker_url,
-            function=function,
-            fault_injection=self.fault_injection,
-            now=self.now,
-        )
+        return replace(self, function=function)

@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[CloudEvent, Context], CloudEvent | None]
 
 
-class InjectedCrash(Exception):
-    """A test asked this function to die between its effects and its commit."""
-
-
 TRANSIENT: tuple[type[BaseException], ...] = (
     kube.Transient,
     state.Conflict,
@@ -50,9 +46,6 @@ def create_app(function: str, handler: Handler, context: Context) -> Flask:
         except events.MalformedEvent as exc:
             log.warning("%s: rejected %s %s: %s", function, event.get_type(), event.get_id(), exc)
             return _text(f"cannot process {event.get_type()}: {exc}", 400)
-        except InjectedCrash:
-            log.warning("%s: injected crash before commit (%s)", function, event.get_id())
-            return _text("injected crash", 500)
         except TRANSIENT as exc:
             log.info("%s: transient fault on %s: %s", function, event.get_id(), exc)
             return _text(f"transient: {exc}; retry", 503)

@@ -25,10 +25,6 @@ from shared import models
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-"""Label on every object Ferry creates."""
-FERRY = "ferry"
-
 
 class Transient(Exception):
     """The API could not be reached or answered 5xx/429: try the event again later."""

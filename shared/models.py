@@ -24,6 +24,8 @@ DEFAULT_PROGRESS_DEADLINE = 600
 DEFAULT_ABORT_SCALE_DOWN_DELAY = 30
 """Seconds the canary keeps running after an abort (Argo's default; 0: never scaled down)."""
 DEFAULT_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
+BY_REPLICAS = "noop"
+"""The router of a Rollout without ``spec.trafficRouting``: weights as shares of replicas."""
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -133,7 +135,10 @@ class RolloutSpec:
     name: str
     target: str
     service: ServiceSpec
-    nginx: Nginx
+    router: str
+    """The traffic router's name (``shared.routers``): ``noop`` without trafficRouting."""
+    nginx: Nginx | None
+    """``trafficRouting.nginx``, for the nginx router."""
     steps: tuple[Step, ...]
     progress_deadline: int
     background_analysis: BackgroundAnalysis | None = None
@@ -157,7 +162,7 @@ class RolloutSpec:
 
     @property
     def canary_ingress(self) -> str:
-        return f"{self.nginx.stable_ingress}-canary"
+        return f"{self.nginx.stable_ingress}-canary" if self.nginx else ""
 
 
 def _is_target_port(value: Any) -> bool:
@@ -334,6 +339,38 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def _traffic_routing(raw: Any, problems: list[str]) -> tuple[str, Nginx | None]:
+    """The router named by ``spec.trafficRouting`` (absent: :data:`BY_REPLICAS`) and the nginx
+    router's config. Whether the name is a router Ferry has is checked against the router
+    registry when the Rollout is loaded (``shared.rollouts``)."""
+    where = "spec.trafficRouting"
+    if raw is None:
+        return BY_REPLICAS, None
+    if not isinstance(raw, dict) or len(raw) != 1:
+        problems.append(
+            f"{where} must name exactly one router; leave it out to split traffic by replica counts"
+        )
+        return BY_REPLICAS, None
+    ((name, config),) = raw.items()
+    if not isinstance(config, dict):
+        problems.append(f"{where}.{name} must be an object")
+        return str(name), None
+    if name != "nginx":
+        return str(name), None
+    extra = config.get("additionalIngressAnnotations") or {}
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+    ):
+        problems.append(f"{where}.nginx.additionalIngressAnnotations must map strings to strings")
+        extra = {}
+    nginx = Nginx(
+        _name(config.get("stableIngress"), f"{where}.nginx.stableIngress", problems),
+        str(config.get("annotationPrefix") or DEFAULT_ANNOTATION_PREFIX),
+        dict(extra),
+    )
+    return "nginx", nginx
+
+
 def parse(rollout: dict[str, Any]) -> RolloutSpec:
     """The Rollout's spec, validated; :class:`InvalidSpec` lists every problem found."""
     meta = rollout.get("metadata") or {}
@@ -372,30 +409,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
                 f"name (at most 15 lowercase letters, digits and '-'), got {target_port!r}"
             )
         service = ServiceSpec(name, port, target_port)
-    nginx_raw = (
-        ((spec.get("trafficRouting") or {}).get("nginx"))
-        if isinstance(spec.get("trafficRouting"), dict)
-        else None
-    )
-    nginx = Nginx("")
-    if not isinstance(nginx_raw, dict):
-        problems.append("spec.trafficRouting.nginx is required (the only router so far)")
-    else:
-        extra = nginx_raw.get("additionalIngressAnnotations") or {}
-        if not isinstance(extra, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
-        ):
-            problems.append(
-                "spec.trafficRouting.nginx.additionalIngressAnnotations must map strings to strings"
-            )
-            extra = {}
-        nginx = Nginx(
-            _name(
-                nginx_raw.get("stableIngress"), "spec.trafficRouting.nginx.stableIngress", problems
-            ),
-            str(nginx_raw.get("annotationPrefix") or DEFAULT_ANNOTATION_PREFIX),
-            dict(extra),
-        )
+    router, nginx = _traffic_routing(spec.get("trafficRouting"), problems)
     strategy = spec.get("strategy")
     canary = strategy.get("canary") if isinstance(strategy, dict) else None
     if not isinstance(canary, dict):
@@ -427,6 +441,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         name=str(meta.get("name") or ""),
         target=target,
         service=service,
+        router=router,
         nginx=nginx,
         steps=steps,
         progress_deadline=deadline,

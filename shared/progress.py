@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, runs, workloads
+from shared import events, models, workloads
+from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
 from shared.rollouts import Rollout
@@ -73,7 +74,7 @@ def next_events(
     elif (
         state.stage == Stage.ABORTED
         and spec.abort_scale_down_delay > 0
-        and state.extra.get("scaled_down") != "1"
+        and not state.scaled_down
         and now >= state.stage_since + spec.abort_scale_down_delay
     ):
         return [fact(Type.SCALEDOWN_ELAPSED, state, canary)]

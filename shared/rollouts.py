@@ -1,7 +1,9 @@
 """Loading a Rollout with everything a transition needs: its object, parsed spec and router.
 
 Functions call :func:`load` instead of repeating the lookup. A Rollout that is gone yields
-None; an invalid one raises :class:`~shared.models.InvalidSpec` for the caller to record.
+None; an invalid one (including one naming a router Ferry does not have: the spec is checked
+against the router registry here, above both) raises :class:`~shared.models.InvalidSpec` for
+the caller to record.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ class Rollout:
     obj: dict[str, Any]
     spec: models.RolloutSpec
     router: routers.Router
+    by_replicas: bool
+    """The router splits traffic by replica counts (see ``shared.routers.noop``)."""
 
     @property
     def uid(self) -> str:
@@ -47,4 +51,9 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
     if obj is None:
         return None
     spec = models.parse(obj)
-    return Rollout(obj, spec, routers.get("nginx", ctx.kube))
+    if spec.router not in routers.REGISTRY.names:
+        known = ", ".join(routers.spec_names())
+        raise models.InvalidSpec(
+            [f"spec.trafficRouting: unknown traffic router {spec.router!r} (known: {known})"]
+        )
+    return Rollout(obj, spec, routers.get(spec.router, ctx.kube), routers.by_replicas(spec.router))

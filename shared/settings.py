@@ -17,8 +17,6 @@ class Settings:
     """``FERRY_BROKER_URL``: the Broker's ingress, where timers and the tick send events."""
     timer_queue: str = "ferry-timers"
     """``FERRY_TIMER_QUEUE``: the RQ queue of timers."""
-    fault_injection: bool = False
-    """``FERRY_FAULT_INJECTION=1``: let tests arm crashes between effects and commit."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -32,5 +30,4 @@ class Settings:
             redis_url=os.environ["REDIS_URL"],
             broker_url=os.environ["FERRY_BROKER_URL"],
             timer_queue=os.environ.get("FERRY_TIMER_QUEUE", "ferry-timers"),
-            fault_injection=os.environ.get("FERRY_FAULT_INJECTION") == "1",
         )

@@ -34,8 +34,6 @@ class Keys:
     processed = "ferry:{{{ns}/{name}}}:processed:{key}"
     index = "ferry:rollouts"
     """Set of ``ns/name`` of every rollout with state, for the reconcile tick."""
-    fault = "ferry:faults:{function}"
-    """Fault injection (tests): how many more times ``function`` crashes before its commit."""
     deadletters = "ferry:deadletters"
     """Stream of events the broker gave up on."""
 
@@ -111,9 +109,12 @@ class RolloutState:
     """The Rollout's metadata.generation last observed."""
     uid: str = ""
     """The Rollout's uid, so a deleted-and-recreated Rollout starts afresh."""
-    extra: dict[str, str] = field(default_factory=dict)
+    paused_by: str = ""
+    """Who paused the rollout by hand ("" when nobody did): nothing moves on until resumed."""
+    scaled_down: bool = False
+    """An aborted canary was scaled down (after abortScaleDownDelaySeconds, or at once)."""
     runs: dict[str, Any] = field(default_factory=dict)
-    """AnalysisRuns of the current attempt by name (see ``shared.runs``)."""
+    """AnalysisRuns of the current attempt by name (see ``shared.analysis.runs``)."""
 
     @property
     def ref(self) -> RolloutRef:
@@ -128,11 +129,6 @@ class RolloutState:
         if self.paused_by and self.stage in ACTIVE:
             return "Paused"
         return PHASES[self.stage]
-
-    @property
-    def paused_by(self) -> str:
-        """Who paused the rollout by hand ("" when nobody did)."""
-        return self.extra.get("paused_by", "")
 
     def to(self, stage: Stage, now: float, **changes: Any) -> RolloutState:
         """This state moved to ``stage`` (``stage_since`` reset when the stage changes, unless
@@ -149,7 +145,12 @@ class RolloutState:
             if f.name in ("namespace", "name", "version"):
                 continue
             value = getattr(self, f.name)
-            out[f.name] = json.dumps(value) if f.name in ("extra", "runs") else str(value)
+            if f.name == "runs":
+                out[f.name] = json.dumps(value)
+            elif isinstance(value, bool):
+                out[f.name] = "1" if value else ""
+            else:
+                out[f.name] = str(value)
         return out
 
     @classmethod
@@ -157,13 +158,18 @@ class RolloutState:
         if not raw:
             return cls(ref.namespace, ref.name)
         values = {k.decode(): v.decode() for k, v in raw.items()}
+        legacy = json.loads(values.pop("extra", "{}"))  # written before paused_by was a field
+        values.setdefault("paused_by", str(legacy.get("paused_by", "")))
+        values.setdefault("scaled_down", str(legacy.get("scaled_down", "")))
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in ("namespace", "name") or f.name not in values:
                 continue
             text = values[f.name]
-            if f.name in ("extra", "runs"):
+            if f.name == "runs":
                 kwargs[f.name] = json.loads(text)
+            elif f.type == "bool":
+                kwargs[f.name] = text == "1"
             elif f.name == "stage":
                 kwargs[f.name] = Stage(text)
             elif f.type in ("int",):
@@ -280,20 +286,6 @@ class StateStore:
         for member in sorted(cast("set[bytes]", self.redis.smembers(Keys.index))):
             namespace, _, name = member.decode().partition("/")
             yield RolloutRef(namespace, name)
-
-    # -- fault injection (tests) -------------------------------------------------------------
-
-    def take_fault(self, function: str) -> bool:
-        """True (and one fewer left) if a crash is armed for ``function``."""
-        key = Keys.fault.format(function=function)
-        left = self.redis.decr(key)
-        if left < 0:
-            self.redis.delete(key)
-            return False
-        return True
-
-    def arm_fault(self, function: str, times: int = 1) -> None:
-        self.redis.set(Keys.fault.format(function=function), times)
 
     def record_dead_letter(self, event_json: str, reason: str) -> None:
         self.redis.xadd(

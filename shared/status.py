@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import runs
+from shared.analysis import runs
 from shared.clock import rfc3339
 from shared.state import RolloutState, Stage
 

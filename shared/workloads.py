@@ -16,12 +16,12 @@ import json
 from typing import Any
 
 from shared.models import RolloutSpec
+from shared.objects import MANAGED_LABELS, owner_reference
 
 Obj = dict[str, Any]
 
 REVISION_ANNOTATION = "ferry.dev/revision"
 """On the primary's pod template: the revision it runs."""
-MANAGED_LABELS = {"app.kubernetes.io/managed-by": "ferry"}
 
 
 def revision(target: Obj) -> str:
@@ -38,34 +38,34 @@ def selector_labels(target: Obj) -> dict[str, str]:
     return dict(labels)
 
 
-def primary_labels(target: Obj) -> dict[str, str]:
+ROLE_LABEL = "ferry.dev/role"
+"""Without a traffic router: on the primary's Pods, beside the target's own labels."""
+
+
+def primary_labels(target: Obj, *, by_replicas: bool) -> dict[str, str]:
+    """The primary's selector labels. With a traffic router, the target's with ``-primary``
+    appended to each value, so the two sets of Pods never overlap; when traffic is split by
+    replica counts (``by_replicas``), the target's plus ``ferry.dev/role: primary``, so a
+    Service selecting the target's labels reaches the Pods of both revisions."""
+    if by_replicas:
+        return {**selector_labels(target), ROLE_LABEL: "primary"}
     return {key: f"{value}-primary" for key, value in selector_labels(target).items()}
 
 
-def owner_reference(owner: Obj) -> Obj:
-    meta = owner["metadata"]
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def primary(rollout: RolloutSpec, target: Obj, owner: Obj, replicas: int) -> Obj:
+def primary(
+    rollout: RolloutSpec, target: Obj, owner: Obj, replicas: int, *, by_replicas: bool
+) -> Obj:
     """The primary Deployment running ``target``'s current template."""
     spec = target.get("spec") or {}
     template = copy.deepcopy(spec.get("template") or {})
     meta = template.setdefault("metadata", {})
     labels = dict(meta.get("labels") or {})
-    labels.update(primary_labels(target))
+    labels.update(primary_labels(target, by_replicas=by_replicas))
     meta["labels"] = labels
     meta.setdefault("annotations", {})[REVISION_ANNOTATION] = revision(target)
     desired_spec: Obj = {
         "replicas": replicas,
-        "selector": {"matchLabels": primary_labels(target)},
+        "selector": {"matchLabels": primary_labels(target, by_replicas=by_replicas)},
         "template": template,
     }
     for kept in ("strategy", "minReadySeconds", "revisionHistoryLimit"):
@@ -77,7 +77,7 @@ def primary(rollout: RolloutSpec, target: Obj, owner: Obj, replicas: int) -> Obj
         "metadata": {
             "name": rollout.primary,
             "namespace": rollout.namespace,
-            "labels": {**MANAGED_LABELS, **primary_labels(target)},
+            "labels": {**MANAGED_LABELS, **primary_labels(target, by_replicas=by_replicas)},
             "ownerReferences": [owner_reference(owner)],
         },
         "spec": desired_spec,
@@ -94,9 +94,10 @@ def primary_revision(primary_obj: Obj | None) -> str | None:
     return str(value) if value else None
 
 
-def services(rollout: RolloutSpec, target: Obj, owner: Obj) -> list[Obj]:
+def services(rollout: RolloutSpec, target: Obj, owner: Obj, *, by_replicas: bool) -> list[Obj]:
     """``<service>`` and ``<service>-primary`` (primary Pods), ``<service>-canary`` (target
-    Pods). The apex Service carries no owner reference: it keeps serving after the Rollout is
+    Pods); without a traffic router, the apex selects the Pods of both and there is no canary
+    Service. The apex Service carries no owner reference: it keeps serving after the Rollout is
     deleted (then re-pointed at the target)."""
     port = {
         "name": "http",
@@ -116,9 +117,17 @@ def services(rollout: RolloutSpec, target: Obj, owner: Obj) -> list[Obj]:
             "spec": {"type": "ClusterIP", "selector": selector, "ports": [port]},
         }
 
+    stable = primary_labels(target, by_replicas=by_replicas)
+    if by_replicas:
+        # No router: the apex selects both revisions, and no Service can select the canary's
+        # Pods alone (they carry only the user's labels, which the primary's Pods share).
+        return [
+            service(rollout.service.name, selector_labels(target), owned=False),
+            service(rollout.primary_service, stable, owned=True),
+        ]
     return [
-        service(rollout.service.name, primary_labels(target), owned=False),
-        service(rollout.primary_service, primary_labels(target), owned=True),
+        service(rollout.service.name, stable, owned=False),
+        service(rollout.primary_service, stable, owned=True),
         service(rollout.canary_service, selector_labels(target), owned=True),
     ]
 

@@ -5,7 +5,7 @@ Kubernetes RBAC decides who may do what. A manual action is appended to the Roll
 ``status.commands`` through the status subresource (a merge patch carrying the resourceVersion
 read, retried on conflict) and Ferry answers with a ``status.history`` entry naming the
 command's id. Nothing here ever writes a Rollout's spec (Git owns it), nor talks to Redis or
-the local runtime; rendering lives in ``shared.cli_views``, argument parsing in ``shared.cli``.
+the local runtime; rendering lives in ``views``, argument parsing in ``main``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """``kubectl ferry``: the kubectl plugin for Ferry (found on PATH as ``kubectl-ferry``).
 
 Parses the command line, runs one command and maps the outcome to an exit code. It talks to
-the Kubernetes API only (``shared.cli_control``, through ``shared.kube.Kube`` and the user's
+the Kubernetes API only (``cli.kubectl_ferry.control``, through ``shared.kube.Kube`` and the user's
 kubeconfig, so RBAC decides who may do what), never to Redis or the local runtime, and never
 writes a Rollout's spec: manual actions are appended to ``status.commands``. What is printed
-is built by ``shared.cli_views``.
+is built by ``cli.kubectl_ferry.views``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from shared import cli_control as control
-from shared import cli_views as views
+from cli.kubectl_ferry import control, views
 from shared.models import parse_duration
 from shared.version import VERSION
 

@@ -1,17 +1,35 @@
 """Traffic routers: how the canary's share of traffic is set, one module per implementation.
 
-A router owns the objects that split traffic (for NGINX, the canary Ingress) and nothing else.
-:class:`Router` is the whole interface; :func:`get` looks an implementation up by the name used
-in ``spec.trafficRouting`` and refuses names it does not know. Routers never touch workloads
-or rollout state, and never import one another.
+A router owns the objects that split traffic (for NGINX, the canary Ingress) and nothing else;
+the ``noop`` router owns none and realises a weight as the canary's share of replicas, as Argo
+Rollouts does without traffic routing. :class:`Router` is the whole interface; each module
+declares its ``CAPABILITIES`` (:class:`Capability`) and ``create(kube)``, and :data:`REGISTRY`
+(the shape of every plugin family, see ``shared.plugins``) refuses names it does not know.
+Routers never touch rollout state, never import one another, and only ``noop`` scales a
+workload.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import math
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
+from shared import plugins
 from shared.kube import Kube
-from shared.models import RolloutSpec
+
+if TYPE_CHECKING:
+    from shared.models import RolloutSpec
+
+
+class Capability(StrEnum):
+    """What a router can do, declared by each implementation module as ``CAPABILITIES``."""
+
+    WEIGHTS = "weights"
+    """Sends a percentage of the requests to the canary (``setWeight``)."""
+    REPLICAS = "replicas"
+    """Has no routing objects: the apex Service selects the Pods of both revisions, and a
+    weight is the canary's share of replicas (approximate: whole Pods)."""
 
 
 class Router(Protocol):
@@ -27,7 +45,12 @@ class Router(Protocol):
         ...
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
-        """The canary weight in effect, or None if the routing objects do not exist."""
+        """The canary weight in effect, or None if there are no routing objects."""
+        ...
+
+    def canary_replicas(self, weight: int, stable: int) -> int:
+        """How many canary replicas this router needs at ``weight`` percent when the stable
+        revision runs ``stable`` replicas."""
         ...
 
     def finalize(self, rollout: RolloutSpec) -> None:
@@ -35,18 +58,38 @@ class Router(Protocol):
         ...
 
 
-class UnknownRouter(ValueError):
-    pass
+class UnknownRouter(plugins.UnknownPlugin):
+    """A Rollout names a traffic router Ferry does not have."""
+
+
+REGISTRY: plugins.Registry[Router, Kube] = plugins.Registry(
+    "traffic router", __name__, ("nginx", "noop"), unknown=UnknownRouter
+)
 
 
 def get(name: str, kube: Kube) -> Router:
-    from shared.routers import nginx
+    """The router called ``name``, writing through ``kube``."""
+    return REGISTRY.create(name, kube)
 
-    known: dict[str, type] = {"nginx": nginx.NginxRouter}
-    try:
-        router: Router = known[name](kube)
-    except KeyError:
-        raise UnknownRouter(
-            f"unknown traffic router {name!r} (known: {', '.join(sorted(known))})"
-        ) from None
-    return router
+
+def by_replicas(name: str) -> bool:
+    """Whether router ``name`` splits traffic by replica counts (no routing objects)."""
+    return Capability.REPLICAS in REGISTRY.capabilities(name)
+
+
+def spec_names() -> tuple[str, ...]:
+    """The routers a Rollout names under ``spec.trafficRouting`` (all but the one used
+    without it)."""
+    return tuple(name for name in REGISTRY.names if not by_replicas(name))
+
+
+def full_size(weight: int, stable: int) -> int:
+    """For routers that split by routing: the canary runs at the stable revision's size at
+    every weight (it is scaled before it receives traffic)."""
+    return max(stable, 1)
+
+
+def share_of(weight: int, stable: int) -> int:
+    """For replica-count splitting: the canary replicas closest above ``weight`` percent of the
+    stable size (0 at weight 0)."""
+    return math.ceil(max(stable, 1) * weight / 100)

@@ -12,10 +12,13 @@ import copy
 from typing import Any
 
 from shared.kube import Kube
-from shared.models import RolloutSpec
+from shared.models import Nginx, RolloutSpec
+from shared.objects import MANAGED_LABELS, owner_reference
+from shared.routers import Capability, full_size
 
 Obj = dict[str, Any]
 API_VERSION = "networking.k8s.io/v1"
+CAPABILITIES = frozenset({Capability.WEIGHTS})
 
 
 class StableIngressMissing(Exception):
@@ -27,7 +30,7 @@ class NginxRouter:
         self.kube = kube
 
     def _prefix(self, rollout: RolloutSpec, name: str) -> str:
-        return f"{rollout.nginx.annotation_prefix}/{name}"
+        return f"{_config(rollout).annotation_prefix}/{name}"
 
     def desired(self, rollout: RolloutSpec, stable: Obj, owner: Obj, weight: int) -> Obj:
         """The canary Ingress for ``stable`` at ``weight`` percent."""
@@ -48,38 +51,28 @@ class NginxRouter:
             self._prefix(rollout, "canary"): "true",
             self._prefix(rollout, "canary-weight"): str(weight),
         }
-        for key, value in rollout.nginx.additional_annotations.items():
+        for key, value in _config(rollout).additional_annotations.items():
             annotations[key if "/" in key else self._prefix(rollout, key)] = value
-        owner_meta = owner["metadata"]
         return {
             "apiVersion": API_VERSION,
             "kind": "Ingress",
             "metadata": {
                 "name": rollout.canary_ingress,
                 "namespace": rollout.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "ferry"},
+                "labels": dict(MANAGED_LABELS),
                 "annotations": annotations,
-                "ownerReferences": [
-                    {
-                        "apiVersion": owner["apiVersion"],
-                        "kind": owner["kind"],
-                        "name": owner_meta["name"],
-                        "uid": owner_meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [owner_reference(owner)],
             },
             "spec": spec,
         }
 
     def _stable(self, rollout: RolloutSpec) -> Obj:
         stable = self.kube.get(
-            API_VERSION, "ingresses", rollout.namespace, rollout.nginx.stable_ingress
+            API_VERSION, "ingresses", rollout.namespace, _config(rollout).stable_ingress
         )
         if stable is None:
             raise StableIngressMissing(
-                f"stable Ingress {rollout.namespace}/{rollout.nginx.stable_ingress} not found"
+                f"stable Ingress {rollout.namespace}/{_config(rollout).stable_ingress} not found"
             )
         return stable
 
@@ -114,8 +107,21 @@ class NginxRouter:
         except ValueError:
             return 0
 
+    def canary_replicas(self, weight: int, stable: int) -> int:
+        return full_size(weight, stable)
+
     def finalize(self, rollout: RolloutSpec) -> None:
         self.kube.delete(API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress)
+
+
+def create(kube: Kube) -> NginxRouter:
+    return NginxRouter(kube)
+
+
+def _config(rollout: RolloutSpec) -> Nginx:
+    if rollout.nginx is None:
+        raise ValueError(f"{rollout.namespace}/{rollout.name} has no trafficRouting.nginx")
+    return rollout.nginx
 
 
 def _backend_service(backend: Any) -> str | None:

@@ -16,7 +16,8 @@ import requests
 
 from local import demo
 from local.runtime import Runtime
-from shared import analysis, commands, events, models, runs, sink
+from shared import commands, events, models, sink
+from shared.analysis import model, runs
 from shared.kube import Kube
 from shared.state import Stage
 from tests.flow.conftest import REF, Demo, eventually
@@ -59,7 +60,7 @@ def analysis_step(case: str) -> dict[str, Any]:
 
 
 def run_status(kube: Kube, name: str) -> dict[str, Any]:
-    obj = kube.get(models.API_VERSION, analysis.RUN_PLURAL, demo.NAMESPACE, name)
+    obj = kube.get(models.API_VERSION, model.RUN_PLURAL, demo.NAMESPACE, name)
     assert obj is not None, f"AnalysisRun {name} not found"
     status: dict[str, Any] = obj.get("status") or {}
     return status
@@ -92,7 +93,7 @@ def test_a_healthy_canary_passes_its_analysis_and_is_promoted(
     )
     done = podinfo.wait(Stage.HEALTHY, stable_revision=revision, timeout=30)
     (run,) = runs.runs_of(done).values()
-    assert run.phase == analysis.AnalysisPhase.SUCCESSFUL
+    assert run.phase == model.AnalysisPhase.SUCCESSFUL
     status = run_status(podinfo.kube, run.name)
     assert status["phase"] == "Successful"
     (result,) = status["metricResults"]
@@ -161,7 +162,7 @@ def test_a_query_without_data_ends_inconclusive_and_pauses(
     assert [c["reason"] for c in status["pauseConditions"]] == ["InconclusiveAnalysis"]
     (run,) = runs.runs_of(paused).values()
     measurement = run.measurements["error-rate"][0]
-    assert measurement.phase == analysis.MeasurementPhase.INCONCLUSIVE
+    assert measurement.phase == model.MeasurementPhase.INCONCLUSIVE
     assert "no data" in measurement.message
 
 
@@ -188,7 +189,7 @@ def test_an_unreachable_prometheus_is_an_error_and_fails_the_run(podinfo: Demo) 
     assert aborted.reason == "AnalysisError"
     (run,) = runs.runs_of(aborted).values()
     taken = run.measurements["error-rate"]
-    assert [m.phase for m in taken] == [analysis.MeasurementPhase.ERROR] * 3
+    assert [m.phase for m in taken] == [model.MeasurementPhase.ERROR] * 3
     assert "Connection refused" in taken[-1].message
     assert "consecutiveErrors (3) > consecutiveErrorLimit (2)" in aborted.message
 
@@ -260,7 +261,7 @@ def test_background_analysis_failing_during_a_pause_aborts_at_once(
     assert aborted.reason == "AnalysisFailed" and "healthy" in aborted.message
     assert podinfo.weight() == 0
     (run,) = runs.runs_of(aborted).values()
-    assert run.kind == runs.BACKGROUND and run.phase == analysis.AnalysisPhase.FAILED
+    assert run.kind == runs.BACKGROUND and run.phase == model.AnalysisPhase.FAILED
 
 
 @pytest.mark.parametrize(("exit_code", "ending"), [("0", Stage.HEALTHY), ("1", Stage.ABORTED)])

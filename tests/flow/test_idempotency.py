@@ -32,7 +32,7 @@ from local.runtime import Runtime
 from shared import events
 from shared.events import Type
 from shared.kube import Kube
-from shared.state import Keys, Stage
+from shared.state import Stage
 from tests.flow.conftest import REF, Demo, Trigger, edited_manifests, fast_options
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {"duration": "1s"}}, {"setWeight": 50}]
@@ -340,7 +340,7 @@ def test_a_crash_between_effects_and_commit_is_healed_by_redelivery(
     podinfo.wait(Stage.HEALTHY)
     settle(runtime)
     for name in functions.ROUTES:
-        runtime.store.arm_fault(name, 1)
+        runtime.faults.arm(name, 1)
     revision = podinfo.set_image("podinfo:2")
     podinfo.wait(Stage.HEALTHY, stable_revision=revision)
     settle(runtime)
@@ -352,8 +352,7 @@ def test_a_crash_between_effects_and_commit_is_healed_by_redelivery(
     # and their event was delivered again until it succeeded.
     committing = {"start", "advance", "step", "promote", "finalize"}
     for name in committing:
-        left = runtime.store.redis.get(Keys.fault.format(function=name))
-        assert left is None or int(left) <= 0, f"{name} never crashed"
+        assert runtime.faults.left(name) == 0, f"{name} never crashed"
         url = runtime.function_url(name)
         retried = [
             r

@@ -1,0 +1,107 @@
+"""The local runtime's commands of ``ferry``: ``ferry sim``, ``ferry up`` and ``ferry demo``.
+
+Registered with ``ferry``'s command line through the ``ferry.commands`` entry point group
+(``pyproject.toml``), so the command-line package never imports ``local``. It parses arguments
+and starts things; the work is done by ``local.sim``, ``local.runtime`` and ``local.demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``sim``, ``up`` and ``demo`` to ``ferry``'s subcommands."""
+    sim = sub.add_parser("sim", help="serve a simulated Kubernetes API in the foreground")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    sim.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    sim.add_argument(
+        "--kubeconfig",
+        default="ferry-sim.kubeconfig",
+        help="where to write the kubeconfig (default: ./ferry-sim.kubeconfig)",
+    )
+    sim.add_argument(
+        "--pod-ready-delay", type=float, default=1.0, help="seconds until a Pod becomes Ready"
+    )
+    sim.add_argument("--job-run-seconds", type=float, default=1.0, help="seconds a Job's Pod runs")
+    sim.set_defaults(run=_sim)
+
+    up = sub.add_parser("up", help="run all of Ferry locally (simulated cluster by default)")
+    up.add_argument("--kubeconfig", help="use this cluster instead of starting the simulator")
+    up.add_argument("--tick", type=float, default=60.0, help="seconds between reconcile ticks")
+    up.add_argument("--data-dir", help="keep Redis data here, to resume after a restart")
+    up.set_defaults(run=_up)
+
+    demo = sub.add_parser("demo", help="run the demo on the embedded runtime")
+    demo.set_defaults(run=_demo)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from local.sim.cluster import Simulator
+    from local.sim.controllers import Settings
+
+    settings = Settings(pod_ready_delay=args.pod_ready_delay, job_run_seconds=args.job_run_seconds)
+    sim = Simulator(host=args.host, port=args.port, settings=settings)
+    try:
+        sim.start()
+    except OSError as exc:
+        print(
+            f"ferry sim: cannot listen on {args.host}:{args.port}: {exc.strerror}; "
+            "choose another --port (0 picks a free one)",
+            file=sys.stderr,
+        )
+        return 1
+    path = sim.write_kubeconfig(args.kubeconfig)
+    print(f"Kubernetes API simulator serving at {sim.url}", flush=True)
+    print(f"kubeconfig written to {path}; try: kubectl --kubeconfig {path} get ns", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    _wait_for_signal()
+    sim.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    done.wait()
+
+
+def _up(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from local.runtime import Options, Runtime
+
+    options = Options(
+        kubeconfig=args.kubeconfig,
+        tick=args.tick,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+    )
+    runtime = Runtime(options)
+    try:
+        runtime.start()
+    except Exception as exc:
+        print(f"ferry up: could not start: {exc}", file=sys.stderr)
+        return 1
+    print(f"Ferry is up. Broker: {runtime.broker_url}", flush=True)
+    print(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+    _wait_for_signal()
+    runtime.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from local import demo
+
+    return demo.run()

@@ -1,0 +1,45 @@
+"""The router for a Rollout without traffic routing: weights as shares of replicas.
+
+As in Argo Rollouts' basic canary, there is nothing to route with: the apex Service selects the
+Pods of both revisions (see ``shared.workloads``), so a ``setWeight`` of N percent scales the
+canary (the target Deployment) to ``ceil(N% of the primary's replicas)`` while the primary keeps
+its size; the canary's share of requests follows its share of ready Pods. It owns no objects,
+so there is nothing to reconcile, read back or remove; it never touches the primary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.kube import Kube
+from shared.models import RolloutSpec
+from shared.routers import Capability, share_of
+
+CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.REPLICAS})
+
+
+class NoopRouter:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def reconcile(self, rollout: RolloutSpec, owner: dict[str, Any]) -> None:
+        """Nothing to create: there are no routing objects."""
+
+    def set_weight(self, rollout: RolloutSpec, weight: int) -> None:
+        primary = self.kube.deployment(rollout.namespace, rollout.primary)
+        stable = int(((primary or {}).get("spec") or {}).get("replicas", 1))
+        self.kube.scale(rollout.namespace, rollout.target, share_of(weight, stable))
+
+    def get_weight(self, rollout: RolloutSpec) -> int | None:
+        """None: no routing objects (the canary's replicas are healed as a scale)."""
+        return None
+
+    def canary_replicas(self, weight: int, stable: int) -> int:
+        return share_of(weight, stable)
+
+    def finalize(self, rollout: RolloutSpec) -> None:
+        """Nothing to remove."""
+
+
+def create(kube: Kube) -> NoopRouter:
+    return NoopRouter(kube)
