@@ -3,8 +3,10 @@
 A function only decides and applies one transition; all plumbing (HTTP, CloudEvents, Redis,
 Kubernetes) comes from ``shared``. Functions never import each other or ``local``.
 
-``ROUTES`` is the table of which function handles which event types. It is the source the
-Trigger manifests in ``knative/`` are checked against (tests fail if they drift apart).
+``ROUTES`` is the table of which function handles which event types: the Knative Services and
+Triggers in ``knative/`` are generated from it (``ferry manifests``; a test fails when the files
+checked in drift from it). Every transition hands ``shared.transitions.run`` its guard and its
+decision, so a module here reads as that and nothing else.
 """
 
 from __future__ import annotations

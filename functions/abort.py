@@ -80,7 +80,7 @@ def abort(
     ctx.timers.cancel(timers.deadline_id(ref.subject, revision, attempt))
     ended = runs.terminate(ctx, state, rollout.obj)
     delay = spec.abort_scale_down_delay
-    scaled_down = scale_now
+    scaled_down = scale_now or rollout.by_replicas  # without a router, weight 0 is 0 Pods
     if scaled_down:
         ctx.kube.scale(ref.namespace, spec.target, 0)
         after = "canary scaled down"

@@ -16,7 +16,7 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, models, workloads
+from shared import commands, events, models, routers, workloads
 from shared.analysis import model, providers, runs
 from shared.analysis.providers import job as job_provider
 from shared.context import Context
@@ -178,7 +178,8 @@ def target_changed(state: Any, target: Obj, rollout: Obj) -> CloudEvent | None:
         )
     revision = workloads.revision(target)
     if state.stage == Stage.SCALING and revision == state.canary_revision:
-        if workloads.is_ready(target):
+        by_replicas = routers.by_replicas(models.router_name(rollout))
+        if workloads.canary_ready(target, by_replicas=by_replicas):
             return events.new(
                 Type.CANARY_SCALED, state.ref, revision=revision, attempt=state.attempt
             )

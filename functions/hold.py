@@ -47,17 +47,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         message = f"analysis {run.name} was inconclusive; promote or abort to go on"
         if run.message:
             message += f" ({run.message})"
-        return Outcome(
-            state.to(
-                Stage.PAUSED,
-                now,
-                pause_started=now,
-                pause_until=0.0,
-                reason="InconclusiveAnalysis",
-                message=message,
-            ),
-            note=message,
-        )
+        return Outcome(state.paused(now, "InconclusiveAnalysis", message), note=message)
 
     return transitions.run(ctx, event, undecided, UNDECIDED)
 

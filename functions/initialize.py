@@ -48,6 +48,7 @@ def _decide(turn: Turn) -> Outcome | None:
         )
     if fresh:
         state = RolloutState(ref.namespace, ref.name, version=state.version)
+    state = state.with_(uid=rollout.uid, generation=rollout.generation)
     ctx.kube.set_finalizer(rollout.obj, models.FINALIZER, present=True)
     target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
     if target is None:
@@ -55,14 +56,7 @@ def _decide(turn: Turn) -> Outcome | None:
         if state.stage == Stage.INITIALIZING and state.message == message:
             return None
         return Outcome(
-            state.to(
-                Stage.INITIALIZING,
-                now,
-                uid=rollout.uid,
-                generation=rollout.generation,
-                reason="TargetNotFound",
-                message=message,
-            ),
+            state.to(Stage.INITIALIZING, now, reason="TargetNotFound", message=message),
             note=message,
         )
     primary = ctx.kube.deployment(ref.namespace, rollout.spec.primary)
@@ -83,8 +77,6 @@ def _decide(turn: Turn) -> Outcome | None:
         state.to(
             Stage.INITIALIZING,
             now,
-            uid=rollout.uid,
-            generation=rollout.generation,
             stable_revision=stable,
             canary_revision="",
             step=0,

@@ -93,7 +93,7 @@ def _heal(
     if state.stage in (Stage.HEALTHY, Stage.ABORTED):
         want = 0
     elif state.stage in ACTIVE:
-        want = max(workloads.replicas(primary), 1)
+        want = rollout.router.canary_replicas(state.weight, workloads.replicas(primary))
     else:
         return
     if workloads.replicas(target) != want:

@@ -1,7 +1,8 @@
 """start: a new revision of the target begins a canary (or restarts one from step 0).
 
-The target (the canary) is scaled up to the primary's replicas with no traffic, and a timer is
-set for ``progressDeadlineSeconds``: if the canary is not ready by then, ``abort`` ends it.
+The target (the canary) is scaled up to the primary's replicas with no traffic (without a
+traffic router: to none, its steps' weights scale it), and a timer is set for
+``progressDeadlineSeconds``: if the canary is not ready by then, ``abort`` ends it.
 A revision equal to the stable one is a no-op at rest, and a fast rollback mid-rollout (traffic
 back to the primary, canary scaled down). A revision already being rolled out is a no-op. A
 person's ``retry.requested`` restarts an aborted rollout of the same revision from step 0.
@@ -89,7 +90,7 @@ def begin(
     no change of the target would announce it."""
     spec, ref, now = rollout.spec, state.ref, ctx.now()
     primary = ctx.kube.deployment(ref.namespace, spec.primary)
-    replicas = max(workloads.replicas(primary), 1)
+    replicas = rollout.router.canary_replicas(0, workloads.replicas(primary))
     ctx.kube.scale(ref.namespace, spec.target, replicas)
     attempt = state.attempt + 1
     ctx.timers.schedule(
@@ -118,7 +119,7 @@ def begin(
         target is not None
         and workloads.revision(target) == revision
         and workloads.replicas(target) == replicas
-        and workloads.is_ready(target)
+        and workloads.canary_ready(target, by_replicas=rollout.by_replicas)
     )
     reply = progress.fact(Type.CANARY_SCALED, new, revision) if ready else None
     return new, reply

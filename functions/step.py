@@ -65,17 +65,7 @@ def _decide(turn: Turn) -> Outcome | None:
         )
     if step.duration is None:
         message = f"{label}: paused until promoted"
-        return Outcome(
-            state.to(
-                Stage.PAUSED,
-                now,
-                pause_started=now,
-                pause_until=0.0,
-                reason="PausedIndefinitely",
-                message=message,
-            ),
-            note=message,
-        )
+        return Outcome(state.paused(now, "PausedIndefinitely", message), note=message)
     if step.duration <= 0:
         return Outcome(
             state.with_(message=f"{label}: pause of 0s"), reply=done, note=f"{label}: pause of 0s"
@@ -87,14 +77,4 @@ def _decide(turn: Turn) -> Outcome | None:
         events.new(Type.PAUSE_EXPIRED, ref, revision=revision, attempt=attempt, step=index),
     )
     message = f"{label}: paused for {step.duration:g}s"
-    return Outcome(
-        state.to(
-            Stage.PAUSED,
-            now,
-            pause_started=now,
-            pause_until=until,
-            reason="PausedByStep",
-            message=message,
-        ),
-        note=message,
-    )
+    return Outcome(state.paused(now, "PausedByStep", message, until=until), note=message)

@@ -11,6 +11,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 
@@ -58,14 +59,12 @@ def _sim(args: argparse.Namespace) -> int:
     path = sim.write_kubeconfig(args.kubeconfig)
     print(f"Kubernetes API simulator serving at {sim.url}", flush=True)
     print(f"kubeconfig written to {path}; try: kubectl --kubeconfig {path} get ns", flush=True)
+    return _until_signal(sim.stop)
+
+
+def _until_signal(stop_serving: Callable[[], object]) -> int:
+    """Serve until SIGINT or SIGTERM, then stop."""
     print("Press Ctrl-C to stop.", flush=True)
-    _wait_for_signal()
-    sim.stop()
-    print("stopped", flush=True)
-    return 0
-
-
-def _wait_for_signal() -> None:
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -74,6 +73,9 @@ def _wait_for_signal() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     done.wait()
+    stop_serving()
+    print("stopped", flush=True)
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -94,11 +96,7 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     print(f"Ferry is up. Broker: {runtime.broker_url}", flush=True)
     print(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
-    _wait_for_signal()
-    runtime.stop()
-    print("stopped", flush=True)
-    return 0
+    return _until_signal(runtime.stop)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ and must not depend on Ferry's analysis. It imports nothing from Ferry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,24 +171,13 @@ class _Parser:
 
     def closing_bracket(self) -> int:
         depth = 0
-        quote = ""
-        i = self.pos
-        while i < len(self.text):
-            char = self.text[i]
-            if quote:
-                if char == "\\":
-                    i += 1
-                elif char == quote:
-                    quote = ""
-            elif char in "'\"":
-                quote = char
-            elif char == "[":
+        for i in _unquoted(self.text, self.pos):
+            if self.text[i] == "[":
                 depth += 1
-            elif char == "]":
+            elif self.text[i] == "]":
                 depth -= 1
                 if depth == 0:
                     return i
-            i += 1
         raise self.fail("unclosed '['")
 
     def slice(self, inner: str) -> _Slice:
@@ -264,11 +253,12 @@ def _quoted(text: str, fail: Callable[[str], JsonPathError]) -> tuple[str, str]:
     raise fail("unclosed quote")
 
 
-def _split_operator(body: str) -> tuple[str, str, str] | None:
+def _unquoted(text: str, start: int) -> Iterator[int]:
+    """The positions from ``start`` on that are outside single- or double-quoted strings."""
     quote = ""
-    i = 0
-    while i < len(body):
-        char = body[i]
+    i = start
+    while i < len(text):
+        char = text[i]
         if quote:
             if char == "\\":
                 i += 1
@@ -277,10 +267,15 @@ def _split_operator(body: str) -> tuple[str, str, str] | None:
         elif char in "'\"":
             quote = char
         else:
-            for operator in _OPERATORS:
-                if body.startswith(operator, i):
-                    return body[:i], operator, body[i + len(operator) :]
+            yield i
         i += 1
+
+
+def _split_operator(body: str) -> tuple[str, str, str] | None:
+    for i in _unquoted(body, 0):
+        for operator in _OPERATORS:
+            if body.startswith(operator, i):
+                return body[:i], operator, body[i + len(operator) :]
     return None
 
 

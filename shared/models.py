@@ -371,6 +371,14 @@ def _traffic_routing(raw: Any, problems: list[str]) -> tuple[str, Nginx | None]:
     return "nginx", nginx
 
 
+def router_name(rollout: dict[str, Any]) -> str:
+    """The router a Rollout object names (without parsing the rest of its spec)."""
+    routing = (rollout.get("spec") or {}).get("trafficRouting")
+    if isinstance(routing, dict) and len(routing) == 1:
+        return str(next(iter(routing)))
+    return BY_REPLICAS
+
+
 def parse(rollout: dict[str, Any]) -> RolloutSpec:
     """The Rollout's spec, validated; :class:`InvalidSpec` lists every problem found."""
     meta = rollout.get("metadata") or {}

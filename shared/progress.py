@@ -54,7 +54,7 @@ def next_events(
         return [fact(Type.REVISION_DETECTED, state, revision)]
     canary = state.canary_revision
     if state.stage in (Stage.SCALING, Stage.STALLED):
-        if workloads.is_ready(target):
+        if workloads.canary_ready(target, by_replicas=rollout.by_replicas):
             return [fact(Type.CANARY_SCALED, state, canary)]
         if state.stage == Stage.SCALING and now >= state.stage_since + spec.progress_deadline:
             return [fact(Type.DEADLINE_EXPIRED, state, canary)]
@@ -115,16 +115,5 @@ def _request(
     state: RolloutState, run: str, metric: str, index: int, poll: int, fresh: str
 ) -> CloudEvent:
     """The timer's event; with ``fresh``, a new id (the measurement index guards it)."""
-    if not fresh:
-        return runs.measurement_event(state, run, metric, index, poll)
-    return events.new(
-        Type.MEASUREMENT_REQUESTED,
-        state.ref,
-        event_id=events.derived_id(fresh, f"{run}/{metric}/{index}"),
-        revision=state.canary_revision,
-        attempt=state.attempt,
-        run=run,
-        metric=metric,
-        index=index,
-        poll=poll,
-    )
+    event_id = events.derived_id(fresh, f"{run}/{metric}/{index}") if fresh else None
+    return runs.measurement_event(state, run, metric, index, poll, event_id=event_id)

@@ -136,6 +136,12 @@ class RolloutState:
         changes.setdefault("stage_since", now if stage != self.stage else self.stage_since)
         return replace(self, stage=stage, **changes)
 
+    def paused(self, now: float, reason: str, message: str, *, until: float = 0.0) -> RolloutState:
+        """This state paused from ``now`` until epoch second ``until`` (0: until promoted)."""
+        return self.to(
+            Stage.PAUSED, now, pause_started=now, pause_until=until, reason=reason, message=message
+        )
+
     def with_(self, **changes: Any) -> RolloutState:
         return replace(self, **changes)
 

@@ -4,8 +4,10 @@ The user's Deployment (the *target*, owned by Git) runs the canary; Ferry keeps 
 ``<target>-primary``, that serves the stable revision, and three Services: ``<service>`` and
 ``<service>-primary`` select the primary's Pods, ``<service>-canary`` the target's. The primary's
 selector labels are the target's with ``-primary`` appended to each value, so the two sets of
-Pods never overlap. A *revision* is a hash of the target's pod template. Pure functions over
-dicts: no I/O here.
+Pods never overlap. Without a traffic router (weights as replica shares) the primary's Pods
+carry the target's labels plus ``ferry.dev/role: primary`` instead, the apex selects both sets,
+and there is no canary Service. A *revision* is a hash of the target's pod template. Pure
+functions over dicts: no I/O here.
 """
 
 from __future__ import annotations
@@ -146,6 +148,13 @@ def replicas(deployment: Obj | None) -> int:
     if deployment is None:
         return 0
     return int((deployment.get("spec") or {}).get("replicas", 1))
+
+
+def canary_ready(target: Obj | None, *, by_replicas: bool) -> bool:
+    """The canary finished scaling to the size it was given: with a traffic router at least one
+    replica (it was scaled to the stable size before any traffic; a target still at 0 was read
+    before that scale landed), without one any size (at weight 0 it runs none)."""
+    return is_ready(target, replicas_at_least=0 if by_replicas else 1)
 
 
 def is_ready(deployment: Obj | None, *, replicas_at_least: int = 1) -> bool:

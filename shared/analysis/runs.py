@@ -260,11 +260,19 @@ def _resolved(
 
 
 def measurement_event(
-    state: RolloutState, run: str, metric: str, index: int, poll: int = 0
+    state: RolloutState,
+    run: str,
+    metric: str,
+    index: int,
+    poll: int = 0,
+    *,
+    event_id: str | None = None,
 ) -> CloudEvent:
+    """The request for measurement ``index`` of ``metric`` (the timer's id unless given)."""
     return events.new(
         Type.MEASUREMENT_REQUESTED,
         state.ref,
+        event_id=event_id,
         revision=state.canary_revision,
         attempt=state.attempt,
         run=run,
