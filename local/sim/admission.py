@@ -29,6 +29,7 @@ _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_PATH_SEGMENT = re.compile(r"^(?!\.\.?$)[^/%]+$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 
@@ -48,6 +49,12 @@ class Admission:
             ("batch", "Job"): self._job,
             ("apiextensions.k8s.io", "CustomResourceDefinition"): self._crd,
         }
+
+    def register(
+        self, group: str, kind: str, check: Callable[[Obj, Obj | None, Causes], None]
+    ) -> None:
+        """Add the defaulting and validation of one more kind (defined outside this module)."""
+        self._by_kind[(group, kind)] = check
 
     def __call__(self, rt: ResourceType, new: Obj, old: Obj | None) -> None:
         causes: Causes = []
@@ -70,6 +77,8 @@ class Admission:
         pattern = _LABEL if rt.kind in ("Namespace",) else _SUBDOMAIN
         if rt.kind == "Service":
             pattern = _DNS1035
+        if rt.group == "rbac.authorization.k8s.io":  # any path segment name: "system:discovery"
+            pattern = _PATH_SEGMENT
         if len(name) > 253 or not pattern.match(name):
             causes.append(
                 (

@@ -25,7 +25,7 @@ class ApiError(Exception):
         self.code = code
         self.reason = reason
         self.message = message
-        self.details = details or {}
+        self.details = details
 
     def status(self) -> dict[str, Any]:
         """The ``v1 Status`` body the real API server sends for this error."""
@@ -38,7 +38,7 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if self.details:
+        if self.details is not None:
             body["details"] = self.details
         return body
 
@@ -143,3 +143,24 @@ def unsupported_media_type(message: str) -> ApiError:
 
 def page_not_found(path: str) -> ApiError:
     return ApiError(404, "NotFound", f"the server could not find the requested resource ({path})")
+
+
+def unauthorized() -> ApiError:
+    """401: the request's credentials were not accepted (the body never says why)."""
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def forbidden(group: str, resource: str, name: str, why: str) -> ApiError:
+    """403 as the API server's authorizer and admission write it:
+    ``<resource>[.<group>] ["<name>"] is forbidden: <why>``, or ``forbidden: <why>`` for a
+    request naming no resource."""
+    if not resource:
+        return ApiError(403, "Forbidden", f"forbidden: {why}", details={})
+    subject = _qualified(resource, group) + (f' "{name}"' if name else "")
+    details = {"name": name, "group": group, "kind": resource}
+    return ApiError(
+        403,
+        "Forbidden",
+        f"{subject} is forbidden: {why}",
+        details={key: value for key, value in details.items() if value},
+    )

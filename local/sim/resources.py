@@ -26,6 +26,18 @@ class ScalePaths:
 
 
 @dataclass(frozen=True)
+class Action:
+    """A subresource answered rather than stored (``serviceaccounts/token``): what discovery
+    says of it."""
+
+    name: str
+    group: str
+    version: str
+    kind: str
+    verbs: tuple[str, ...] = ("create",)
+
+
+@dataclass(frozen=True)
 class ResourceType:
     """One kind of object, as discovery describes it."""
 
@@ -46,6 +58,9 @@ class ResourceType:
     """The name of the CRD that defines this type; None for built-in kinds."""
     spec_finalizers: bool = False
     """Whether ``spec.finalizers`` hold a deleted object too, as they hold a Namespace."""
+    verbs: tuple[str, ...] = ALL_VERBS
+    """What discovery says can be done; the review kinds can only be created."""
+    actions: tuple[Action, ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -67,7 +82,7 @@ class ResourceType:
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": list(ALL_VERBS),
+            "verbs": list(self.verbs),
         }
         if self.short_names:
             entry["shortNames"] = list(self.short_names)
@@ -96,7 +111,53 @@ class ResourceType:
                     "verbs": ["get", "patch", "update"],
                 }
             )
+        for action in self.actions:
+            entries.append(
+                {
+                    "name": f"{self.plural}/{action.name}",
+                    "singularName": "",
+                    "namespaced": self.namespaced,
+                    "group": action.group,
+                    "version": action.version,
+                    "kind": action.kind,
+                    "verbs": list(action.verbs),
+                }
+            )
         return entries
+
+
+def _reviews() -> list[ResourceType]:
+    """The authentication and authorization kinds: created to ask, never stored."""
+    ask = ("create",)
+    authn, authz = "authentication.k8s.io", "authorization.k8s.io"
+    return [
+        ResourceType(authn, "v1", "tokenreviews", "TokenReview", namespaced=False, verbs=ask),
+        ResourceType(
+            authn, "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False, verbs=ask
+        ),
+        ResourceType(
+            authz, "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False, verbs=ask
+        ),
+        ResourceType(
+            authz,
+            "v1",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            namespaced=False,
+            verbs=ask,
+        ),
+        ResourceType(
+            authz,
+            "v1",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+            namespaced=False,
+            verbs=ask,
+        ),
+        ResourceType(
+            authz, "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", verbs=ask
+        ),
+    ]
 
 
 def _builtin() -> list[ResourceType]:
@@ -119,7 +180,14 @@ def _builtin() -> list[ResourceType]:
         t("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
         t("", "v1", "secrets", "Secret"),
         t("", "v1", "events", "Event", short_names=("ev",)),
-        t("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+        t(
+            "",
+            "v1",
+            "serviceaccounts",
+            "ServiceAccount",
+            short_names=("sa",),
+            actions=(Action("token", "authentication.k8s.io", "v1", "TokenRequest"),),
+        ),
         t(
             "apps",
             "v1",
@@ -183,6 +251,26 @@ def _builtin() -> list[ResourceType]:
             "ClusterRoleBinding",
             namespaced=False,
         ),
+        t(
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingadmissionpolicies",
+            "ValidatingAdmissionPolicy",
+            namespaced=False,
+            categories=("api-extensions",),
+            status=True,
+            generation=True,
+        ),
+        t(
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingadmissionpolicybindings",
+            "ValidatingAdmissionPolicyBinding",
+            namespaced=False,
+            categories=("api-extensions",),
+            generation=True,
+        ),
+        *_reviews(),
     ]
 
 

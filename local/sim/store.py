@@ -10,8 +10,9 @@ happens here, under the same lock as the writes, filtering and fan-out there.
 
 Stored objects are never mutated: an update stores a new dict. Objects handed out by ``get`` and
 ``list`` are private copies; objects carried by :class:`Event` are shared snapshots and must be
-treated as read-only. Admission (defaulting, validation) is plugged in from outside; this module
-knows no kind in particular and does no I/O.
+treated as read-only. Admission (defaulting and validation, then validators that see each whole
+write, deletes included) is plugged in from outside; this module knows no kind in particular and
+does no I/O.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Protocol
 
 from local.sim import errors
 from local.sim.clock import Clock, SystemClock, rfc3339
@@ -31,14 +31,9 @@ from local.sim.events import ADDED, DELETED, MODIFIED, Event, EventLog, Watcher
 from local.sim.objects import CollectionKey, Obj, ObjectKey, clone
 from local.sim.resources import Registry, ResourceType
 from local.sim.selectors import FieldSelector, LabelSelector
+from local.sim.writes import CREATE, DELETE, UPDATE, Mutation, Validator, Write
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-
-
-class Admission(Protocol):
-    """Defaulting and validation run before a write is committed (may raise ApiError)."""
-
-    def __call__(self, rt: ResourceType, new: Obj, old: Obj | None) -> None: ...
 
 
 class Store:
@@ -50,7 +45,7 @@ class Store:
         *,
         clock: Clock | None = None,
         history: int = 10_000,
-        admission: Admission | None = None,
+        admission: Mutation | None = None,
     ) -> None:
         self.registry = registry or Registry()
         self.clock = clock or SystemClock()
@@ -60,6 +55,7 @@ class Store:
         self._objects: dict[CollectionKey, dict[ObjectKey, Obj]] = {}
         self._events = EventLog(self._lock, history)
         self._after_commit: list[Callable[[Event], None]] = []
+        self._validators: list[Validator] = []
         self._names = itertools.count(1)
         for ns in DEFAULT_NAMESPACES:
             self.create(self._rt("", "namespaces"), None, {"metadata": {"name": ns}})
@@ -80,6 +76,14 @@ class Store:
     def on_commit(self, hook: Callable[[Event], None]) -> None:
         """Run ``hook`` (under the store lock, so keep it short) after every committed change."""
         self._after_commit.append(hook)
+
+    def add_validator(self, validator: Validator) -> None:
+        """Have ``validator`` see every write (under the store lock) before it is committed."""
+        self._validators.append(validator)
+
+    def _validate(self, write: Write) -> None:
+        for validator in self._validators:
+            validator(write)
 
     def _collection(self, rt: ResourceType) -> dict[ObjectKey, Obj]:
         return self._objects.setdefault(rt.key, {})
@@ -246,6 +250,7 @@ class Store:
             obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
             if self.admission is not None:
                 self.admission(rt, obj, None)
+            self._validate(Write.of(CREATE, rt, obj, None, None, dry_run))
             if not dry_run:
                 self._commit(rt, ADDED, obj, None)
             return self._out(rt, obj)
@@ -335,7 +340,7 @@ class Store:
                 merged.pop("status")
             merged["metadata"] = dict(old["metadata"])
             new = clone(merged)
-        elif subresource is not None:
+        elif subresource not in (None, "scale"):
             raise errors.page_not_found(f"{rt.plural}/{subresource}")
         else:
             if rt.status:
@@ -374,6 +379,7 @@ class Store:
                 new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         if self.admission is not None:
             self.admission(rt, new, old)
+        self._validate(Write.of(UPDATE, rt, new, old, subresource, dry_run))
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
             return self._out(rt, old)  # a no-op write keeps the resourceVersion, as etcd does
@@ -419,6 +425,7 @@ class Store:
                     f"{resource_version}, ResourceVersion in object meta: "
                     f"{meta['resourceVersion']}",
                 )
+            self._validate(Write.of(DELETE, rt, None, old, None, dry_run))
             finalizers = list(meta.get("finalizers") or ())
             extra = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(propagation or "")
             if extra and extra not in finalizers:

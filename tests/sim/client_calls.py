@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,16 +30,35 @@ GROUP = "example.com"
 # are used untyped.
 
 
-def core(api: client.ApiClient) -> Any:
-    return client.CoreV1Api(api)
+def _accessor(api_class: Any) -> Callable[[client.ApiClient], Any]:
+    def accessor(api: client.ApiClient) -> Any:
+        return api_class(api)
+
+    return accessor
 
 
-def apps(api: client.ApiClient) -> Any:
-    return client.AppsV1Api(api)
+core = _accessor(client.CoreV1Api)
+apps = _accessor(client.AppsV1Api)
+custom = _accessor(client.CustomObjectsApi)
+rbac = _accessor(client.RbacAuthorizationV1Api)
+authn = _accessor(client.AuthenticationV1Api)
+authz = _accessor(client.AuthorizationV1Api)
+admission = _accessor(client.AdmissionregistrationV1Api)
 
 
-def custom(api: client.ApiClient) -> Any:
-    return client.CustomObjectsApi(api)
+def refusal(message: str, code: int = 403, **details: Any) -> dict[str, Any]:
+    """The Status body of a refusal (403 Forbidden, or another code's reason)."""
+    reason = {403: "Forbidden", 422: "Invalid"}[code]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details,
+        "code": code,
+    }
 
 
 def status_body(exc: ApiException) -> dict[str, Any]:
@@ -59,11 +79,14 @@ def raw(
     path: str,
     body: bytes | None = None,
     ctype: str = "application/json",
+    token: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """A plain HTTP request, for bodies the official client cannot produce."""
-    req = urllib.request.Request(
-        sim.url + path, data=body, method=method, headers={"Content-Type": ctype}
-    )
+    """A plain HTTP request, for bodies the official client cannot produce (sending ``token``
+    as a bearer token when given)."""
+    headers = {"Content-Type": ctype}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(sim.url + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -91,6 +114,61 @@ def deployment(name: str, *images: str, replicas: int = 1) -> dict[str, Any]:
     }
 
 
+def crd(
+    group: str,
+    version: str,
+    plural: str,
+    kind: str,
+    schema: dict[str, Any],
+    *,
+    scope: str = "Namespaced",
+    subresources: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A CustomResourceDefinition serving one version of ``kind``."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": scope,
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": subresources or {},
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+WIDGET_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 1},
+                "replicas": {"type": "integer"},
+                "color": {"type": "string", "default": "blue"},
+            },
+        },
+        "status": {
+            "type": "object",
+            "properties": {
+                "phase": {"type": "string"},
+                "replicas": {"type": "integer"},
+            },
+        },
+    },
+}
+
+
 def widget_crd(
     plural: str = "widgets",
     kind: str = "Widget",
@@ -98,47 +176,7 @@ def widget_crd(
     scope: str = "Namespaced",
     subresources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": scope,
-            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": subresources or {},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "required": ["size"],
-                                    "properties": {
-                                        "size": {"type": "integer", "minimum": 1},
-                                        "replicas": {"type": "integer"},
-                                        "color": {"type": "string", "default": "blue"},
-                                    },
-                                },
-                                "status": {
-                                    "type": "object",
-                                    "properties": {
-                                        "phase": {"type": "string"},
-                                        "replicas": {"type": "integer"},
-                                    },
-                                },
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crd(GROUP, "v1", plural, kind, WIDGET_SCHEMA, scope=scope, subresources=subresources)
 
 
 def create_crd(api: client.ApiClient, body: dict[str, Any]) -> None:

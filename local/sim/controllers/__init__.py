@@ -12,6 +12,7 @@ documented in ``local/sim/README.md``.
 from __future__ import annotations
 
 from local.sim.controllers import (
+    clusterroles,
     deployments,
     endpoints,
     garbage,
@@ -38,5 +39,6 @@ def default_controllers(store: Store, settings: Settings) -> list[Controller]:
             endpoints.EndpointsController,
             garbage.GarbageCollector,
             namespaces.NamespaceController,
+            clusterroles.ClusterRoleAggregator,
         )
     ]

@@ -5,9 +5,11 @@ bodies follow the real API server closely enough that the official client and ``
 unmodified. The package translates HTTP to store calls and back; it holds no state of its own
 besides the open watch streams, and it knows nothing of particular kinds (see ``admission``).
 
-``api`` builds the Flask app and dispatches by URL; ``discovery`` serves the discovery and
-OpenAPI documents; ``routes`` handles the verbs on collections, objects and their
-subresources; ``watch`` streams watch events; ``inputs`` and ``responses`` decode requests
+``api`` builds the Flask app and dispatches by URL; ``gate`` authenticates, authorizes and
+audits every request (with ``local.sim.auth``); ``discovery`` serves the discovery and OpenAPI
+documents; ``routes`` handles the verbs on collections, objects and their subresources (and
+hands reviews and TokenRequests to their handlers); ``watch`` streams watch events; ``inputs``
+(with ``protobuf`` for the few protobuf bodies kubectl sends) and ``responses`` decode requests
 and encode replies.
 """
 

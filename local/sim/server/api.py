@@ -1,7 +1,8 @@
 """The Flask app of the simulator: its fixed endpoints, and dispatch by URL path.
 
-``/version`` and the health probes are answered here; discovery documents go to
-``discovery``, resource URLs to ``routes`` (which hands watches to ``watch``). Every
+``/version`` and the health probes are answered here; every request first passes the ``gate``
+(authentication, authorization, audit); discovery documents go to ``discovery``, resource URLs
+to ``routes`` (which hands watches to ``watch``). Every
 :class:`~local.sim.errors.ApiError` becomes a Status body here. No verb is implemented in this
 module and no state is kept beyond the open watch streams it can stop.
 """
@@ -11,7 +12,9 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 from local.sim import errors
+from local.sim.auth import Authority
 from local.sim.server import discovery
+from local.sim.server.gate import Gate
 from local.sim.server.responses import error_response, json_response
 from local.sim.server.routes import Routes
 from local.sim.server.watch import Watches
@@ -31,12 +34,14 @@ SERVER_VERSION = {
 
 
 class Api:
-    """Routes every request of the Kubernetes API onto a :class:`Store`."""
+    """Routes every request of the Kubernetes API onto a :class:`Store`, through the
+    :class:`~local.sim.server.gate.Gate` of an :class:`~local.sim.auth.Authority`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, authority: Authority) -> None:
         self.store = store
+        self.authority = authority
         self.watches = Watches(store)
-        self.routes = Routes(store, self.watches)
+        self.routes = Routes(store, self.watches, authority.handlers())
 
     def stop(self) -> None:
         """End every open watch stream now (the server is shutting down)."""
@@ -45,6 +50,7 @@ class Api:
     def app(self) -> Flask:
         app = Flask("ferry-sim")
         app.url_map.strict_slashes = False  # the official client asks for "/version/"
+        Gate(self.authority).install(app)
         app.add_url_rule("/", "root", lambda: discovery.root(self.store.registry))
         app.add_url_rule("/version", "version", lambda: json_response(SERVER_VERSION))
         for probe in ("healthz", "livez", "readyz"):

@@ -1,5 +1,6 @@
-"""Decoding requests: the body (JSON or YAML, never protobuf) and the query parameters shared
-by several verbs (selectors, ``dryRun``, ``fieldValidation``, delete options).
+"""Decoding requests: the body (JSON or YAML; protobuf only for the kinds ``protobuf`` reads)
+and the query parameters shared by several verbs (selectors, ``dryRun``, ``fieldValidation``,
+delete options).
 
 Every function reads the current Flask request and raises the API error the real server gives
 for input it cannot accept; none of them reads or writes the store.
@@ -23,14 +24,20 @@ from local.sim.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
+from local.sim.server import protobuf
 from local.sim.server.responses import JSON
 
 
 def read_body() -> Obj:
-    """The request body as a JSON object (400 if it is not one, 415 for protobuf)."""
+    """The request body as a JSON object (400 if it is not one, 415 for protobuf but the few
+    kinds :mod:`~local.sim.server.protobuf` reads)."""
     ctype = (request.mimetype or JSON).lower()
     raw = request.get_data()
     if "protobuf" in ctype:
+        try:
+            return protobuf.decode(raw)
+        except protobuf.Unsupported:
+            pass
         raise errors.unsupported_media_type(
             f"the body of the request was in an unknown format - accepted media types "
             f'include: application/json, application/yaml (got "{ctype}"); the Ferry '

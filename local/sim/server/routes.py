@@ -18,6 +18,7 @@ import yaml
 from flask import Response, request
 
 from local.sim import errors, patching, scaling
+from local.sim.auth.reviews import Handler
 from local.sim.objects import Obj
 from local.sim.resources import ResourceType
 from local.sim.server import discovery
@@ -47,9 +48,17 @@ class Target:
 class Routes:
     """Serves ``/api/<version>/...`` and ``/apis/<group>/<version>/...`` from a :class:`Store`."""
 
-    def __init__(self, store: Store, watches: Watches) -> None:
+    def __init__(
+        self,
+        store: Store,
+        watches: Watches,
+        handlers: dict[tuple[str, str, str], Handler] | None = None,
+    ) -> None:
         self.store = store
         self.watches = watches
+        self.handlers = dict(handlers or {})
+        """(group, plural, subresource) -> the answer to a POST there (reviews, TokenRequest),
+        for what is computed rather than stored."""
 
     def resource(self, group_version: tuple[str, str], rest: list[str]) -> Response:
         """Answer the current request for the URL ``group_version`` + ``rest``."""
@@ -60,6 +69,13 @@ class Routes:
             return json_response(discovery.resource_list(self.store.registry, group, version))
         target = self._target(group, version, rest)
         method = request.method
+        handler = self.handlers.get((target.rt.group, target.rt.plural, target.subresource or ""))
+        if handler is not None:
+            if method != "POST":
+                raise errors.method_not_allowed(
+                    "the server does not allow this method on the requested resource"
+                )
+            return json_response(handler(target.namespace, target.name, read_body()), 201)
         if target.name is None:
             if method == "GET":
                 if request.args.get("watch") in ("true", "1"):
@@ -121,7 +137,9 @@ class Routes:
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if sub is not None and not (
-            (sub == "status" and rt.status) or (sub == "scale" and rt.scale is not None)
+            (sub == "status" and rt.status)
+            or (sub == "scale" and rt.scale is not None)
+            or (rt.group, rt.plural, sub) in self.handlers
         ):
             raise errors.page_not_found(request.path)
         return Target(rt, namespace, name, sub)
@@ -286,7 +304,7 @@ class Routes:
                 raise errors.stale(rt.plural, rt.group, name)
             return scaling.with_replicas(rt.scale, obj, replicas)  # type: ignore[arg-type]
 
-        updated = self.store.patch(rt, ns, name, write, dry_run=dry_run())
+        updated = self.store.patch(rt, ns, name, write, subresource="scale", dry_run=dry_run())
         return json_response(scaling.to_scale(rt.scale, updated))
 
 
