@@ -2,7 +2,8 @@
 paths; the ``spec`` of a new AnalysisRun, with its arguments beside its metrics.
 
 Secrets are read through a callback and only pass through: :class:`ResolvedArgs` knows which
-values to mask, and no secret value is ever written into a spec. Pure: Secrets and fields are
+values to mask (its :attr:`~ResolvedArgs.redactor`), and no secret value is ever written into a
+spec. Pure: Secrets and fields are
 read by the caller's callbacks (:mod:`.runs`), never from here.
 """
 
@@ -12,14 +13,15 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from shared.analysis import fields
+from shared.analysis import fields, redaction
 from shared.analysis.measurements import format_value
 from shared.analysis.model import Arg, Template
 from shared.models import InvalidSpec
 
-MASK = "*****"
+MASK = redaction.MASK
 """What a secret value is shown as (Argo's redaction)."""
 TAG = re.compile(r"\{\{\s*args\.([^{}\s]+)\s*\}\}")
 """``{{args.NAME}}`` (spaces allowed inside the braces); group 1 is the name."""
@@ -40,13 +42,14 @@ class ResolvedArgs:
         """The values, secret ones replaced by :data:`MASK`: safe to log or report."""
         return {k: MASK if k in self.secret_names else v for k, v in self.values.items()}
 
+    @cached_property
+    def redactor(self) -> redaction.Redactor:
+        """Masks the secret values in any text, in every form a source may echo them."""
+        return redaction.Redactor(self.values[n] for n in self.secret_names if n in self.values)
+
     def redact(self, text: str) -> str:
-        """``text`` with every secret value replaced by :data:`MASK` (Argo redacts measurement
-        messages the same way)."""
-        secrets = sorted({self.values[n] for n in self.secret_names if self.values.get(n)}, key=len)
-        for secret in reversed(secrets):
-            text = text.replace(secret, MASK)
-        return text
+        """``text`` with every secret value, in every form, replaced by :data:`MASK`."""
+        return self.redactor.redact(text)
 
     def __repr__(self) -> str:
         return f"ResolvedArgs({self.masked()!r}, secret_names={sorted(self.secret_names)!r})"

@@ -1,9 +1,12 @@
 """One measurement: how a measured value is judged (:func:`assess`), written into the status
-(:func:`format_value`) and recorded (:class:`Measurement`, :func:`measure`).
+(:func:`format_value`), recorded (:class:`Measurement`, :func:`measure`) and made fit to keep
+(:func:`redacted`).
 
 Argo's ``EvaluateResult``, Flagger's ``thresholdRange`` and Ferry's ``noDataPolicy`` decide a
-single value here. Pure: the value comes from a provider through :mod:`.runs`; this module
-takes no measurement, reads no clock and never decides a metric or a run (:mod:`.decisions`).
+single value here. :func:`redacted` is the one way into a run's record: everything a message,
+a run's message or a verdict is made of passes through it first. Pure: the value comes from a
+provider through :mod:`.runs`; this module takes no measurement, reads no clock and never
+decides a metric or a run (:mod:`.decisions`).
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from shared.analysis import expressions, fields
 from shared.analysis.model import MeasurementPhase, Metric
+from shared.analysis.redaction import Redactor
 from shared.clock import rfc3339
 
 
@@ -177,3 +181,20 @@ def measure(
     text = "; ".join(part for part in (reason, message) if part)
     shown = None if value is None else format_value(value)
     return Measurement(phase, started_at, finished_at, shown, text)
+
+
+def redacted(measurement: Measurement, redactor: Redactor) -> Measurement:
+    """``measurement`` as a run may record and show it: the run's secrets masked in its value,
+    message and metadata, and the message one line of at most ``redaction.LINE`` characters.
+
+    A measurement's message holds what its source said (an error body, Prometheus' error and
+    warnings, a Job's reason) and text built from the arguments (a URL, a condition); the run's
+    message and the verdict are made of these. Every measurement passes here before a run
+    records it, so nothing reaches the state, the AnalysisRun, the Rollout or an Event without
+    passing through :meth:`Redactor.redact`."""
+    return replace(
+        measurement,
+        value=None if measurement.value is None else redactor.redact(measurement.value),
+        message=redactor.excerpt(measurement.message),
+        metadata={key: redactor.redact(text) for key, text in measurement.metadata.items()},
+    )

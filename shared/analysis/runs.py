@@ -19,8 +19,16 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, objects, timers
-from shared.analysis import arguments, decisions, measurements, model, providers, validation
+from shared import events, models, objects
+from shared.analysis import (
+    arguments,
+    decisions,
+    measurements,
+    model,
+    providers,
+    redaction,
+    validation,
+)
 from shared.analysis.measurements import Measurement
 from shared.analysis.model import AnalysisPhase, MeasurementPhase
 from shared.context import Context
@@ -239,6 +247,13 @@ def _resolved(
 ) -> tuple[tuple[model.Metric, ...], arguments.ResolvedArgs]:
     """The run's metrics with its arguments resolved now (Secrets read at each measurement,
     never stored)."""
+    spec, args = _args(ctx, namespace, run_obj, rollout)
+    return validation.metrics(spec.template, args), args
+
+
+def _args(
+    ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
+) -> tuple[model.RunSpec, arguments.ResolvedArgs]:
     spec = validation.parse_run(run_obj)
 
     def secret(name: str, key: str) -> str:
@@ -256,7 +271,7 @@ def _resolved(
         secret=secret,
         field=lambda path: arguments.field_value(dict(rollout), path),
     )
-    return validation.metrics(spec.template, args), args
+    return spec, args
 
 
 def measurement_event(
@@ -273,6 +288,7 @@ def measurement_event(
         Type.MEASUREMENT_REQUESTED,
         state.ref,
         event_id=event_id,
+        rolloutuid=state.uid,
         revision=state.canary_revision,
         attempt=state.attempt,
         run=run,
@@ -286,11 +302,7 @@ def _schedule(
     ctx: Context, state: RolloutState, run: Run, metric: str, index: int, at: float, poll: int = 0
 ) -> Run:
     """Set the timer of the next measurement of ``metric``; the run remembers it is due."""
-    ctx.timers.schedule(
-        timers.timer_id("measure", state.ref.subject, run.name, metric, index, poll),
-        at,
-        measurement_event(state, run.name, metric, index, poll),
-    )
+    ctx.timers.schedule(at, measurement_event(state, run.name, metric, index, poll))
     return replace(run, due={**run.due, metric: (index, at, poll)})
 
 
@@ -331,6 +343,7 @@ def outcome_event(state: RolloutState, name: str) -> CloudEvent | None:
         OUTCOMES[run.phase],
         state.ref,
         data={"phase": run.phase.value, "message": run.message},
+        rolloutuid=state.uid,
         revision=state.canary_revision,
         attempt=state.attempt,
         run=run.name,
@@ -370,13 +383,13 @@ def take(
     run_obj = ctx.kube.get(models.API_VERSION, model.RUN_PLURAL, state.namespace, run.name)
     if run_obj is None:
         return None
+    metrics: tuple[model.Metric, ...] = ()
+    args, problem = arguments.ResolvedArgs({}), ""
     try:
-        metrics, args = _resolved(ctx, state.namespace, run_obj, rollout)
+        spec, args = _args(ctx, state.namespace, run_obj, rollout)
+        metrics = validation.metrics(spec.template, args)
     except InvalidSpec as exc:
-        metrics, args = (), arguments.ResolvedArgs({})
-        problem = str(exc)
-    else:
-        problem = ""
+        problem = str(exc)  # a rendered field may hold a secret: args are known by now
     metric = next((m for m in metrics if m.name == metric_name), None)
     now = ctx.now()
     started = taken[-1].started_at if in_flight else now
@@ -389,6 +402,7 @@ def take(
         )
     else:
         measurement = _observe(ctx, state, run, run_obj, metric, index, args, started, now)
+    measurement = measurements.redacted(measurement, args.redactor)  # the only way in
     ms = (*taken[:-1], measurement) if in_flight else (*taken, measurement)
     due = {k: v for k, v in run.due.items() if k != metric_name}
     run = replace(run, measurements={**run.measurements, metric_name: ms}, due=due)
@@ -432,24 +446,24 @@ def _observe(
         state.namespace, run.name, metric.name, index, owner=dict(run_obj)
     )
     try:
-        seen = provider.measure(metric.config, ref)
+        with redaction.hidden_from_logs(args.redactor):
+            seen = provider.measure(metric.config, ref)
     except providers.ProviderError as exc:
-        return Measurement(MeasurementPhase.ERROR, started, now, message=args.redact(str(exc)))
+        return Measurement(MeasurementPhase.ERROR, started, now, message=exc.report)
     if seen.pending:
         return Measurement(
             MeasurementPhase.RUNNING,
             started,
             None,
-            message=args.redact(seen.message),
+            message=seen.message,
             resume_at=now + RECHECK,
         )
     if seen.succeeded is not None:
         phase = MeasurementPhase.SUCCESSFUL if seen.succeeded else MeasurementPhase.FAILED
-        return Measurement(phase, started, now, message=args.redact(seen.message))
-    measured = measurements.measure(
+        return Measurement(phase, started, now, message=seen.message)
+    return measurements.measure(
         metric, seen.value, started_at=started, finished_at=now, message=seen.message
     )
-    return replace(measured, message=args.redact(measured.message))
 
 
 # -- ending -----------------------------------------------------------------------------------

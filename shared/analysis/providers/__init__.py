@@ -9,9 +9,12 @@ The rule for every provider: **measure once and return**. A provider
   success/failure conditions. Only providers whose outcome is binary (``job``) say
   ``succeeded``;
 - raises :class:`ProviderError` when the measurement itself failed (unreachable endpoint, bad
-  query, timeout, non-2xx answer), with a readable message;
+  query, timeout, non-2xx answer): its message in Ferry's own words (what was asked of which
+  host, the status, a short reason class), what the source said apart in its ``detail``;
 - never logs or reports secrets: header values, passwords in URLs and query strings stay out of
-  messages and logs.
+  its own words and logs, and it never cuts or quotes what a source said: a source may echo a
+  secret in any form, and only the analysis, which knows the run's secrets, masks them before
+  shortening (``measurements.redacted``; its logs meanwhile: ``redaction.hidden_from_logs``).
 
 :class:`Provider` is the whole interface. Each implementation module declares its
 ``CAPABILITIES`` (:class:`Capability`) and ``create(deps)``; :data:`REGISTRY` (the shape of every
@@ -44,15 +47,28 @@ class Observation:
     succeeded: bool | None = None
     """The outcome, only for providers whose measurement is success/failure (``job``)."""
     message: str = ""
-    """Human-readable context: why there is no data, Prometheus warnings, a Job's reason."""
+    """Human-readable context: why there is no data, Prometheus warnings, a Job's reason; as
+    the source said it (redacted and shortened when the measurement is recorded)."""
 
 
 class ProviderError(Exception):
     """The measurement could not be taken (it counts as an Error, not a Failure).
 
-    The message is meant for users (it lands in the AnalysisRun's status): readable, and free of
-    secrets.
+    The message (``str()``) is Ferry's own words, meant for users (it lands in the
+    AnalysisRun's status): the target, the HTTP status and its standard phrase, a short reason
+    class. :attr:`detail` is what the source itself said (an error body, Prometheus' ``error``),
+    whole and raw: :attr:`report` joins the two for the analysis, which masks the secrets in it
+    and shortens it before it is stored or shown.
     """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    @property
+    def report(self) -> str:
+        """The message and the detail, as they are (never to be shown unredacted)."""
+        return f"{self}: {self.detail}" if self.detail.strip() else str(self)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
 """What the HTTP-based providers (``prometheus``, ``web``) read from their config the same way.
 
-Headers, timeouts, TLS verification, and turning a ``requests`` failure into a short message
-that names the host but never a header value, a password or a query string. No requests are
-sent from here.
+Headers, timeouts, TLS verification, an HTTP status in Ferry's words, and turning a
+``requests`` failure into a short message that names the host but never a header value, a
+password or a query string. No requests are sent from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,6 +69,15 @@ def safe_url(url: str) -> str:
     if not parts.scheme or not host:
         return "<invalid URL>"
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def status(code: int) -> str:
+    """``HTTP 404 Not Found``: the code and its standard phrase, never the reason phrase the
+    server sent (it may put anything there, a secret it was sent included)."""
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
 
 
 def failure(exc: requests.RequestException, what: str, seconds: float) -> ProviderError:

@@ -65,7 +65,7 @@ class JobProvider:
                 "POST", f"/apis/{API_VERSION}/namespaces/{meta['namespace']}/{PLURAL}", body=job
             )
         except ApiError as exc:
-            raise ProviderError(f"could not create Job {meta['name']}: {exc}") from None
+            raise ProviderError(f"could not create Job {meta['name']}", str(exc)) from None
         except Transient:  # 409 included: someone created it meanwhile?
             existing = self.kube.get(API_VERSION, PLURAL, meta["namespace"], meta["name"])
             if existing is None:

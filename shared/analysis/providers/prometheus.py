@@ -8,8 +8,12 @@ Authorization header).
 What a result becomes: an instant vector -> ``list[float]`` (ordered by label set, or in the
 query's own order when it uses ``sort``/``sort_desc``); a scalar -> ``float``; a string ->
 ``str``; an empty vector -> no data. NaN and ±Inf stay floats. A range vector (matrix) is
-refused: it is not one measurement. Unreachable server, timeout, a rejected query (Prometheus'
-own message, e.g. ``parse error``) and other non-2xx answers raise :class:`ProviderError`.
+refused: it is not one measurement. Unreachable server, timeout, a rejected query and other
+non-2xx answers raise :class:`ProviderError`: the status and Prometheus' ``errorType`` in
+Ferry's words (``Prometheus at http://host:9090 answered HTTP 400 Bad Request, bad_data``),
+Prometheus' own ``error`` (``parse error: ...``, which may quote the query) or the body as its
+``detail``, never cut or quoted here (the analysis redacts and shortens it). Warnings are the
+observation's message, as Prometheus wrote them.
 
 This module only queries; it never decides whether the value is good, and sends exactly one
 request (the client's retry-with-backoff is switched off).
@@ -31,6 +35,9 @@ from shared.analysis.providers import _http as _http
 
 _SORTED = re.compile(r"\bsort(?:_desc|_by_label|_by_label_desc)?\s*\(")
 """Queries whose result order is the user's choice, kept as Prometheus returns it."""
+_ERROR_TYPE = re.compile(r"[a-z][a-z_]{0,31}")
+"""What Prometheus' ``errorType`` looks like (``bad_data``, ``timeout``): anything else is not
+repeated in Ferry's words."""
 
 
 _ONCE = Retry(total=0, read=False)
@@ -70,11 +77,11 @@ class PrometheusProvider:
             ) as prometheus:
                 prometheus.custom_query(query, params={"timeout": f"{seconds:g}"})
         except requests.JSONDecodeError:
-            raise ProviderError(_rejected(where, answers[-1] if answers else None)) from None
+            raise _rejected(where, answers[-1] if answers else None) from None
         except requests.RequestException as exc:
             raise _http.failure(exc, where, seconds) from None
         except (PrometheusApiClientException, ValueError, KeyError, TypeError):
-            raise ProviderError(_rejected(where, answers[-1] if answers else None)) from None
+            raise _rejected(where, answers[-1] if answers else None) from None
         return _observation(_body(where, answers[-1]), query)
 
 
@@ -85,9 +92,9 @@ def _body(where: str, response: requests.Response) -> dict[str, Any]:
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        raise ProviderError(_rejected(where, response))
+        raise _rejected(where, response)
     if "resultType" not in body["data"] or "result" not in body["data"]:
-        raise ProviderError(_rejected(where, response))
+        raise _rejected(where, response)
     return body
 
 
@@ -105,7 +112,7 @@ def _observation(body: Mapping[str, Any], query: str) -> Observation:
             "aggregate it over the range, e.g. rate(x[5m]) instead of x[5m]"
         )
     if kind != "vector":
-        raise ProviderError(f"Prometheus returned an unknown result type {kind!r}")
+        raise ProviderError("Prometheus returned an unknown result type", str(kind))
     if not result:
         return Observation(None, message="no data" + (f" ({warnings})" if warnings else ""))
     if not _SORTED.search(query):
@@ -125,20 +132,20 @@ def _number(text: Any) -> float:
     return float(text)  # Prometheus writes "NaN", "+Inf", "-Inf", which float() reads
 
 
-def _rejected(where: str, response: requests.Response | None) -> str:
-    """Prometheus' own reason for refusing a query, else the status and start of the body."""
+def _rejected(where: str, response: requests.Response | None) -> ProviderError:
+    """Prometheus refusing the query: the status and ``errorType``, with Prometheus' own
+    ``error`` as the detail; for an answer that is not Prometheus' JSON, the body."""
     if response is None:
-        return f"{where} gave no usable answer"
+        return ProviderError(f"{where} gave no usable answer")
+    status = f"{where} answered {_http.status(response.status_code)}"
     try:
         body = response.json()
-        error = body.get("error") if isinstance(body, dict) else None
     except ValueError:
-        error = None
-    if error:
-        kind = body.get("errorType")
-        return f"{where} refused the query" + (f" ({kind})" if kind else "") + f": {error}"
-    text = response.text[:200].strip()
-    status = f"HTTP {response.status_code}"
+        body = None
+    error, kind = (body.get("error"), body.get("errorType")) if isinstance(body, dict) else ("", "")
+    if isinstance(error, str) and error:
+        shown = f", {kind}" if isinstance(kind, str) and _ERROR_TYPE.fullmatch(kind) else ""
+        return ProviderError(status + shown, error)
     if response.ok:
-        return f"{where} answered {status} but not with Prometheus' JSON: {text!r}"
-    return f"{where} answered {status}" + (f": {text}" if text else "")
+        return ProviderError(f"{status} but not with Prometheus' JSON", response.text)
+    return ProviderError(status, response.text)

@@ -8,9 +8,11 @@ verification).
 
 What the answer becomes: with ``jsonPath``, one match -> that value, several -> a list, none ->
 no data; without it, the whole JSON document, or the text when the answer is not JSON. A non-2xx
-answer raises :class:`ProviderError` with the status and the first 200 characters of the body;
-so do connection failures and timeouts. Header values (tokens) never appear in messages or logs,
-and URLs are reported without credentials or query string.
+answer raises :class:`ProviderError` saying the status (``GET http://host/path answered HTTP 404
+Not Found``) with the body as its ``detail``; so does a non-JSON answer that a ``jsonPath`` was
+to read; connection failures and timeouts raise it too. Header values (tokens) never appear in
+Ferry's words, and URLs are shown without credentials or query string; the body, which may
+echo any of them, is never cut or quoted here (the analysis redacts and shortens it).
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from shared.analysis.providers import Capability, Deps, MeasurementRef, Observat
 from shared.analysis.providers import _http as _http
 
 METHODS = ("GET", "POST", "PUT")
-SHOWN = 200
-"""How many characters of an unexpected answer a message quotes."""
 
 
 CAPABILITIES = frozenset({Capability.VALUE})
@@ -77,17 +77,13 @@ class WebProvider:
 
         text = response.text
         if not 200 <= response.status_code < 300:
-            shown = text[:SHOWN].strip()
-            raise ProviderError(
-                f"{where} answered HTTP {response.status_code}" + (f": {shown}" if shown else "")
-            )
+            raise ProviderError(f"{where} answered {_http.status(response.status_code)}", text)
         try:
             document = response.json()
         except ValueError:
             if path is not None:
                 raise ProviderError(
-                    f"{where} did not answer JSON, so jsonPath {path.text} cannot apply: "
-                    f"{text[:SHOWN]!r}"
+                    f"{where} did not answer JSON, so jsonPath {path.text} cannot apply", text
                 ) from None
             return Observation(text) if text else Observation(None, message="empty answer")
         if path is None:

@@ -2,19 +2,23 @@
 
 Covered: thresholdRange bounds; every success/failure condition rule (Argo's ``EvaluateResult``);
 an evaluation error is an Error measurement; no data under each ``noDataPolicy``; values written
-as Argo writes them; ``measure`` assesses and renders.
+as Argo writes them; ``measure`` assesses and renders; ``redacted`` masks secrets in the value,
+message and metadata and makes the message one bounded line.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from shared.analysis import measurements
+from shared.analysis import measurements, redaction
 from shared.analysis.measurements import Measurement
 from shared.analysis.model import MeasurementPhase as M
+from tests.shared.analysis import leaks
 from tests.shared.analysis.conftest import INC, E, F, S, parsed
 
 
@@ -106,3 +110,27 @@ def test_measure_assesses_and_renders() -> None:
         F, 100.0, 101.0, "[0.9]", "successCondition 'result[0] >= 0.95' is false; 1 series"
     )
     assert measurements.measure(m, None, started_at=1, finished_at=2).value is None
+
+
+def test_redacted_masks_secrets_everywhere_and_bounds_the_message() -> None:
+    secret = "Tq9-zK4v/Wm2+Lx7"
+    body = f"<h1>404</h1>\n<p>No route for /check?token={quote(secret)}</p>\n" + "padding " * 200
+    raw = Measurement(
+        E,
+        started_at=0.0,
+        finished_at=1.0,
+        value=json.dumps({"echo": {"url": f"/check?token={quote(secret)}", "x-token": secret}}),
+        message=f"GET http://svc/check answered HTTP 404 Not Found: {body}",
+        metadata={"job": f"check-{secret}"},
+    )
+
+    kept = measurements.redacted(raw, redaction.Redactor([secret]))
+
+    assert [leaks.shown(secret, text) for text in (kept.value or "", kept.message)] == [[], []]
+    assert leaks.shown(secret, json.dumps(kept.metadata)) == []
+    assert kept.message.startswith(
+        "GET http://svc/check answered HTTP 404 Not Found: <h1>404</h1> <p>No route for "
+        f"/check?token={redaction.MASK}</p> padding padding"
+    )
+    assert len(kept.message) == redaction.LINE and kept.message.endswith("…")
+    assert (kept.phase, kept.started_at, kept.finished_at) == (raw.phase, 0.0, 1.0)
