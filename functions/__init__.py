@@ -35,7 +35,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "abort": (Type.DEADLINE_EXPIRED, Type.ANALYSIS_FAILED, Type.ABORT_REQUESTED),
     "scaledown": (Type.SCALEDOWN_ELAPSED,),
     "cleanup": (Type.ROLLOUT_DELETED,),
-    "reconcile": (Type.TICK,),
+    "reconcile": (Type.TICK, Type.DRIFT_DETECTED),
 }
 """Function module name -> the CloudEvent types its Triggers deliver to it."""
 

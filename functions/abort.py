@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, timers, transitions
+from shared import events, facts, transitions
 from shared.analysis import runs
 from shared.analysis.model import AnalysisPhase
 from shared.commands import Command
 from shared.context import Context
 from shared.events import Ext, Type
+from shared.outcomes import Expect, Outcome, Turn
 from shared.rollouts import Rollout
 from shared.state import ACTIVE, RolloutState, Stage
-from shared.transitions import Expect, Outcome, Turn
 
 REQUESTED = Expect(stages=ACTIVE, refusal="nothing to abort")
 DEADLINE = Expect(stages=frozenset({Stage.SCALING}), attempt=True)
@@ -32,7 +32,7 @@ FAILED = Expect(stages=ACTIVE, attempt=True)
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     kind = event.get_type()
     if kind == Type.ABORT_REQUESTED:
-        return commands.run(ctx, event, _requested, REQUESTED)
+        return transitions.run_command(ctx, event, _requested, REQUESTED)
     if kind == Type.DEADLINE_EXPIRED:
         return transitions.run(ctx, event, _deadline, DEADLINE)
     if not events.ext(event, Ext.RUN):
@@ -75,21 +75,14 @@ def abort(
 ) -> Outcome:
     """Traffic back to stable, analyses ended, the canary scaled down now or after the delay."""
     spec = rollout.spec
-    ref, revision, attempt = state.ref, state.canary_revision, state.attempt
-    rollout.router.set_weight(spec, 0)
-    ctx.timers.cancel(timers.deadline_id(ref.subject, revision, attempt))
+    ctx.timers.cancel(facts.of_attempt(state, Type.DEADLINE_EXPIRED))
     ended = runs.terminate(ctx, state, rollout.obj)
     delay = spec.abort_scale_down_delay
     scaled_down = scale_now or rollout.by_replicas  # without a router, weight 0 is 0 Pods
     if scaled_down:
-        ctx.kube.scale(ref.namespace, spec.target, 0)
         after = "canary scaled down"
     elif delay > 0:
-        ctx.timers.schedule(
-            timers.timer_id("scaledown", ref.subject, revision, attempt),
-            ctx.now() + delay,
-            events.new(Type.SCALEDOWN_ELAPSED, ref, revision=revision, attempt=attempt),
-        )
+        ctx.timers.schedule(ctx.now() + delay, facts.of_attempt(state, Type.SCALEDOWN_ELAPSED))
         after = f"canary scaled down in {delay}s"
     else:
         after = "canary left running (abortScaleDownDelaySeconds: 0)"
@@ -105,7 +98,7 @@ def abort(
             paused_by="",
             scaled_down=scaled_down,
         ),
-        reply=events.new(Type.ROLLOUT_ABORTED, ref, revision=revision, attempt=attempt),
+        reply=facts.of_attempt(state, Type.ROLLOUT_ABORTED),
         note=message,
     )
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, timers, transitions
+from shared import events, facts, transitions
 from shared.analysis import runs
 from shared.commands import Command
 from shared.context import Context
 from shared.events import Ext, Type
+from shared.outcomes import Expect, Outcome, Turn
 from shared.rollouts import Rollout
 from shared.state import RolloutState, Stage
-from shared.transitions import Expect, Outcome, Turn
 
 SCALED = Expect(stages=frozenset({Stage.SCALING, Stage.STALLED}), attempt=True, unpaused=True)
 COMPLETED = Expect(stages=frozenset({Stage.STEPPING}), attempt=True, step=True, unpaused=True)
@@ -33,7 +33,7 @@ PROMOTABLE = frozenset(
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     kind = event.get_type()
     if kind == Type.PROMOTION_REQUESTED:
-        return commands.run(ctx, event, _promote_requested, Expect())
+        return transitions.run_command(ctx, event, _promote_requested, Expect())
     if kind == Type.CANARY_SCALED:
         return transitions.run(ctx, event, _scaled, SCALED)
     if kind == Type.ANALYSIS_SUCCEEDED:
@@ -47,9 +47,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
 
 def _scaled(turn: Turn) -> Outcome:
     state = turn.state
-    turn.ctx.timers.cancel(
-        timers.deadline_id(state.ref.subject, state.canary_revision, state.attempt)
-    )
+    turn.ctx.timers.cancel(facts.of_attempt(state, Type.DEADLINE_EXPIRED))
     return next_step(turn.ctx, state, turn.rollout, -1)
 
 
@@ -76,7 +74,6 @@ def next_step(
 ) -> Outcome:
     """Step ``current`` is done: start the following one (and the background analysis when
     its starting step begins), or ask for promotion after the last."""
-    ref, revision, attempt = state.ref, state.canary_revision, state.attempt
     steps = rollout.spec.steps
     following = current + 1
     now = ctx.now()
@@ -101,15 +98,13 @@ def next_step(
         message = f"{prefix}all steps done; promoting"
         return Outcome(
             new.with_(reason="StepsCompleted", message=message),
-            reply=events.new(Type.PROMOTION_STARTED, ref, revision=revision, attempt=attempt),
+            reply=facts.of_attempt(new, Type.PROMOTION_STARTED),
             note=message,
         )
     message = f"{prefix}step {following + 1}/{len(steps)}"
     return Outcome(
         new.with_(reason="StepStarted", message=message),
-        reply=events.new(
-            Type.STEP_STARTED, ref, revision=revision, attempt=attempt, step=following
-        ),
+        reply=facts.of_attempt(new, Type.STEP_STARTED, step=following),
         note=message,
     )
 
@@ -122,9 +117,7 @@ def _promote_requested(turn: Turn, command: Command) -> Outcome | None:
         if state.stage not in PROMOTABLE:
             return command.ignored(state, f"nothing to promote (phase {state.phase})")
         ended = runs.terminate(ctx, resumed, rollout.obj)
-        ctx.timers.cancel(
-            timers.deadline_id(state.ref.subject, state.canary_revision, state.attempt)
-        )
+        ctx.timers.cancel(facts.of_attempt(state, Type.DEADLINE_EXPIRED))
         outcome = next_step(
             ctx, ended, rollout, len(rollout.spec.steps) - 1, note=f"fully promoted by {who}"
         )

@@ -13,7 +13,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from shared import models, routers, transitions, workloads
 from shared.context import Context
-from shared.transitions import Outcome, Turn
+from shared.outcomes import Outcome, Turn
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:

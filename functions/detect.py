@@ -5,7 +5,9 @@ a target Deployment with a new pod template -> ``revision.detected``; the canary
 at the rollout's canary revision -> ``canary.scaled``; a primary ready at the revision it was
 given -> ``primary.updated``; a stable Ingress changed -> ``rollout.changed`` (its canary copy
 follows); a person's new command in a Rollout's ``status.commands`` -> its ``*.requested``
-event; a measurement Job that finished -> ``measurement.requested`` (the measurement is read).
+event; a measurement Job that finished -> ``measurement.requested`` (the measurement is read);
+an object Ferry keeps for a rollout (its canary Ingress, Services, the primary, the target's
+scale) changed away from what the state says -> ``drift.detected``.
 A Rollout update that changed only its status (Ferry's own mirror) means nothing. It reads
 state but never writes it: the events it emits carry the guards.
 """
@@ -16,12 +18,12 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, models, routers, workloads
+from shared import commands, events, facts, levels, models, rollouts, routers, workloads
 from shared.analysis import model, providers, runs
 from shared.analysis.providers import job as job_provider
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
-from shared.state import Stage
+from shared.state import RolloutState, Stage
 
 Obj = dict[str, Any]
 
@@ -40,7 +42,9 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if kind == "Deployment":
         return _deployment(ctx, obj, namespace, name, events.key(event))
     if kind == "Ingress":
-        return _ingress(ctx, namespace, name, event)
+        return _ingress(ctx, namespace, name, event) or _owned(ctx, obj, event)
+    if kind == "Service":
+        return _owned(ctx, obj, event)
     return None
 
 
@@ -135,6 +139,8 @@ def _deployment(
     for rollout, role in _owners(ctx, namespace, name):
         ref = RolloutRef(namespace, rollout["metadata"]["name"])
         state = ctx.store.load(ref)
+        if state.uid and state.uid != rollout["metadata"].get("uid"):
+            state = RolloutState(namespace, ref.name)  # left by a deleted Rollout of that name
         if rollout["metadata"].get("deletionTimestamp"):
             if role == "target":  # cleanup waits for the target to serve again
                 return events.new(
@@ -145,12 +151,54 @@ def _deployment(
             reply = primary_ready(state, deployment)
         else:
             reply = target_changed(state, deployment, rollout)
+        if reply is None and _spec_changed(deployment):
+            reply = _drift(ctx, state, source_key)
         if reply is not None:
             return reply
     return None
 
 
-def primary_ready(state: Any, primary: Obj) -> CloudEvent | None:
+def _spec_changed(deployment: Obj) -> bool:
+    """A change of the Deployment's spec its controller has not acted on yet (the events of
+    status updates, by far the most, are not worth a look)."""
+    observed = (deployment.get("status") or {}).get("observedGeneration")
+    return bool(observed != deployment["metadata"].get("generation"))
+
+
+def _owned(ctx: Context, obj: Obj, event: CloudEvent) -> CloudEvent | None:
+    """A Service or routing object a Rollout owns (or the apex Service Ferry keeps) changed."""
+    meta, namespace = obj["metadata"], obj["metadata"]["namespace"]
+    owner = next(
+        (o["name"] for o in meta.get("ownerReferences") or [] if o.get("kind") == models.KIND),
+        None,
+    )
+    for rollout in ctx.kube.rollouts(namespace) if owner is None else []:
+        if ((rollout.get("spec") or {}).get("service") or {}).get("name") == meta["name"]:
+            owner = rollout["metadata"]["name"]
+    if owner is None:
+        return None
+    return _drift(ctx, ctx.store.load(RolloutRef(namespace, owner)), events.key(event))
+
+
+def _drift(ctx: Context, state: RolloutState, source_key: str) -> CloudEvent | None:
+    """``drift.detected`` when what Ferry keeps for the rollout no longer says what its state
+    says."""
+    rollout = rollouts.current(ctx, state.ref)
+    if rollout is None or rollout.deleting or rollout.uid != state.uid:
+        return None
+    found = levels.differences(ctx, rollout, state)
+    if not found:
+        return None
+    return events.new(
+        Type.DRIFT_DETECTED,
+        state.ref,
+        event_id=events.derived_id(source_key, "drift"),
+        data={"found": found},
+        rolloutuid=state.uid,
+    )
+
+
+def primary_ready(state: RolloutState, primary: Obj) -> CloudEvent | None:
     """``primary.updated`` when the primary runs, fully available, the revision it should."""
     expected = {
         Stage.INITIALIZING: state.stable_revision,
@@ -160,10 +208,10 @@ def primary_ready(state: Any, primary: Obj) -> CloudEvent | None:
         return None
     if not workloads.is_ready(primary):
         return None
-    return events.new(Type.PRIMARY_UPDATED, state.ref, revision=expected, attempt=state.attempt)
+    return facts.of(state, Type.PRIMARY_UPDATED, revision=expected, attempt=state.attempt)
 
 
-def target_changed(state: Any, target: Obj, rollout: Obj) -> CloudEvent | None:
+def target_changed(state: RolloutState, target: Obj, rollout: Obj) -> CloudEvent | None:
     """What a change of the target means for the rollout, if anything."""
     if (
         not state.exists
@@ -175,14 +223,13 @@ def target_changed(state: Any, target: Obj, rollout: Obj) -> CloudEvent | None:
             state.ref,
             generation=int(rollout["metadata"].get("generation", 0)),
             revision=workloads.revision(target),
+            rolloutuid=str(rollout["metadata"].get("uid", "")),
         )
     revision = workloads.revision(target)
     if state.stage == Stage.SCALING and revision == state.canary_revision:
         by_replicas = routers.by_replicas(models.router_name(rollout))
         if workloads.canary_ready(target, by_replicas=by_replicas):
-            return events.new(
-                Type.CANARY_SCALED, state.ref, revision=revision, attempt=state.attempt
-            )
+            return facts.of_attempt(state, Type.CANARY_SCALED)
         return None
     if state.stage == Stage.INITIALIZING:
         return None  # finalize checks the target once the primary is ready
@@ -190,7 +237,7 @@ def target_changed(state: Any, target: Obj, rollout: Obj) -> CloudEvent | None:
         return None
     if revision == state.stable_revision and state.stage == Stage.HEALTHY:
         return None
-    return events.new(Type.REVISION_DETECTED, state.ref, revision=revision, attempt=state.attempt)
+    return facts.of(state, Type.REVISION_DETECTED, revision=revision, attempt=state.attempt)
 
 
 def _ingress(ctx: Context, namespace: str, name: str, event: CloudEvent) -> CloudEvent | None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, transitions, workloads
+from shared import events, facts, transitions, workloads
 from shared.context import Context
 from shared.events import Type
+from shared.outcomes import Expect, Outcome, Turn
 from shared.state import Stage
-from shared.transitions import Expect, Outcome, Turn
 
 EXPECT = Expect(stages=frozenset({Stage.INITIALIZING, Stage.PROMOTING}))
 
@@ -39,22 +39,21 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         ):
             ctx.kube.ensure(service)
         turn.rollout.router.reconcile(spec, turn.rollout.obj)
-        turn.rollout.router.set_weight(spec, 0)
-        ctx.kube.scale(ref.namespace, spec.target, 0)
         if initializing:
             message = f"initialized: {spec.primary} serves revision {revision}"
             notice = Type.ROLLOUT_INITIALIZED
         else:
             message = f"promoted: revision {revision} is stable"
             notice = Type.ROLLOUT_PROMOTED
-        reply = events.new(notice, ref, revision=revision, attempt=attempt)
+        reply = facts.of(state, notice, revision=revision, attempt=attempt)
         current = workloads.revision(target)
         if current != revision:
-            reply = events.new(Type.REVISION_DETECTED, ref, revision=current, attempt=attempt)
+            reply = facts.of(state, Type.REVISION_DETECTED, revision=current, attempt=attempt)
         return Outcome(
             state.to(
                 Stage.HEALTHY,
                 ctx.now(),
+                blocked="",
                 stable_revision=revision,
                 canary_revision="",
                 weight=0,

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, progress, rollouts, transitions
+from shared import events, progress, rollouts, transitions
 from shared.analysis import runs
 from shared.analysis.model import AnalysisPhase
 from shared.commands import Command
 from shared.context import Context
 from shared.events import Ext, Type
+from shared.outcomes import Expect, Outcome, Turn
 from shared.state import ACTIVE, Stage
-from shared.transitions import Expect, Outcome, Turn
 
 PAUSE = Expect(stages=ACTIVE, refusal="nothing to pause", rollout=False)
 RESUME = Expect(rollout=False)
@@ -28,9 +28,9 @@ UNDECIDED = Expect(stages=frozenset({Stage.STEPPING, Stage.ANALYZING, Stage.PAUS
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     kind = event.get_type()
     if kind == Type.PAUSE_REQUESTED:
-        return commands.run(ctx, event, _pause, PAUSE)
+        return transitions.run_command(ctx, event, _pause, PAUSE)
     if kind == Type.RESUME_REQUESTED:
-        return commands.run(ctx, event, _resume, RESUME)
+        return transitions.run_command(ctx, event, _resume, RESUME)
     run_name = events.ext(event, Ext.RUN)
     attempt = events.ext_int(event, Ext.ATTEMPT)
     if not run_name or attempt is None:

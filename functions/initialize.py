@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, rollouts, transitions, workloads
+from shared import facts, models, rollouts, transitions, workloads
 from shared.context import Context
 from shared.events import RolloutRef, Type
+from shared.outcomes import Outcome, Turn
 from shared.state import RolloutState, Stage
-from shared.transitions import Outcome, Turn
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
@@ -40,6 +40,12 @@ def _decide(turn: Turn) -> Outcome | None:
             ):
                 ctx.kube.ensure(service)
             rollout.router.reconcile(rollout.spec, rollout.obj)
+        if state.blocked:
+            message = "routing objects in place again"
+            return Outcome(
+                state.with_(generation=rollout.generation, blocked="", reason="RoutingReady"),
+                note=message,
+            )
         if state.generation == rollout.generation:
             return None
         return Outcome(
@@ -72,7 +78,7 @@ def _decide(turn: Turn) -> Outcome | None:
     stable = workloads.primary_revision(primary) or workloads.revision(target)
     reply = None
     if workloads.is_ready(primary):
-        reply = events.new(Type.PRIMARY_UPDATED, ref, revision=stable, attempt=state.attempt)
+        reply = facts.of(state, Type.PRIMARY_UPDATED, revision=stable, attempt=state.attempt)
     return Outcome(
         state.to(
             Stage.INITIALIZING,

@@ -15,7 +15,7 @@ from shared import events, transitions
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Ext
-from shared.transitions import Expect, Outcome, Turn
+from shared.outcomes import Expect, Outcome, Turn
 
 EXPECT = Expect(attempt=True)
 

@@ -4,8 +4,10 @@ For every rollout (in Redis or in Kubernetes) it compares desired, recorded and 
 and re-emits the one event that should come next: an overdue pause or deadline, a canary or
 primary that became ready unnoticed, a revision never detected, a lost reply. Re-emitted events
 carry the same ids as the originals, so one that was in fact processed is deduplicated. It also
-puts back what was changed by hand (canary weight, target replicas) and re-mirrors the status.
-After the whole system was down, the first tick resumes every rollout where it was.
+puts back what was changed by hand (canary weight, replicas, the primary's template) and
+re-mirrors the status. After the whole system was down, the first tick resumes every rollout
+where it was. ``drift.detected`` (an owned object's watch event showed it changed) heals one
+rollout at once, without waiting for the tick.
 """
 
 from __future__ import annotations
@@ -14,15 +16,30 @@ import logging
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, kube, models, progress, rollouts, sink, status, transitions, workloads
+from shared import (
+    events,
+    kube,
+    levels,
+    models,
+    progress,
+    rollouts,
+    routers,
+    sink,
+    status,
+    transitions,
+    workloads,
+)
 from shared.context import Context
 from shared.events import RolloutRef, Type
-from shared.state import ACTIVE, RolloutState, Stage
+from shared.state import RolloutState, Stage
 
 log = logging.getLogger(__name__)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    if event.get_type() == Type.DRIFT_DETECTED:
+        heal(ctx, RolloutRef.parse(event.get_subject()))
+        return None
     refs = set(ctx.store.rollouts())
     refs.update(
         RolloutRef(r["metadata"]["namespace"], r["metadata"]["name"]) for r in ctx.kube.rollouts()
@@ -35,6 +52,26 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         except (kube.Transient, sink.SinkError) as exc:
             log.warning("reconcile %s: %s (next tick retries)", ref.subject, exc)
     return None
+
+
+def heal(ctx: Context, ref: RolloutRef) -> None:
+    """Put back at once what was changed by hand in what Ferry keeps for ``ref`` (its watch
+    event told): the Services, the routing objects and the levels of the committed state."""
+    state = ctx.store.load(ref)
+    rollout = rollouts.current(ctx, ref)
+    if rollout is None or rollout.deleting or not levels.differences(ctx, rollout, state):
+        return
+    target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
+    if target is not None and state.stage not in (Stage.INITIALIZING, Stage.INVALID):
+        for service in workloads.services(
+            rollout.spec, target, rollout.obj, by_replicas=rollout.by_replicas
+        ):
+            ctx.kube.ensure(service)
+        try:
+            rollout.router.reconcile(rollout.spec, rollout.obj)
+        except routers.NotReady as exc:
+            log.warning("%s: %s", ref.subject, exc)  # initialize reports it on its next event
+    levels.converge(ctx, rollout, drift=True)
 
 
 def plan(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
@@ -67,43 +104,8 @@ def plan(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
     if target is not None and state.stage not in (Stage.INITIALIZING,):
         expected = state.stable_revision if state.stage == Stage.HEALTHY else state.canary_revision
         if state.stage == Stage.PROMOTING or workloads.revision(target) == expected:
-            primary = ctx.kube.deployment(ref.namespace, rollout.spec.primary)
-            _heal(ctx, rollout, state, target, primary)
+            levels.converge(ctx, rollout, drift=True)  # what was changed by hand goes back
     return progress.next_events(ctx, state, rollout, fresh=fresh)
-
-
-def _heal(
-    ctx: Context,
-    rollout: rollouts.Rollout,
-    state: RolloutState,
-    target: dict[str, object],
-    primary: dict[str, object] | None,
-) -> None:
-    """Put back a canary weight or a target scale that was changed by hand."""
-    spec = rollout.spec
-    weight = rollout.router.get_weight(spec)
-    if weight is not None and weight != state.weight:
-        log.warning(
-            "%s: canary weight %s%% changed by hand; back to %s%%",
-            state.ref.subject,
-            weight,
-            state.weight,
-        )
-        rollout.router.set_weight(spec, state.weight)
-    if state.stage in (Stage.HEALTHY, Stage.ABORTED):
-        want = 0
-    elif state.stage in ACTIVE:
-        want = rollout.router.canary_replicas(state.weight, workloads.replicas(primary))
-    else:
-        return
-    if workloads.replicas(target) != want:
-        log.warning(
-            "%s: target scaled by hand to %s; back to %s",
-            state.ref.subject,
-            workloads.replicas(target),
-            want,
-        )
-        ctx.kube.scale(spec.namespace, spec.target, want)
 
 
 def _mirror_if_drifted(ctx: Context, state: RolloutState, obj: dict[str, object]) -> None:
@@ -120,4 +122,4 @@ def _mirror_if_drifted(ctx: Context, state: RolloutState, obj: dict[str, object]
         "observedGeneration",
     )
     if any(current.get(k) != desired[k] for k in keys):
-        transitions.mirror(ctx, state)  # with the recent history, as after every commit
+        transitions.mirror(ctx, state.ref)  # with the recent history, as after every commit

@@ -11,8 +11,8 @@ from cloudevents.core.v1.event import CloudEvent
 
 from shared import transitions
 from shared.context import Context
+from shared.outcomes import Expect, Outcome, Turn
 from shared.state import Stage
-from shared.transitions import Expect, Outcome, Turn
 
 EXPECT = Expect(stages=frozenset({Stage.ABORTED}), attempt=True)
 
@@ -25,6 +25,5 @@ def _decide(turn: Turn) -> Outcome | None:
     state = turn.state
     if state.scaled_down:
         return None
-    turn.ctx.kube.scale(state.namespace, turn.spec.target, 0)
     note = f"canary {state.canary_revision} scaled down after the abort"
     return Outcome(state.with_(scaled_down=True), note=note)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, progress, timers, transitions, workloads
+from shared import events, facts, transitions, workloads
 from shared.analysis import runs
 from shared.commands import Command
 from shared.context import Context
 from shared.events import Ext, Type
+from shared.outcomes import Expect, Outcome, Turn
 from shared.rollouts import Rollout
 from shared.state import RolloutState, Stage
-from shared.transitions import Expect, Outcome, Turn
 
 DETECTED = Expect(stages=frozenset(Stage) - {Stage.INITIALIZING, Stage.INVALID})
 RETRY = Expect(stages=frozenset({Stage.ABORTED}), refusal="only an aborted rollout can be retried")
@@ -28,7 +28,7 @@ RETRY = Expect(stages=frozenset({Stage.ABORTED}), refusal="only an aborted rollo
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if event.get_type() == Type.RETRY_REQUESTED:
-        return commands.run(ctx, event, _retry, RETRY)
+        return transitions.run_command(ctx, event, _retry, RETRY)
     revision = events.ext(event, Ext.REVISION)
     if not revision:
         raise events.MalformedEvent("revision.detected needs the revision extension")
@@ -43,8 +43,6 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         if revision == state.stable_revision:
             if state.stage == Stage.HEALTHY:
                 return None
-            rollout.router.set_weight(spec, 0)
-            ctx.kube.scale(state.namespace, spec.target, 0)
             ended = _replaced(ctx, state, rollout)
             message = f"target reverted to the stable revision {revision}; canary abandoned"
             return Outcome(
@@ -63,8 +61,6 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         if revision == state.canary_revision and state.stage != Stage.HEALTHY:
             return None
         restarted = state.stage != Stage.HEALTHY
-        if restarted:
-            rollout.router.set_weight(spec, 0)
         message = f"canary {revision}: scaling up" + (
             f" (restarted: replaces {state.canary_revision})" if restarted else ""
         )
@@ -76,9 +72,8 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
 
 def _replaced(ctx: Context, state: RolloutState, rollout: Rollout) -> RolloutState:
     """``state`` with the current attempt's timers canceled and its analyses ended."""
-    subject = state.ref.subject
-    ctx.timers.cancel(timers.deadline_id(subject, state.canary_revision, state.attempt))
-    ctx.timers.cancel(timers.pause_id(subject, state.canary_revision, state.attempt, state.step))
+    ctx.timers.cancel(facts.of_attempt(state, Type.DEADLINE_EXPIRED))
+    ctx.timers.cancel(facts.of_attempt(state, Type.PAUSE_EXPIRED, step=state.step))
     return runs.terminate(ctx, state, rollout.obj)
 
 
@@ -91,20 +86,13 @@ def begin(
     spec, ref, now = rollout.spec, state.ref, ctx.now()
     primary = ctx.kube.deployment(ref.namespace, spec.primary)
     replicas = rollout.router.canary_replicas(0, workloads.replicas(primary))
-    ctx.kube.scale(ref.namespace, spec.target, replicas)
-    attempt = state.attempt + 1
-    ctx.timers.schedule(
-        timers.deadline_id(ref.subject, revision, attempt),
-        now + spec.progress_deadline,
-        events.new(Type.DEADLINE_EXPIRED, ref, revision=revision, attempt=attempt),
-    )
     new = state.to(
         Stage.SCALING,
         now,
         canary_revision=revision,
         step=0,
         weight=0,
-        attempt=attempt,
+        attempt=state.attempt + 1,
         pause_until=0.0,
         pause_started=0.0,
         stage_since=now,
@@ -114,6 +102,7 @@ def begin(
         paused_by="",
         scaled_down=False,
     )
+    ctx.timers.schedule(now + spec.progress_deadline, facts.of_attempt(new, Type.DEADLINE_EXPIRED))
     target = ctx.kube.deployment(ref.namespace, spec.target)
     ready = (
         target is not None
@@ -121,7 +110,7 @@ def begin(
         and workloads.replicas(target) == replicas
         and workloads.canary_ready(target, by_replicas=rollout.by_replicas)
     )
-    reply = progress.fact(Type.CANARY_SCALED, new, revision) if ready else None
+    reply = facts.of_attempt(new, Type.CANARY_SCALED) if ready else None
     return new, reply
 
 

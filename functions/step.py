@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, timers, transitions
+from shared import facts, models, transitions
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
+from shared.outcomes import Expect, Outcome, Turn
 from shared.state import Stage
-from shared.transitions import Expect, Outcome, Turn
 
 EXPECT = Expect(stages=frozenset({Stage.STEPPING}), attempt=True, step=True, unpaused=True)
 
@@ -26,15 +26,14 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
 
 
 def _decide(turn: Turn) -> Outcome | None:
-    ctx, state, spec, ref = turn.ctx, turn.state, turn.spec, turn.ref
-    index, revision, attempt = state.step, state.canary_revision, state.attempt
+    ctx, state, spec = turn.ctx, turn.state, turn.spec
+    index = state.step
     if index >= len(spec.steps):
         return None
     step = spec.steps[index]
     label = f"step {index + 1}/{len(spec.steps)}"
-    done = events.new(Type.STEP_COMPLETED, ref, revision=revision, attempt=attempt, step=index)
+    done = facts.of_attempt(state, Type.STEP_COMPLETED, step=index)
     if isinstance(step, models.SetWeight):
-        turn.rollout.router.set_weight(spec, step.weight)
         message = f"{label}: canary weight {step.weight}%"
         return Outcome(state.with_(weight=step.weight, message=message), reply=done, note=message)
     now = ctx.now()
@@ -71,10 +70,6 @@ def _decide(turn: Turn) -> Outcome | None:
             state.with_(message=f"{label}: pause of 0s"), reply=done, note=f"{label}: pause of 0s"
         )
     until = now + step.duration
-    ctx.timers.schedule(
-        timers.pause_id(ref.subject, revision, attempt, index),
-        until,
-        events.new(Type.PAUSE_EXPIRED, ref, revision=revision, attempt=attempt, step=index),
-    )
+    ctx.timers.schedule(until, facts.of_attempt(state, Type.PAUSE_EXPIRED, step=index))
     message = f"{label}: paused for {step.duration:g}s"
     return Outcome(state.paused(now, "PausedByStep", message, until=until), note=message)

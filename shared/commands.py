@@ -1,10 +1,17 @@
 """People's commands (promote, abort, retry, pause, resume): how they arrive and are answered.
 
-``kubectl ferry`` appends a command to the Rollout's ``status.commands`` through the status
-subresource (so Kubernetes RBAC decides who may, and Git's spec is never written); ``detect``
-turns each new one into its CloudEvent; the function that owns the transition carries it out
-and records, in the history, who asked and what came of it (also "ignored: why" when there was
-nothing to do: a command is consumed exactly once, never left to fire later). Pure: no I/O.
+The API server is the only door for people: ``kubectl ferry`` appends a command to the
+Rollout's ``status.commands`` through the status subresource (Kubernetes authenticates the
+person, RBAC decides whether they may, an admission policy makes the recorded ``user`` the
+authenticated one, and Git's spec is never written). ``detect`` announces each pending command
+with an event that only says "look": ``transitions.run_command`` acts on the command as the
+*live* Rollout lists it (:func:`find`), never on what an event claims, so a forged or replayed
+event does nothing, and an event about a Rollout that does not exist leaves nothing behind.
+The function that owns the transition carries the command out and records, in the history, who
+asked and what came of it (also "ignored: why": a command is consumed exactly once). Consumed
+commands are pruned from ``status.commands`` (:func:`pending`; the history keeps them), and a
+command is acted on only within :data:`MAX_AGE` of its time, so neither a stale command nor a
+lost Redis brings an old one back. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -16,15 +23,17 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, transitions
-from shared.context import Context
-from shared.events import Ext, RolloutRef, Type
+from shared import events
+from shared.events import RolloutRef, Type
+from shared.outcomes import Outcome
 from shared.state import RolloutState
-from shared.transitions import Expect, Outcome, Turn
 
 STATUS_FIELD = "commands"
-MAX_AGE = 12 * 3600.0
-"""Seconds after which a command in the status is no longer carried out (stale)."""
+MAX_AGE = 10 * 60.0
+"""Seconds after its time within which a command is carried out; older ones are not (a command
+that waited that long is no longer what its issuer meant)."""
+SKEW = 60.0
+"""Seconds a command's time may lie ahead of Ferry's clock (clocks differ a little, not more)."""
 ACTIONS = {
     "promote": Type.PROMOTION_REQUESTED,
     "abort": Type.ABORT_REQUESTED,
@@ -43,13 +52,9 @@ class Command:
     full: bool = False
 
     def event(self, ref: RolloutRef) -> CloudEvent:
-        """The CloudEvent that carries the command out (its id follows from the command's)."""
-        return events.new(
-            ACTIONS[self.action],
-            ref,
-            data={"user": self.user, "full": self.full, "time": self.time},
-            command=self.id,
-        )
+        """The event announcing the command: its id follows from the command's, and it carries
+        nothing else (the command itself is read from the Rollout)."""
+        return events.new(ACTIONS[self.action], ref, command=self.id)
 
     def done(self, state: RolloutState, note: str, reply: CloudEvent | None = None) -> Outcome:
         return Outcome(state, reply=reply, note=note, user=self.user, command=self.id, record=True)
@@ -73,57 +78,55 @@ def _epoch(text: Any) -> float | None:
         return None
 
 
+def _parse(raw: Any) -> Command | None:
+    """A well-formed entry of ``status.commands`` (None for anything else)."""
+    if not isinstance(raw, dict):
+        return None
+    when = _epoch(raw.get("time"))
+    user = raw.get("user")
+    if (
+        not isinstance(raw.get("id"), str)
+        or raw.get("action") not in ACTIONS
+        or when is None
+        or not isinstance(user, str)
+        or not user
+    ):
+        return None
+    return Command(raw["id"], raw["action"], user, when, raw.get("full") is True)
+
+
+def _entries(rollout: dict[str, Any]) -> list[Any]:
+    listed = (rollout.get("status") or {}).get(STATUS_FIELD)
+    return listed if isinstance(listed, list) else []
+
+
+def current(command: Command, now: float) -> bool:
+    """Whether ``command`` is recent enough to be carried out at ``now``."""
+    return now - MAX_AGE <= command.time <= now + SKEW
+
+
 def listed(rollout: dict[str, Any], now: float) -> list[Command]:
-    """The well-formed, recent commands in the Rollout's status, oldest first."""
-    found = []
-    for raw in (rollout.get("status") or {}).get(STATUS_FIELD) or []:
-        if not isinstance(raw, dict):
-            continue
-        when = _epoch(raw.get("time"))
-        if (
-            not isinstance(raw.get("id"), str)
-            or raw.get("action") not in ACTIONS
-            or when is None
-            or now - when > MAX_AGE
-        ):
-            continue
-        found.append(
-            Command(
-                raw["id"],
-                raw["action"],
-                str(raw.get("user") or "unknown"),
-                when,
-                bool(raw.get("full")),
-            )
-        )
+    """The well-formed, current commands in the Rollout's status, oldest first."""
+    found = [c for c in map(_parse, _entries(rollout)) if c is not None and current(c, now)]
     return sorted(found, key=lambda c: c.time)
 
 
-def of(event: CloudEvent) -> Command:
-    """The command an event carries out."""
-    command_id = events.ext(event, Ext.COMMAND)
-    data = events.data(event)
-    action = next((a for a, t in ACTIONS.items() if t == event.get_type()), None)
-    if not command_id or action is None:
-        raise events.MalformedEvent(f"{event.get_type()} needs the command extension")
-    return Command(
-        command_id,
-        action,
-        str(data.get("user") or "unknown"),
-        float(data.get("time") or 0.0),
-        bool(data.get("full")),
-    )
+def find(rollout: dict[str, Any] | None, command_id: str, kind: str, now: float) -> Command | None:
+    """The current command ``command_id`` of the action announced by events of type ``kind``,
+    as the Rollout lists it (None: not listed, not current, or of another action)."""
+    if rollout is None:
+        return None
+    found = next((c for c in listed(rollout, now) if c.id == command_id), None)
+    return found if found is not None and ACTIONS[found.action] == kind else None
 
 
-def run(
-    ctx: Context,
-    event: CloudEvent,
-    decide: Callable[[Turn, Command], Outcome | None],
-    expect: Expect,
-) -> CloudEvent | None:
-    """Carry out the command ``event`` announces: like ``transitions.run``, but a command
-    that does not apply is consumed and recorded as "ignored: why" (never left to fire later)."""
-    command = of(event)
-    return transitions.run(
-        ctx, event, lambda turn: decide(turn, command), expect, refused=command.ignored
-    )
+def pending(rollout: dict[str, Any], consumed: Callable[[Command], bool]) -> list[Any] | None:
+    """``status.commands`` without the commands already carried out (which the history keeps)
+    nor malformed entries; None when nothing is to be pruned."""
+    entries = _entries(rollout)
+    kept = []
+    for raw in entries:
+        command = _parse(raw)
+        if command is not None and not consumed(command):
+            kept.append(raw)
+    return None if len(kept) == len(entries) else kept

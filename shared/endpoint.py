@@ -15,7 +15,7 @@ import redis
 from cloudevents.core.v1.event import CloudEvent
 from flask import Flask, Response, request
 
-from shared import events, kube, state
+from shared import events, kube, limits, state
 from shared.context import Context
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,10 @@ def create_app(function: str, handler: Handler, context: Context) -> Flask:
     @app.post("/")
     def receive() -> Response:
         try:
-            event = events.from_http(dict(request.headers), request.get_data())
+            body = limits.read(request.stream, declared=request.content_length)
+            event = events.from_http(dict(request.headers), body)
+        except limits.TooLarge as exc:
+            return _text(f"event too large: {exc}", 413)
         except events.MalformedEvent as exc:
             return _text(f"malformed CloudEvent: {exc}", 400)
         try:

@@ -65,6 +65,9 @@ class Type(StrEnum):
     """The rollout finished: the new revision is stable and serves all traffic."""
     ROLLOUT_ABORTED = "dev.ferry.rollout.aborted"
     """The rollout was aborted: traffic is back on the stable revision."""
+    DRIFT_DETECTED = "dev.ferry.drift.detected"
+    """An object Ferry keeps for the rollout (routing objects, canary, primary, Services) no
+    longer says what the rollout's state says (changed by hand or by another tool)."""
     ROLLOUT_INITIALIZED = "dev.ferry.rollout.initialized"
     """Ferry took over a target: primary, Services and router are in place, phase Healthy."""
     MEASUREMENT_REQUESTED = "dev.ferry.measurement.requested"
@@ -113,6 +116,9 @@ class Ext(StrEnum):
     """How many times an in-flight measurement was looked at again."""
     COMMAND = "command"
     """The id of the user command (in the Rollout's status.commands) the event carries out."""
+    ROLLOUT_UID = "rolloutuid"
+    """The uid of the Rollout the event is about: a Rollout deleted and created again under
+    the same name is another rollout, and the events of the old one do not apply to it."""
     # ApiServerSource's own extensions
     KIND = "kind"
     APIVERSION = "apiversion"
@@ -126,6 +132,9 @@ assert all(_EXTENSION_NAME.match(e.value) for e in Ext)
 
 class MalformedEvent(ValueError):
     """An HTTP request that is not a valid CloudEvent (answered with 400)."""
+
+
+_TOO_DEEP = "the JSON is nested too deeply to be read"
 
 
 @dataclass(frozen=True)
@@ -222,6 +231,8 @@ def data(event: CloudEvent) -> dict[str, Any]:
             payload = json.loads(payload)
         except ValueError:
             raise MalformedEvent("event data is not JSON") from None
+        except RecursionError:
+            raise MalformedEvent(_TOO_DEEP) from None
     if not isinstance(payload, dict):
         raise MalformedEvent("event data must be a JSON object")
     return payload
@@ -241,6 +252,8 @@ def from_http(headers: dict[str, str], body: bytes) -> CloudEvent:
             document = json.loads(body)
         except ValueError:
             raise MalformedEvent("structured CloudEvent body is not JSON") from None
+        except RecursionError:
+            raise MalformedEvent(_TOO_DEEP) from None
         if not isinstance(document, dict):
             raise MalformedEvent("structured CloudEvent body must be a JSON object")
         present = set(document)
@@ -256,6 +269,8 @@ def from_http(headers: dict[str, str], body: bytes) -> CloudEvent:
         event = ce_http.from_http_event(ce_http.HTTPMessage(headers=lowered, body=body))
     except (BaseCloudEventException, ValueError, TypeError, KeyError) as exc:
         raise MalformedEvent(f"invalid CloudEvent: {exc}") from None
+    except RecursionError:
+        raise MalformedEvent(_TOO_DEEP) from None
     if not isinstance(event, CloudEvent):
         raise MalformedEvent("only CloudEvents specversion 1.0 is accepted")
     return event

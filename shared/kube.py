@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, config
@@ -28,6 +29,10 @@ Obj = dict[str, Any]
 
 class Transient(Exception):
     """The API could not be reached or answered 5xx/429: try the event again later."""
+
+
+class Conflict(Transient):
+    """409: the object changed since it was read (or was created meanwhile)."""
 
 
 class NotFound(Exception):
@@ -115,7 +120,9 @@ class Kube:
         status, raw = response.status, response.data
         if status == 404:
             raise NotFound(path)
-        if status in (409, 429) or status >= 500:  # 409: changed meanwhile; re-read, retry
+        if status == 409:  # changed meanwhile: re-read, retry
+            raise Conflict(f"{method} {path}: {status} {_message(raw)}")
+        if status == 429 or status >= 500:
             raise Transient(f"{method} {path}: {status} {_message(raw)}")
         if status >= 400:
             raise ApiError(status, f"{method} {path}: {status} {_message(raw)}")
@@ -191,12 +198,47 @@ class Kube:
                 raise Transient(
                     f"{desired['kind']} {meta['name']} was created concurrently"
                 ) from None
-        patch = _diff(current, desired)
+        patch = difference(current, desired)
         if not patch:
             return current
         return self.merge_patch(
             desired["apiVersion"], plural, meta.get("namespace"), meta["name"], patch
         )
+
+    def fenced_patch(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str,
+        name: str,
+        change: Callable[[Obj], Obj | None],
+        *,
+        sub: str | None = None,
+        attempts: int = 5,
+    ) -> bool:
+        """Read the object, ask ``change`` for the merge patch it needs (None: nothing to write)
+        and write it conditionally on the resourceVersion read; on a conflict, read again.
+        ``change`` is called after the read, so a fence it checks (e.g. that the state it
+        derives the patch from is still the latest) holds for the write: anything written in
+        between makes the write fail. False when the object does not exist."""
+        for _ in range(attempts):
+            current = self.get(api_version, plural, namespace, name)
+            if current is None:
+                return False
+            patch = change(current)
+            if not patch:
+                return True
+            meta = {**patch.get("metadata", {}), "resourceVersion": _rv(current)}
+            try:
+                self.merge_patch(
+                    api_version, plural, namespace, name, {**patch, "metadata": meta}, sub=sub
+                )
+            except Conflict:
+                continue
+            except NotFound:
+                return False
+            return True
+        raise Transient(f"{plural}/{name} in {namespace} kept changing; giving up for now")
 
     # -- workloads ---------------------------------------------------------------------------
 
@@ -224,18 +266,6 @@ class Kube:
 
     def rollouts(self, namespace: str | None = None) -> list[Obj]:
         return self.list_of(models.API_VERSION, models.PLURAL, namespace)
-
-    def patch_rollout_status(self, namespace: str, name: str, status: Obj) -> None:
-        """Merge ``status`` into the Rollout's status (never its spec: Git owns that)."""
-        with contextlib.suppress(NotFound):  # the Rollout is gone; its cleanup event follows
-            self.merge_patch(
-                models.API_VERSION,
-                models.PLURAL,
-                namespace,
-                name,
-                {"status": status},
-                sub="status",
-            )
 
     def set_finalizer(self, rollout: Obj, name: str, *, present: bool) -> None:
         """Add or remove one finalizer on a Rollout (guarded by its resourceVersion)."""
@@ -317,9 +347,14 @@ def _plural(kind: str) -> str:
         raise ValueError(f"Ferry does not manage objects of kind {kind}") from None
 
 
-def _diff(current: Any, desired: Any) -> Any:
+def _rv(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def difference(current: Any, desired: Any) -> Any:
     """The merge patch that makes ``current`` carry every value ``desired`` names
-    (lists are compared and replaced whole). Empty dict when nothing differs."""
+    (lists are compared and replaced whole; label selectors too, extra keys removed). Empty
+    dict when nothing differs."""
     if isinstance(desired, dict) and isinstance(current, dict):
         patch: dict[str, Any] = {}
         for key, value in desired.items():
@@ -328,14 +363,21 @@ def _diff(current: Any, desired: Any) -> Any:
             if key not in current:
                 patch[key] = value
                 continue
-            if isinstance(value, dict) and isinstance(current[key], dict):
-                sub = _diff(current[key], value)
+            if key in _WHOLE and isinstance(value, dict) and isinstance(current[key], dict):
+                if current[key] != value:  # a selector that selects more is another selector
+                    patch[key] = {**{k: None for k in current[key] if k not in value}, **value}
+            elif isinstance(value, dict) and isinstance(current[key], dict):
+                sub = difference(current[key], value)
                 if sub:
                     patch[key] = sub
             elif not _covers(current[key], value):
                 patch[key] = value
         return patch
     return desired
+
+
+_WHOLE = frozenset({"selector", "matchLabels"})
+"""Maps compared whole: a label selector with one more key selects other Pods."""
 
 
 def _covers(current: Any, desired: Any) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, models, workloads
+from shared import events, facts, models, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -23,8 +23,8 @@ from shared.state import RolloutState, Stage
 def fact(type_: Type, state: RolloutState, revision: str, step: int | None = None) -> CloudEvent:
     """A transition event about ``state``'s current attempt (the id its emitter gave it)."""
     if step is None:
-        return events.new(type_, state.ref, revision=revision, attempt=state.attempt)
-    return events.new(type_, state.ref, revision=revision, attempt=state.attempt, step=step)
+        return facts.of(state, type_, revision=revision, attempt=state.attempt)
+    return facts.of(state, type_, revision=revision, attempt=state.attempt, step=step)
 
 
 def ready_at(deployment: dict[str, object] | None, revision: str) -> bool:

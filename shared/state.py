@@ -32,6 +32,7 @@ class Keys:
     state = "ferry:{{{ns}/{name}}}:state"
     history = "ferry:{{{ns}/{name}}}:history"
     processed = "ferry:{{{ns}/{name}}}:processed:{key}"
+    """An event already committed; the value is its reply (structured JSON, "" for none)."""
     index = "ferry:rollouts"
     """Set of ``ns/name`` of every rollout with state, for the reconcile tick."""
     deadletters = "ferry:deadletters"
@@ -113,6 +114,9 @@ class RolloutState:
     """Who paused the rollout by hand ("" when nobody did): nothing moves on until resumed."""
     scaled_down: bool = False
     """An aborted canary was scaled down (after abortScaleDownDelaySeconds, or at once)."""
+    blocked: str = ""
+    """Why the rollout cannot go on until something outside it is fixed (a routing object the
+    router needs is missing): the phase is Degraded with this message until then."""
     runs: dict[str, Any] = field(default_factory=dict)
     """AnalysisRuns of the current attempt by name (see ``shared.analysis.runs``)."""
 
@@ -126,6 +130,8 @@ class RolloutState:
 
     @property
     def phase(self) -> str:
+        if self.blocked:
+            return "Degraded"
         if self.paused_by and self.stage in ACTIVE:
             return "Paused"
         return PHASES[self.stage]
@@ -190,7 +196,7 @@ class RolloutState:
 _COMMIT = """
 local current = redis.call('HGET', KEYS[1], 'version') or '0'
 if current ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if ARGV[8] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local fields = cjson.decode(ARGV[4])
 local flat = {}
 for k, v in pairs(fields) do flat[#flat + 1] = k; flat[#flat + 1] = v end
@@ -199,7 +205,7 @@ if ARGV[6] == '1' then
 else
   redis.call('HSET', KEYS[1], 'version', tonumber(ARGV[1]) + 1, unpack(flat))
 end
-redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[2]))
+if ARGV[8] == '1' then redis.call('SET', KEYS[2], ARGV[7], 'EX', tonumber(ARGV[2])) end
 if ARGV[5] ~= '' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'entry', ARGV[5])
 end
@@ -233,6 +239,13 @@ class StateStore:
     def processed(self, ref: RolloutRef, event_key: str) -> bool:
         return bool(self.redis.exists(Keys.of(Keys.processed, ref, key=event_key)))
 
+    def answer(self, ref: RolloutRef, event_key: str) -> str | None:
+        """The reply committed with a processed event ("" for none); None if not processed."""
+        raw = self.redis.get(Keys.of(Keys.processed, ref, key=event_key))
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
     def commit(
         self,
         old: RolloutState,
@@ -240,9 +253,13 @@ class StateStore:
         *,
         event_key: str,
         history: dict[str, Any] | None,
+        reply: str = "",
+        consume: bool = True,
     ) -> None:
         """Atomically: if the state is still ``old``, write ``new`` (None deletes the state),
-        mark the event processed and append ``history``. Raises Conflict or AlreadyProcessed."""
+        mark the event processed (keeping ``reply``, the event's answer, for a redelivery;
+        not when ``consume`` is false: the same event must apply when it comes again) and
+        append ``history``. Raises Conflict or AlreadyProcessed."""
         ref = old.ref
         if new is not None:
             self.redis.sadd(Keys.index, ref.subject)  # idempotent; other slot, so outside
@@ -262,6 +279,8 @@ class StateStore:
                 json.dumps(new.to_fields() if new is not None else {}),
                 entry,
                 "1" if new is None else "0",
+                reply,
+                "1" if consume else "0",
             ],
         )
         if result == 0:

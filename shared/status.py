@@ -17,6 +17,22 @@ HISTORY = 10
 """History entries mirrored into ``status.history`` (the full history stays in Redis)."""
 
 
+def same(current: Any, desired: Obj) -> bool:
+    """Whether the status ``current`` already says what ``desired`` says (``lastUpdateTime``
+    aside, which every mirror renews)."""
+    if not isinstance(current, dict):
+        return False
+    return all(_stamped(current.get(key)) == _stamped(value) for key, value in desired.items())
+
+
+def _stamped(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_stamped(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _stamped(v) for k, v in value.items() if k != "lastUpdateTime"}
+    return value
+
+
 def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = None) -> Obj:
     """The status for ``state`` (a merge patch body's ``status``). It never names
     ``status.commands``, which belongs to the people issuing commands."""
@@ -36,12 +52,14 @@ def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = N
                 "message": f"paused by {state.paused_by}",
             }
         )
-    healthy = state.stage == Stage.HEALTHY
+    healthy = state.stage == Stage.HEALTHY and not state.blocked
+    message = state.blocked or state.message
+    stuck = state.stage in (Stage.ABORTED, Stage.INVALID) or bool(state.blocked)
     progressing = {
         "type": "Progressing",
-        "status": "False" if state.stage in (Stage.ABORTED, Stage.INVALID) else "True",
+        "status": "False" if stuck else "True",
         "reason": state.reason or state.stage.value,
-        "message": state.message,
+        "message": message,
         "lastTransitionTime": rfc3339(state.stage_since or now),
         "lastUpdateTime": rfc3339(now),
     }
@@ -51,7 +69,7 @@ def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = N
             "type": "Healthy",
             "status": "True" if healthy else "False",
             "reason": "RolloutHealthy" if healthy else state.reason or state.stage.value,
-            "message": state.message,
+            "message": message,
             "lastTransitionTime": rfc3339(state.stage_since or now),
             "lastUpdateTime": rfc3339(now),
         },
@@ -69,10 +87,11 @@ def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = N
         )
     return {
         "phase": state.phase,
-        "message": state.message,
+        "message": message,
         "observedGeneration": state.generation,
         "stableRevision": state.stable_revision,
         "canaryRevision": state.canary_revision,
+        "currentPodHash": state.canary_revision or state.stable_revision,
         "currentStepIndex": state.step,
         "canaryWeight": state.weight,
         "pauseConditions": pause,

@@ -1,9 +1,10 @@
 """Timers: a CloudEvent to be sent to the Broker at a given time, as an RQ scheduled job.
 
-A timer's job id is derived from what it is for (rollout, purpose, revision, step, attempt),
-so scheduling it twice keeps one job, and the event it fires has a fixed id, so the function
-receiving it dedupes a double firing. The RQ worker (``rq worker --with-scheduler``) fires due
-jobs, also those that came due while it was down. Functions never sleep: they schedule.
+A timer's job id is derived from the event it fires, whose id follows from what it says
+(``shared.facts``): scheduling it twice keeps one job, canceling names the same event, and the
+function receiving it dedupes a double firing. The RQ worker (``rq worker --with-scheduler``)
+fires due jobs, also those that came due while it was down. Functions never sleep: they
+schedule.
 """
 
 from __future__ import annotations
@@ -33,20 +34,10 @@ def fire(event_json: str, broker_url: str) -> None:
     sink.send(broker_url, events.from_json(event_json))
 
 
-def timer_id(*parts: object) -> str:
-    """A deterministic id from what the timer is for (RQ ids: letters, digits, - and _)."""
-    digest = hashlib.sha256("\x00".join(map(str, parts)).encode()).hexdigest()[:32]
-    return f"ferry-timer-{digest}"
-
-
-def deadline_id(subject: str, revision: str, attempt: int) -> str:
-    """The progress-deadline timer of one canary attempt."""
-    return timer_id("deadline", subject, revision, attempt)
-
-
-def pause_id(subject: str, revision: str, attempt: int, step: int) -> str:
-    """The timer ending the timed pause of one step of one canary attempt."""
-    return timer_id("pause", subject, revision, attempt, step)
+def timer_id(event: CloudEvent) -> str:
+    """The timer that fires ``event``: one per fact (RQ ids: letters, digits, - and _)."""
+    digest = hashlib.sha256(f"{event.get_source()}\x00{event.get_id()}".encode()).hexdigest()
+    return f"ferry-timer-{digest[:32]}"
 
 
 class Timers:
@@ -54,22 +45,23 @@ class Timers:
         self.queue = Queue(queue, connection=connection)
         self.broker_url = broker_url
 
-    def schedule(self, job_id: str, at: float, event: CloudEvent) -> None:
-        """Send ``event`` to the Broker at epoch second ``at`` (once per job id)."""
+    def schedule(self, at: float, event: CloudEvent) -> None:
+        """Send ``event`` to the Broker at epoch second ``at`` (one timer per event: scheduling
+        it again moves it)."""
         when = datetime.fromtimestamp(at, UTC)
         self.queue.enqueue_at(
             when,
             fire,
             events.to_json(event),
             self.broker_url,
-            job_id=job_id,
+            job_id=timer_id(event),
             retry=Retry(max=5, interval=[1, 2, 5, 10, 30]),
             result_ttl=600,
             failure_ttl=24 * 3600,
         )
 
-    def cancel(self, job_id: str) -> None:
-        """Level-based: the timer will not fire (no error if it is gone or already canceled,
-        so a transition that cancels and then crashes can be redelivered)."""
+    def cancel(self, event: CloudEvent) -> None:
+        """Level-based: the timer of ``event`` will not fire (no error if it is gone or already
+        canceled, so a transition that cancels and then crashes can be redelivered)."""
         with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
-            Job.fetch(job_id, connection=self.queue.connection).cancel()
+            Job.fetch(timer_id(event), connection=self.queue.connection).cancel()

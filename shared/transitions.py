@@ -1,4 +1,4 @@
-"""The idempotency contract, written once: dedupe, guard, effects, commit, reply.
+"""The idempotency contract, written once: dedupe, guard, decide, commit, converge, reply.
 
 Every function hands :func:`run` its event, the guard (:class:`Expect`: what the event needs of
 the rollout to still apply) and a *decide* callable. ``run`` parses the event's subject and the
@@ -6,121 +6,37 @@ extensions the guard names (a malformed event is refused before anything is read
 rollout's state, checks the guard, loads the live Rollout, and calls *decide* with a
 :class:`Turn`. An event that does not apply is acknowledged and changes nothing; it is not
 remembered as processed, so it applies if it is sent again when it does (the guards keep a stale
-one harmless). *decide* performs its level-based effects on Kubernetes and returns an
-:class:`Outcome` with the new state; ``run`` commits with compare-and-set (the processed-event
-marker and the history entry in the same atomic step), mirrors the state into the Rollout's
-status and returns the reply. On a concurrent change it reloads and decides again; effects are
-level-based, so deciding twice is harmless. Function modules hold only their guard and decision.
+one harmless).
+
+*decide* returns an :class:`Outcome` with the new state. It may create what does not depend on
+the state (the primary, Services, AnalysisRuns, timers, Events: idempotent by name), but never
+writes what carries traffic: ``run`` first commits with compare-and-set (state, processed marker
+with the reply, history entry: one atomic step), then brings the traffic levels to what the
+*latest* committed state says (``shared.levels``, fenced: no write computed from an older state
+lands after a newer commit), mirrors the state into the Rollout's status the same way, and only
+then replies. On a concurrent change it reloads and decides again. A redelivery of an event that
+was committed (say the function died after its commit) converges again and gets the same reply.
+Function modules hold only their guard and decision.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, kube, rollouts, status
+from shared import commands, events, kube, levels, models, rollouts, routers, status
 from shared.context import Context
 from shared.events import Ext, RolloutRef
-from shared.models import RolloutSpec
+from shared.outcomes import ANY, Expect, Outcome, Turn
 from shared.rollouts import Rollout
-from shared.state import AlreadyProcessed, Conflict, RolloutState, Stage
+from shared.state import AlreadyProcessed, Conflict, RolloutState
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 5
 """Compare-and-set attempts before giving up with a transient error (the Broker retries)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a transition decided: the new state (None deletes it) and the reply."""
-
-    state: RolloutState | None
-    reply: CloudEvent | None = None
-    note: str = ""
-    """One line for the history (what happened, in words)."""
-    user: str = ""
-    """Who asked, when a person's command caused the transition."""
-    command: str = ""
-    """The id of that command."""
-    record: bool = False
-    """Commit (history, processed marker) even if the state did not change: a command is
-    consumed once, also when there was nothing to do."""
-
-
-@dataclass(frozen=True)
-class Expect:
-    """The guard: what an event needs of the rollout to still apply."""
-
-    stages: frozenset[Stage] | None = None
-    """The stages in which the event applies (None: any)."""
-    attempt: bool = False
-    """The event's ``revision`` and ``attempt`` extensions must name the state's canary
-    revision and attempt: an event of an older attempt is stale."""
-    step: bool = False
-    """The event's ``step`` extension must be the state's step."""
-    unpaused: bool = False
-    """Nothing moves while a person holds the rollout paused."""
-    rollout: bool = True
-    """The live Rollout must exist with a valid spec (``initialize`` and ``cleanup`` read it
-    themselves)."""
-    refusal: str = ""
-    """For a person's command, what to say when the stage does not fit ("nothing to abort")."""
-
-    def parse(self, event: CloudEvent) -> dict[str, object]:
-        """The extensions the guard compares; MalformedEvent if one is missing."""
-        found: dict[str, object] = {}
-        if self.attempt:
-            found["canary_revision"], found["attempt"] = events.attempt_of(event)
-        if self.step:
-            step = events.ext_int(event, Ext.STEP)
-            if step is None:
-                raise events.MalformedEvent(f"{event.get_type()} needs the step extension")
-            found["step"] = step
-        return found
-
-    def mismatch(self, state: RolloutState, wanted: dict[str, object]) -> str | None:
-        """Why the event does not apply to ``state`` (None when it does)."""
-        if self.stages is not None and state.stage not in self.stages:
-            return f"{self.refusal or 'not now'} (phase {state.phase})"
-        for name, value in wanted.items():
-            if getattr(state, name) != value:
-                return f"the rollout moved on ({name} {getattr(state, name)}, not {value})"
-        if self.unpaused and state.paused_by:
-            return f"paused by {state.paused_by}"
-        return None
-
-
-ANY = Expect(rollout=False)
-"""No guard: *decide* checks everything itself."""
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One delivery of an event that applies: what *decide* decides from."""
-
-    ctx: Context
-    event: CloudEvent
-    state: RolloutState
-    loaded: Rollout | None
-
-    @property
-    def ref(self) -> RolloutRef:
-        return self.state.ref
-
-    @property
-    def rollout(self) -> Rollout:
-        """The live Rollout (loaded because the guard asked for it)."""
-        if self.loaded is None:
-            raise RuntimeError("this transition's guard does not load the Rollout")
-        return self.loaded
-
-    @property
-    def spec(self) -> RolloutSpec:
-        return self.rollout.spec
 
 
 Decide = Callable[[Turn], Outcome | None]
@@ -142,24 +58,30 @@ def run(
     key = events.key(event)
     for _ in range(ATTEMPTS):
         if ctx.store.processed(ref, key):
-            return None
+            return _again(ctx, ref, key)
         old = ctx.store.load(ref)
         outcome = _decide(ctx, event, old, decide, expect, wanted, refused)
         if outcome is None or (outcome.state == old and not outcome.record):
             return None if outcome is None else outcome.reply
         if ctx.before_commit is not None:
             ctx.before_commit(ctx.function)
+        reply = events.to_json(outcome.reply) if outcome.reply is not None else ""
         try:
             ctx.store.commit(
-                old, outcome.state, event_key=key, history=_entry(ctx, event, old, outcome)
+                old,
+                outcome.state,
+                event_key=key,
+                history=_entry(ctx, event, old, outcome),
+                reply=reply,
+                consume=outcome.consume,
             )
         except Conflict:
             continue
         except AlreadyProcessed:
-            return None
-        if outcome.state is not None:
-            mirror(ctx, outcome.state)
+            return _again(ctx, ref, key)
         log.info("%s %s: %s", ctx.function, ref.subject, outcome.note or _stage(outcome.state))
+        if outcome.state is not None:
+            settle(ctx, ref)
         return outcome.reply
     raise Conflict(f"{ref.subject}: state kept changing; giving up for now")
 
@@ -184,7 +106,26 @@ def _decide(
             "%s %s: %s does not apply: %s", ctx.function, state.ref.subject, event.get_id(), why
         )
         return refused(state, why) if refused is not None else None
-    return decide(Turn(ctx, event, state, loaded))
+    try:
+        return decide(Turn(ctx, event, state, loaded))
+    except routers.NotReady as exc:
+        return blocked(ctx, state, loaded, exc)
+
+
+def blocked(
+    ctx: Context, state: RolloutState, rollout: Rollout | None, exc: routers.NotReady
+) -> Outcome | None:
+    """The rollout waits for a routing object to be fixed: said in its status and Events, not
+    answered with an error the Broker would retry in vain. The object's watch event (or the
+    tick) tries again, and the transition that then succeeds clears it."""
+    message = f"{exc}"
+    if state.blocked == message or not state.exists:
+        return None
+    if rollout is not None:
+        ctx.kube.record_event(rollout.obj, exc.reason, message, warning=True)
+    return Outcome(
+        state.with_(blocked=message, reason=exc.reason), note=f"waiting: {message}", consume=False
+    )
 
 
 def _stage(state: RolloutState | None) -> str:
@@ -204,6 +145,7 @@ def _entry(
         "step": new.step if new else None,
         "weight": new.weight if new else None,
         "revision": new.canary_revision if new else None,
+        "uid": (new or old).uid,
         "note": outcome.note,
     }
     if outcome.user:
@@ -212,12 +154,70 @@ def _entry(
     return entry
 
 
-def mirror(ctx: Context, state: RolloutState) -> None:
-    """Write the state into the Rollout's status (best effort: the tick heals a miss)."""
+def run_command(
+    ctx: Context,
+    event: CloudEvent,
+    decide: Callable[[Turn, commands.Command], Outcome | None],
+    expect: Expect,
+) -> CloudEvent | None:
+    """Carry out the command ``event`` announces, as the live Rollout lists it: like
+    :func:`run`, but a command that does not apply is consumed and recorded as "ignored: why"
+    (never left to fire later). An event naming no listed, current command of its type does
+    nothing at all: it leaves nothing in Redis."""
+    ref = RolloutRef.parse(event.get_subject())
+    command_id = events.ext(event, Ext.COMMAND)
+    if not command_id:
+        raise events.MalformedEvent(f"{event.get_type()} needs the command extension")
+    obj = ctx.kube.rollout(ref.namespace, ref.name)
+    command = commands.find(obj, command_id, event.get_type(), ctx.now())
+    if command is None:
+        log.info("%s: no current command %s to carry out", ref.subject, command_id)
+        return None
+    return run(ctx, event, lambda turn: decide(turn, command), expect, refused=command.ignored)
+
+
+def _again(ctx: Context, ref: RolloutRef, key: str) -> CloudEvent | None:
+    """A redelivery of a committed event: converge again (the first delivery may have died
+    after its commit) and give the reply committed with it."""
+    answer = ctx.store.answer(ref, key)
+    settle(ctx, ref)
+    return events.from_json(answer) if answer else None
+
+
+def settle(ctx: Context, ref: RolloutRef, *, drift: bool = False) -> None:
+    """Bring the Rollout's status and the traffic levels to the latest committed state."""
+    mirror(ctx, ref)
+    rollout = rollouts.current(ctx, ref)
+    if rollout is not None:
+        levels.converge(ctx, rollout, drift=drift)
+
+
+def mirror(ctx: Context, ref: RolloutRef) -> None:
+    """Write the latest state into the Rollout's status, fenced like the levels (best effort:
+    the tick heals a miss)."""
+
+    def change(current: dict[str, object]) -> dict[str, object] | None:
+        state = ctx.store.load(ref)
+        if not state.exists:
+            return None
+        recent = [
+            entry
+            for entry in ctx.store.recent(ref, status.HISTORY)
+            if entry.get("uid", state.uid) == state.uid  # not a deleted namesake's
+        ]
+        desired = status.of(state, ctx.now(), recent)
+        kept = commands.pending(
+            current, lambda c: ctx.store.processed(ref, events.key(c.event(ref)))
+        )
+        if kept is not None:
+            desired[commands.STATUS_FIELD] = kept  # consumed: the history keeps them
+        elif status.same(current.get("status"), desired):
+            return None  # nothing but timestamps would change: spare the watchers a write
+        return {"status": desired}
+
     try:
-        recent = ctx.store.recent(state.ref, status.HISTORY)
-        ctx.kube.patch_rollout_status(
-            state.namespace, state.name, status.of(state, ctx.now(), recent)
+        ctx.kube.fenced_patch(
+            models.API_VERSION, models.PLURAL, ref.namespace, ref.name, change, sub="status"
         )
     except (kube.Transient, kube.ApiError) as exc:
-        log.warning("%s/%s: status not mirrored: %s", state.namespace, state.name, exc)
+        log.warning("%s: status not mirrored: %s", ref.subject, exc)

@@ -49,10 +49,10 @@ import yaml
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
 from local.sim.cluster import Simulator
-from shared import models
+from shared import models, workloads
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo, eventually, kube, podinfo, runtime  # noqa: F401
+from tests.flow.conftest import Demo, Recorder, eventually, kube, podinfo, runtime  # noqa: F401
 
 BIN = Path(sys.executable).parent
 KUBECTL = shutil.which("kubectl")
@@ -80,11 +80,18 @@ def ferry(
     )
 
 
+def as_alice(sim: Simulator, path: Path, *, namespace: str = "default") -> Path:
+    """A kubeconfig for the simulator in which alice proves who she is with a token (she may
+    do anything: ``system:masters``); the API server tells kubectl ferry her name."""
+    token = sim.add_user(USER, ["system:masters"])
+    return sim.write_kubeconfig(path, token=token, user=USER, namespace=namespace)
+
+
 def write_kubeconfig(
     path: Path, server: str, *, namespace: str = "default", user: str = USER
 ) -> Path:
     """A kubeconfig for ``server`` whose context's user entry is ``user``: the name Ferry's
-    commands carry when the API server serves no SelfSubjectReview (the simulator does not)."""
+    commands carry when the API server serves no SelfSubjectReview."""
     path.write_text(
         yaml.safe_dump(
             {
@@ -109,7 +116,7 @@ def write_kubeconfig(
 def config(runtime: Runtime, tmp_path: Path) -> Path:  # noqa: F811
     """A kubeconfig for the runtime's cluster, as the user alice."""
     assert runtime.sim is not None
-    return write_kubeconfig(tmp_path / "kubeconfig", runtime.sim.url)
+    return as_alice(runtime.sim, tmp_path / "kubeconfig")
 
 
 def rollout_of(k8s: Kube, name: str = demo.NAME, namespace: str = demo.NAMESPACE) -> Obj:
@@ -128,18 +135,13 @@ def status_of(k8s: Kube) -> Obj:
     return dict(rollout_of(k8s).get("status") or {})
 
 
-def answered(k8s: Kube, command_id: str) -> Obj:
-    """The command as recorded and the history entry that answers it."""
+def answer(k8s: Kube, command_id: str) -> Obj:
+    """The history entry that answers a command (Ferry prunes the commands it consumed from
+    status.commands; the history keeps who asked and what came of it)."""
     status = status_of(k8s)
-    (recorded,) = [c for c in status.get("commands") or [] if c["id"] == command_id]
-    (answer,) = [h for h in status.get("history") or [] if h.get("command") == command_id]
-    return {"command": recorded, "answer": answer}
-
-
-def last_command(k8s: Kube) -> Obj:
-    commands = status_of(k8s).get("commands") or []
-    assert commands, "no command was recorded"
-    return dict(commands[-1])
+    assert all(c["id"] != command_id for c in status.get("commands") or []), "not pruned"
+    (found,) = [h for h in status.get("history") or [] if h.get("command") == command_id]
+    return dict(found)
 
 
 def check_recorded(command: Obj, action: str, *, full: bool | None = None) -> None:
@@ -151,12 +153,23 @@ def check_recorded(command: Obj, action: str, *, full: bool | None = None) -> No
     assert abs((datetime.now(UTC) - when).total_seconds()) < 60
 
 
-def act(config: Path, k8s: Kube, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run a manual action and check that it left the spec (and generation) alone."""
+def act(config: Path, k8s: Kube, *args: str) -> tuple[subprocess.CompletedProcess[str], Obj]:
+    """Run a manual action, check that it left the spec (and generation) alone, and return
+    the command it wrote as the API server stored it (seen through a watch on the Rollout:
+    Ferry prunes it once consumed)."""
     before = spec_of(k8s)
-    proc = ferry(config, *args)
+    with Recorder(k8s, models.API_VERSION, models.PLURAL, demo.NAME) as rollout:
+        listed_before = {c["id"] for c in status_of(k8s).get("commands") or []}
+        proc = ferry(config, *args)
     assert spec_of(k8s) == before, f"{args}: the spec changed"
-    return proc
+    written = [
+        command
+        for version in rollout.versions()
+        for command in (version.get("status") or {}).get("commands") or []
+        if command["id"] not in listed_before
+    ]
+    assert written, "no command was recorded"
+    return proc, dict(written[-1])
 
 
 def paused_indefinitely(podinfo: Demo, steps: list[Obj]) -> str:  # noqa: F811
@@ -337,7 +350,7 @@ def bare(tmp_path: Path) -> Iterator[tuple[Simulator, Kube, Path]]:
                     "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=crd
                 )
         kube_.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "team-a"}})
-        yield sim, kube_, write_kubeconfig(tmp_path / "kubeconfig", sim.url)
+        yield sim, kube_, as_alice(sim, tmp_path / "kubeconfig")
 
 
 def _plain_rollout(kube_: Kube, namespace: str = "default", commands: int = 0) -> Obj:
@@ -358,6 +371,40 @@ def _plain_rollout(kube_: Kube, namespace: str = "default", commands: int = 0) -
             sub="status",
         )
     return created
+
+
+def test_status_waits_until_ferry_has_seen_the_targets_revision(
+    bare: tuple[Simulator, Kube, Path],
+) -> None:
+    """An image change edits the Deployment, not the Rollout: a status that says Healthy for
+    the previous revision is not done."""
+    _, kube_, config_ = bare
+    kube_.create(demo.deployment("podinfo:1"))
+    _plain_rollout(kube_)
+    target = kube_.deployment("default", demo.NAME)
+    assert target is not None
+    stable = workloads.revision(target)
+    healthy = {
+        "phase": "Healthy",
+        "observedGeneration": 1,
+        "stableRevision": stable,
+        "currentPodHash": stable,
+    }
+    kube_.merge_patch(
+        models.API_VERSION, models.PLURAL, "default", demo.NAME, {"status": healthy}, sub="status"
+    )
+    assert ferry(config_, "status", "podinfo", "--timeout", "5s").returncode == 0
+
+    kube_.merge_patch(
+        "apps/v1",
+        "deployments",
+        "default",
+        demo.NAME,
+        {"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": "v2"}]}}}},
+    )
+    waited = ferry(config_, "status", "podinfo", "--timeout", "1s")
+    assert waited.returncode == 2, (waited.stdout, waited.stderr)
+    assert "Ferry has not seen the target's revision" in waited.stderr
 
 
 def test_a_command_is_appended_to_the_status_and_unanswered_exits_3(
@@ -399,7 +446,14 @@ def test_concurrent_commands_are_all_recorded(bare: tuple[Simulator, Kube, Path]
         count = 0
         while not stop.is_set():
             count += 1
-            kube_.patch_rollout_status(demo.NAMESPACE, demo.NAME, {"message": f"busy {count}"})
+            kube_.merge_patch(
+                models.API_VERSION,
+                models.PLURAL,
+                demo.NAMESPACE,
+                demo.NAME,
+                {"status": {"message": f"busy {count}"}},
+                sub="status",
+            )
             time.sleep(0.005)
 
     writer = threading.Thread(target=busy, daemon=True)
@@ -440,7 +494,7 @@ def test_the_namespace_comes_from_the_context_kubeconfig_and_options(
 ) -> None:
     sim, kube_, _ = bare
     _plain_rollout(kube_, namespace="team-a")
-    team = write_kubeconfig(tmp_path / "team", sim.url, namespace="team-a")
+    team = as_alice(sim, tmp_path / "team", namespace="team-a")
     assert ferry(team, "get", "rollout", "podinfo").returncode == 0
     from_env = ferry(None, "list", "rollouts", env=dict(ENV, KUBECONFIG=str(team)))
     assert from_env.stdout.splitlines()[1].split()[:2] == ["podinfo", "Unknown"]
@@ -449,7 +503,7 @@ def test_the_namespace_comes_from_the_context_kubeconfig_and_options(
     assert 'rollout "podinfo" not found in namespace "default"' in elsewhere.stderr
     # options after the subcommand, and a second context chosen with --context
     two = yaml.safe_load(team.read_text())
-    two["contexts"].append({"name": "other", "context": {"cluster": "c", "user": USER}})
+    two["contexts"].append({"name": "other", "context": {"cluster": "ferry-sim", "user": USER}})
     (tmp_path / "two").write_text(yaml.safe_dump(two))
     other = ferry(
         None,
@@ -463,7 +517,7 @@ def test_the_namespace_comes_from_the_context_kubeconfig_and_options(
     )
     assert other.returncode == 4 and 'in namespace "default"' in other.stderr
     same = ferry(
-        None, "history", "podinfo", "--context", "main", "--kubeconfig", str(tmp_path / "two")
+        None, "history", "podinfo", "--context", "ferry-sim", "--kubeconfig", str(tmp_path / "two")
     )
     assert same.returncode == 0 and "has no history yet" in same.stdout
 
@@ -629,18 +683,17 @@ def test_promote_goes_on_from_an_indefinite_pause_and_full_finishes(
     steps: list[Obj] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
     revision = paused_indefinitely(podinfo, steps)
     kube_ = podinfo.kube
-    proc = act(config, kube_, "promote", "podinfo")
+    proc, command = act(config, kube_, "promote", "podinfo")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    command = last_command(kube_)
     check_recorded(command, "promote", full=False)
-    round_trip = answered(kube_, command["id"])
-    assert round_trip["answer"]["user"] == USER
-    assert proc.stdout.strip() == f"rollout podinfo: {round_trip['answer']['note']}"
+    round_trip = answer(kube_, command["id"])
+    assert round_trip["user"] == USER
+    assert proc.stdout.strip() == f"rollout podinfo: {round_trip['note']}"
     podinfo.wait(Stage.PAUSED, step=3, weight=50)
 
-    proc = act(config, kube_, "promote", "podinfo", "--full")
+    proc, command = act(config, kube_, "promote", "podinfo", "--full")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    check_recorded(last_command(kube_), "promote", full=True)
+    check_recorded(command, "promote", full=True)
     done = ferry(config, "status", "podinfo", "--timeout", "20s")
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert podinfo.state().stable_revision == revision
@@ -649,17 +702,17 @@ def test_promote_goes_on_from_an_indefinite_pause_and_full_finishes(
 def test_abort_then_retry(podinfo: Demo, config: Path) -> None:  # noqa: F811
     revision = paused_indefinitely(podinfo, [{"setWeight": 20}, {"pause": {}}])
     kube_ = podinfo.kube
-    proc = act(config, kube_, "abort", "podinfo")
+    proc, command = act(config, kube_, "abort", "podinfo")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    check_recorded(last_command(kube_), "abort")
+    check_recorded(command, "abort")
     assert proc.stdout.startswith("rollout podinfo: ")
     eventually(lambda: status_of(kube_).get("phase") == "Degraded", what="Degraded")
     assert podinfo.weight() == 0
     assert ferry(config, "status", "podinfo", "--timeout", "5s").returncode == 1
 
-    proc = act(config, kube_, "retry", "podinfo")
+    proc, command = act(config, kube_, "retry", "podinfo")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    check_recorded(last_command(kube_), "retry")
+    check_recorded(command, "retry")
     podinfo.wait(Stage.PAUSED, canary_revision=revision, step=1, weight=20)
 
 
@@ -669,9 +722,9 @@ def test_pause_then_resume(podinfo: Demo, runtime: Runtime, config: Path) -> Non
     revision = podinfo.set_image("podinfo:2")
     podinfo.wait(Stage.PAUSED, canary_revision=revision, step=1)
     kube_ = podinfo.kube
-    proc = act(config, kube_, "pause", "podinfo")
+    proc, command = act(config, kube_, "pause", "podinfo")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    check_recorded(last_command(kube_), "pause")
+    check_recorded(command, "pause")
     time.sleep(2.5)  # the step's pause is over; a person's pause holds
     runtime.tick()
     time.sleep(0.5)
@@ -682,9 +735,9 @@ def test_pause_then_resume(podinfo: Demo, runtime: Runtime, config: Path) -> Non
         20,
     )
 
-    proc = act(config, kube_, "resume", "podinfo")
+    proc, command = act(config, kube_, "resume", "podinfo")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    check_recorded(last_command(kube_), "resume")
+    check_recorded(command, "resume")
     done = ferry(config, "status", "podinfo", "--timeout", "20s")
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert podinfo.state().stable_revision == revision
@@ -693,9 +746,8 @@ def test_pause_then_resume(podinfo: Demo, runtime: Runtime, config: Path) -> Non
 def test_a_command_ferry_refuses_exits_1(podinfo: Demo, config: Path) -> None:  # noqa: F811
     podinfo.create()
     podinfo.wait(Stage.HEALTHY)
-    proc = act(config, podinfo.kube, "retry", "podinfo")  # nothing was aborted
+    proc, command = act(config, podinfo.kube, "retry", "podinfo")  # nothing was aborted
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
-    command = last_command(podinfo.kube)
-    note = answered(podinfo.kube, command["id"])["answer"]["note"]
+    note = answer(podinfo.kube, command["id"])["note"]
     assert re.match(r"(ignored|refused|rejected)\b", note), note
     assert proc.stdout.strip() == f"rollout podinfo: {note}"

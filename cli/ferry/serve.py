@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from waitress import serve
 
     import functions
+    from shared import limits
     from shared.context import Context
     from shared.endpoint import create_app
     from shared.settings import Settings
@@ -35,5 +36,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"ferry serve: {exc}", file=sys.stderr)
         return 2
     app = create_app(args.function, handler, context)
-    serve(app, host="0.0.0.0", port=args.port, threads=8, ident="ferry")
+    serve(
+        app,
+        host="0.0.0.0",
+        port=args.port,
+        threads=8,
+        ident="ferry",
+        max_request_body_size=limits.MAX_EVENT_BYTES,  # refused before it is buffered
+    )
     return 0

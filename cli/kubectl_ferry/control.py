@@ -25,7 +25,7 @@ from kubernetes import client, config
 from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
-from shared import models
+from shared import models, workloads
 from shared.clock import rfc3339
 from shared.kube import ApiError, Kube, NotFound, Transient
 
@@ -153,6 +153,18 @@ def rollout(session: Session, name: str, namespace: str | None = None) -> Obj:
     if found is None:
         raise not_found(name, ns)
     return found
+
+
+def target_revision(session: Session, obj: Obj) -> str | None:
+    """The revision of the Rollout's target as it is now (None if it has none), computed as
+    Ferry computes it, so it can be compared with what Ferry has seen."""
+    name = ((obj.get("spec") or {}).get("targetRef") or {}).get("name")
+    if not name:
+        return None
+    ns = obj["metadata"].get("namespace") or session.namespace
+    with session.doing("get", "deployments", ns):
+        target = session.kube.deployment(ns, str(name))
+    return None if target is None else workloads.revision(target)
 
 
 def rollouts(session: Session, *, all_namespaces: bool = False) -> list[Obj]:

@@ -37,7 +37,7 @@ the status subresource (RBAC: patch on rollouts/status); the spec is never writt
 tools do not revert them. Ferry answers each in status.history.
 
 exit codes:
-  0  done: the command was carried out; status: Healthy at the latest generation
+  0  done: the command was carried out; status: Healthy, the target's revision is stable
   1  Ferry refused the command (see its note); status: the rollout is Degraded
   2  status: the rollout did not finish within --timeout
   3  the command was recorded, but Ferry did not answer within --timeout (is it running?)
@@ -150,8 +150,15 @@ def _status(session: control.Session, args: argparse.Namespace) -> int:
         if key != shown:
             print(views.progress_line(obj), flush=True)
             shown = key
-        current = status.get("observedGeneration") == obj["metadata"].get("generation")
-        if current and phase == "Healthy":
+        # Done only once Ferry has seen the latest spec and the target's current revision
+        # (an image change edits the Deployment, not the Rollout) and that revision is stable.
+        revision = control.target_revision(session, obj)
+        current = (
+            status.get("observedGeneration") == obj["metadata"].get("generation")
+            and revision is not None
+            and status.get("currentPodHash") == revision
+        )
+        if current and phase == "Healthy" and status.get("stableRevision") == revision:
             print(f"rollout {name} is Healthy: revision {status.get('stableRevision')} is stable")
             return OK
         if current and phase == "Degraded":
@@ -166,10 +173,19 @@ def _status(session: control.Session, args: argparse.Namespace) -> int:
         hint = f"; it waits for: kubectl ferry promote {name}{_ns_flag(session)}"
     print(
         f"rollout {name} did not finish within {args.timeout:g}s "
-        f"(phase {status.get('phase') or 'unknown'}){hint}",
+        f"(phase {status.get('phase') or 'unknown'}{_unseen(session, last)}){hint}",
         file=sys.stderr,
     )
     return TIMED_OUT
+
+
+def _unseen(session: control.Session, obj: control.Obj) -> str:
+    """Why the status cannot be trusted yet, if Ferry has not seen the target's revision."""
+    revision = control.target_revision(session, obj) if obj else None
+    seen = (obj.get("status") or {}).get("currentPodHash")
+    if revision and seen != revision:
+        return f"; Ferry has not seen the target's revision {revision} yet (it has seen {seen})"
+    return ""
 
 
 def _history(session: control.Session, args: argparse.Namespace) -> int:

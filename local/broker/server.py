@@ -28,14 +28,15 @@ from local.broker.delivery import DeliveryRecord, Dispatcher
 from local.broker.filters import attribute_strings
 from local.broker.routes import Resolver, build_routes
 from local.broker.wire import check_required, with_extensions
-from shared import events
+from shared import events, limits
 
 log = logging.getLogger(__name__)
 
 ARRIVAL_TIME = "knativearrivaltime"
 """Extension the broker ingress stamps on every accepted event (RFC 3339 time)."""
-MAX_BODY = 8 * 1024 * 1024
-"""Largest request body the ingress reads."""
+MAX_BODY = limits.MAX_EVENT_BYTES
+"""Largest request body the ingress reads (what a function accepts: no larger event could be
+delivered)."""
 POLL_INTERVAL = 0.05
 """Seconds the ingress server waits between checks for shutdown (bounds stop())."""
 
@@ -200,10 +201,17 @@ class Broker:
             return Response("POST CloudEvents here\n", status=405, mimetype="text/plain")
         if self._dispatcher.stopping:
             return Response("broker is stopping\n", status=503, mimetype="text/plain")
-        if (request.content_length or 0) > MAX_BODY:
-            return Response("event too large\n", status=413, mimetype="text/plain")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        body = request.get_data(cache=False)
+        try:
+            body = limits.read(request.stream, MAX_BODY, declared=request.content_length)
+        except limits.TooLarge:
+            # Close the connection: the rest of the body is never read.
+            return Response(
+                "event too large\n",
+                status=413,
+                mimetype="text/plain",
+                headers={"Connection": "close"},
+            )
         try:
             check_required(headers, body)
             event = events.from_http(headers, body)

@@ -12,6 +12,7 @@ workload.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,8 +41,12 @@ class Router(Protocol):
         (0 for new ones). ``owner`` is the Rollout object, for owner references."""
         ...
 
-    def set_weight(self, rollout: RolloutSpec, weight: int) -> None:
-        """Send ``weight`` percent of traffic to the canary (level-based, idempotent)."""
+    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
+        """Send ``want(current)`` percent of traffic to the canary (level-based, idempotent).
+        ``want`` is called after the routing objects are read and before they are written,
+        and the write is conditional on what was read (``Kube.fenced_patch``): a fence, so a
+        weight computed from an older state never lands after a newer one (None: leave
+        them)."""
         ...
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
@@ -56,6 +61,19 @@ class Router(Protocol):
     def finalize(self, rollout: RolloutSpec) -> None:
         """Remove the routing objects: all traffic goes to the stable Service."""
         ...
+
+
+Want = Callable[[int], "int | None"]
+"""Given the weight in effect, the weight to send, asked at the moment of writing (see
+:meth:`Router.set_weight`); None: leave it."""
+
+
+class NotReady(Exception):
+    """A routing object the router needs is missing or wrong (e.g. the stable Ingress): the
+    rollout waits, with the message as its condition, until the object is fixed."""
+
+    reason = "RoutingNotReady"
+    """The condition's reason (CamelCase)."""
 
 
 class UnknownRouter(plugins.UnknownPlugin):

@@ -14,15 +14,17 @@ from typing import Any
 from shared.kube import Kube
 from shared.models import Nginx, RolloutSpec
 from shared.objects import MANAGED_LABELS, owner_reference
-from shared.routers import Capability, full_size
+from shared.routers import Capability, NotReady, Want, full_size
 
 Obj = dict[str, Any]
 API_VERSION = "networking.k8s.io/v1"
 CAPABILITIES = frozenset({Capability.WEIGHTS})
 
 
-class StableIngressMissing(Exception):
+class StableIngressMissing(NotReady):
     """The stable Ingress named by the Rollout does not exist."""
+
+    reason = "StableIngressNotFound"
 
 
 class NginxRouter:
@@ -72,7 +74,9 @@ class NginxRouter:
         )
         if stable is None:
             raise StableIngressMissing(
-                f"stable Ingress {rollout.namespace}/{_config(rollout).stable_ingress} not found"
+                f"the stable Ingress {rollout.namespace}/{_config(rollout).stable_ingress} "
+                "(spec.trafficRouting.nginx.stableIngress) does not exist; create it, or name "
+                "the Ingress that routes to the Service"
             )
         return stable
 
@@ -84,22 +88,26 @@ class NginxRouter:
             del desired["metadata"]["annotations"][self._prefix(rollout, "canary-weight")]
         self.kube.ensure(desired)
 
-    def set_weight(self, rollout: RolloutSpec, weight: int) -> None:
-        if self.get_weight(rollout) == weight:
-            return
-        self.kube.merge_patch(
-            API_VERSION,
-            "ingresses",
-            rollout.namespace,
-            rollout.canary_ingress,
-            {"metadata": {"annotations": {self._prefix(rollout, "canary-weight"): str(weight)}}},
+    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
+        key = self._prefix(rollout, "canary-weight")
+
+        def change(current: Obj) -> Obj | None:
+            now = self._weight(rollout, current)
+            weight = want(now)
+            if weight is None or now == weight:
+                return None
+            return {"metadata": {"annotations": {key: str(weight)}}}
+
+        self.kube.fenced_patch(
+            API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress, change
         )
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         current = self.kube.get(API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress)
-        if current is None:
-            return None
-        value = ((current["metadata"].get("annotations")) or {}).get(
+        return None if current is None else self._weight(rollout, current)
+
+    def _weight(self, rollout: RolloutSpec, ingress: Obj) -> int:
+        value = ((ingress["metadata"].get("annotations")) or {}).get(
             self._prefix(rollout, "canary-weight"), "0"
         )
         try:

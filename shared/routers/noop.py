@@ -4,7 +4,8 @@ As in Argo Rollouts' basic canary, there is nothing to route with: the apex Serv
 Pods of both revisions (see ``shared.workloads``), so a ``setWeight`` of N percent scales the
 canary (the target Deployment) to ``ceil(N% of the primary's replicas)`` while the primary keeps
 its size; the canary's share of requests follows its share of ready Pods. It owns no objects,
-so there is nothing to reconcile, read back or remove; it never touches the primary.
+so there is nothing to reconcile, read back or remove: it only says how many canary replicas a
+weight needs (``shared.levels`` scales the canary).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from shared.kube import Kube
 from shared.models import RolloutSpec
-from shared.routers import Capability, share_of
+from shared.routers import Capability, Want, share_of
 
 CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.REPLICAS})
 
@@ -25,10 +26,9 @@ class NoopRouter:
     def reconcile(self, rollout: RolloutSpec, owner: dict[str, Any]) -> None:
         """Nothing to create: there are no routing objects."""
 
-    def set_weight(self, rollout: RolloutSpec, weight: int) -> None:
-        primary = self.kube.deployment(rollout.namespace, rollout.primary)
-        stable = int(((primary or {}).get("spec") or {}).get("replicas", 1))
-        self.kube.scale(rollout.namespace, rollout.target, share_of(weight, stable))
+    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
+        """Nothing to write: the weight is the canary's share of replicas, a level of the
+        workloads (``shared.levels``), not of routing objects."""
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         """None: no routing objects (the canary's replicas are healed as a scale)."""

@@ -11,17 +11,19 @@ import contextlib
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
-from shared import workloads
+from shared import commands, models, workloads
 from shared.events import RolloutRef
-from shared.kube import Kube
+from shared.kube import Kube, Transient
 from shared.state import RolloutState, Stage
 
 FAST = SimSettings(pod_ready_delay=0.1, job_run_seconds=0.1, tick=0.01)
@@ -76,12 +78,17 @@ class Demo:
         return self.store.load(REF)
 
     def wait(self, stage: Stage, timeout: float = 15.0, **fields: Any) -> RolloutState:
+        """Wait until the committed state is ``stage`` with ``fields``, and until the function
+        that committed it has answered: a function brings the traffic levels (weights,
+        replicas) to its committed state before it replies, so after this they agree."""
+
         def reached() -> RolloutState | None:
             state = self.state()
             ok = state.stage == stage and all(getattr(state, k) == v for k, v in fields.items())
             return state if ok else None
 
         result: RolloutState = eventually(reached, timeout, f"stage {stage} {fields}")
+        settle(self.runtime)
         return result
 
     def set_image(self, image: str) -> str:
@@ -108,6 +115,36 @@ class Demo:
 
     def history(self) -> list[dict[str, Any]]:
         return self.store.history(REF)
+
+    def command(
+        self, action: str, user: str = "alice", *, full: bool = False, when: float | None = None
+    ) -> CloudEvent:
+        """Append a command to the Rollout's ``status.commands`` as ``kubectl ferry`` does (the
+        API server is the door for people), and return the event that announces it."""
+        stamp = time.time() if when is None else when
+        entry = {
+            "id": f"c-{uuid.uuid4().hex[:12]}",
+            "action": action,
+            "user": user,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
+            **({"full": True} if full else {}),
+        }
+        for _ in range(20):
+            obj = self.kube.rollout(demo.NAMESPACE, demo.NAME)
+            assert obj is not None
+            listed = [*((obj.get("status") or {}).get("commands") or [])[-19:], entry]
+            body = {
+                "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                "status": {"commands": listed},
+            }
+            try:
+                self.kube.merge_patch(
+                    models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME, body, sub="status"
+                )
+            except Transient:
+                continue
+            return commands.Command(entry["id"], action, user, stamp, full).event(REF)
+        raise AssertionError("the command could not be appended")
 
 
 @pytest.fixture

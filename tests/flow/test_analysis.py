@@ -16,11 +16,11 @@ import requests
 
 from local import demo
 from local.runtime import Runtime
-from shared import commands, events, models, sink
+from shared import events, models, sink
 from shared.analysis import model, runs
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import REF, Demo, eventually
+from tests.flow.conftest import Demo, eventually
 from tests.prometheus import Metrics, Prometheus, free_port
 
 
@@ -353,12 +353,12 @@ def test_measurement_events_twice_or_out_of_order_change_nothing(
 def test_a_command_delivered_twice_is_carried_out_once(podinfo: Demo, runtime: Runtime) -> None:
     start_canary(podinfo, [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}])
     podinfo.wait(Stage.PAUSED, step=1)
-    command = commands.Command("c-1", "promote", "alice", 0.0)
-    request = command.event(REF)
+    request = podinfo.command("promote")  # detect announces it too
+    command_id = events.ext(request, events.Ext.COMMAND)
     sink.send(runtime.broker_url, request)  # through the Broker, so replies flow on
     sink.send(runtime.broker_url, request)
     podinfo.wait(Stage.HEALTHY, timeout=20)
-    by_command = [e for e in podinfo.history() if e.get("command") == "c-1"]
+    by_command = [e for e in podinfo.history() if e.get("command") == command_id]
     assert len(by_command) == 1
     assert by_command[0]["user"] == "alice"
     assert by_command[0]["note"].startswith("promoted by alice")

@@ -28,10 +28,11 @@ from rq.scheduler import RQScheduler
 
 from local.runtime import Options, Runtime
 from local.sim.cluster import Simulator
-from shared import timers
+from shared import facts, timers
+from shared.events import Type
 from shared.kube import Kube
 from shared.settings import Settings
-from shared.state import Stage
+from shared.state import RolloutState, Stage
 from tests.flow.conftest import FAST, REF, Demo, Recorder, distinct, eventually, fast_options
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {"duration": "3s"}}, {"setWeight": 60}]
@@ -94,9 +95,10 @@ def weight(ingress: dict[str, Any]) -> int:
     return int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"])
 
 
-def pause_job(runtime: Runtime, revision: str, attempt: int) -> Any:
+def pause_job(runtime: Runtime, paused: RolloutState) -> Any:
+    """The RQ job of the timer ending the pause of step 1 that ``paused`` is in."""
     assert runtime.store is not None
-    job_id = timers.pause_id(REF.subject, revision, attempt, 1)
+    job_id = timers.timer_id(facts.of_attempt(paused, Type.PAUSE_EXPIRED, step=1))
     return Job.fetch(job_id, connection=runtime.store.redis)
 
 
@@ -113,7 +115,7 @@ def test_a_crash_during_a_pause_resumes_at_once_after_it_ended(
             cleanup.enter_context(canary)
             revision = podinfo.set_image("podinfo:2")
             paused = podinfo.wait(Stage.PAUSED, step=1, canary_revision=revision)
-            assert pause_job(first, revision, paused.attempt).get_status() == "scheduled"
+            assert pause_job(first, paused).get_status() == "scheduled"
             lock = eventually(lambda: scheduler_lock(first), what="the timer scheduler's lock")
             crash_timer_worker(first)
         while time.time() <= paused.pause_until + 0.2:  # the pause ends while Ferry is down
@@ -139,7 +141,7 @@ def test_a_crash_during_a_pause_resumes_at_once_after_it_ended(
             assert distinct([weight(v) for v in canary.versions()]) == [0, 20, 60, 0]
 
             # The tick resumed it: the pause timer could not fire (the dead scheduler's lock).
-            job = pause_job(second, revision, paused.attempt)
+            job = pause_job(second, paused)
             assert job.get_status() == "scheduled"
             # The pause timer firing now, twice, changes nothing.
             before = (second.store.load(REF), history)

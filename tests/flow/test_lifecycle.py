@@ -5,7 +5,8 @@ points at it, and only then are the primary, the ``-primary``/``-canary`` Servic
 canary Ingress removed; the finalizer goes, the state goes, the history stays); real
 ``kubectl get rollouts`` / ``get ro`` show the printer columns of a Healthy rollout (and of a
 paused one: the columns follow the status); the tick
-puts back a target scaled by hand at rest and a canary weight changed by hand during a pause;
+puts back a target scaled by hand at rest and a canary weight changed by hand during a pause
+when the events reporting that drift are lost;
 a pause timer lost from RQ is replaced by the tick once the pause is over.
 """
 
@@ -14,16 +15,31 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from rq.job import Job
 
 from local import demo
 from local.runtime import Runtime
-from shared import models, timers, workloads
+from shared import facts, models, timers, workloads
+from shared.events import Type
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import REF, Demo, Recorder, eventually, settle
+from tests.flow.conftest import (
+    REF,
+    Demo,
+    Recorder,
+    Trigger,
+    edited_manifests,
+    eventually,
+    fast_options,
+    settle,
+)
+
+DRIFT = "dev.ferry.drift.detected"
 
 INGRESS_API = "networking.k8s.io/v1"
 WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
@@ -88,6 +104,29 @@ def test_deleting_the_rollout_hands_the_target_back(podinfo: Demo, kube: Kube) -
     assert kept[-1]["to"] == "deleted" and kept[-1]["function"] == "cleanup"
 
 
+def test_a_rollout_created_again_under_its_old_name_is_a_new_rollout(
+    podinfo: Demo, kube: Kube
+) -> None:
+    """Its facts (same revision, same attempt) must not be taken for the old one's, which
+    were processed: it initializes and promotes at once, and shows only its own history."""
+    podinfo.create(steps=[{"setWeight": 50}])
+    podinfo.wait(Stage.HEALTHY)
+    first = podinfo.state()
+    kube.delete(models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME)
+    eventually(lambda: kube.rollout(demo.NAMESPACE, demo.NAME) is None, what="Rollout gone")
+    eventually(lambda: not podinfo.state().exists, what="the state dropped")
+    settle(podinfo.runtime)
+
+    kube.create(demo.rollout([{"setWeight": 50}]))
+    again = podinfo.wait(Stage.HEALTHY, timeout=10)
+    assert again.uid != first.uid and again.stable_revision == first.stable_revision
+    revision = podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.HEALTHY, stable_revision=revision, timeout=15)
+    status = kube.rollout(demo.NAMESPACE, demo.NAME)["status"]  # type: ignore[index]
+    shown = status["history"]
+    assert shown and not any(entry.get("note", "").startswith("rollout deleted") for entry in shown)
+
+
 def _kubectl(runtime: Runtime, *args: str) -> list[list[str]]:
     done = subprocess.run(
         ["kubectl", "--kubeconfig", runtime.kubeconfig, *args],
@@ -125,7 +164,22 @@ def test_kubectl_shows_the_printer_columns(podinfo: Demo, kube: Kube) -> None:
     )
 
 
-def test_the_tick_puts_back_what_was_changed_by_hand(podinfo: Demo, kube: Kube) -> None:
+@pytest.fixture
+def drift_lost(tmp_path: Path) -> Iterator[Demo]:
+    """The runtime without the Trigger of ``drift.detected``: the events that report drift are
+    lost, so only the tick is left to heal it."""
+
+    def drop(triggers: list[Trigger]) -> list[Trigger]:
+        return [t for t in triggers if t["spec"]["filter"]["attributes"]["type"] != DRIFT]
+
+    manifests = edited_manifests(tmp_path / "knative", drop)
+    with Runtime(fast_options(manifests=manifests)) as runtime:
+        assert runtime.sim is not None
+        yield Demo(runtime, Kube(runtime.sim.api_client()))
+
+
+def test_the_tick_puts_back_what_was_changed_by_hand(drift_lost: Demo) -> None:
+    podinfo, kube = drift_lost, drift_lost.kube
     podinfo.create(steps=LONG_PAUSE)
     podinfo.wait(Stage.HEALTHY)
     settle(podinfo.runtime)  # a delivery still in flight may scale the target itself
@@ -170,7 +224,7 @@ def test_the_tick_replaces_a_lost_pause_timer(podinfo: Demo, kube: Kube) -> None
     paused = podinfo.wait(Stage.PAUSED, canary_revision=revision, step=1)
     assert podinfo.store is not None
     connection = podinfo.store.redis
-    job_id = timers.pause_id(REF.subject, revision, paused.attempt, 1)
+    job_id = timers.timer_id(facts.of_attempt(paused, Type.PAUSE_EXPIRED, step=1))
     job = Job.fetch(job_id, connection=connection)
     assert job.get_status() == "scheduled"
     job.delete()

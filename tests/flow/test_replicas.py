@@ -16,10 +16,10 @@ from typing import Any
 
 from local import demo
 from local.runtime import Runtime
-from shared import commands, sink, workloads
+from shared import workloads
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import REF, Demo, Recorder, distinct, eventually, is_subsequence
+from tests.flow.conftest import Demo, Recorder, distinct, eventually, is_subsequence
 
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 25},
@@ -93,13 +93,14 @@ def test_weights_are_shares_of_replicas_and_the_apex_selects_both(
 def test_an_abort_scales_the_canary_down_at_once(
     podinfo: Demo, kube: Kube, runtime: Runtime
 ) -> None:
-    _create(kube, [{"setWeight": 50}, {"pause": {}}], abortScaleDownDelaySeconds=600)
+    canary = {"steps": [{"setWeight": 50}, {"pause": {}}], "abortScaleDownDelaySeconds": 600}
+    _create(kube, [], strategy={"canary": canary})
     podinfo.wait(Stage.HEALTHY)
     podinfo.set_image("podinfo:2")
     podinfo.wait(Stage.PAUSED, step=1, weight=50)
     target = kube.deployment(demo.NAMESPACE, demo.NAME)
     assert target is not None and target["spec"]["replicas"] == 2
-    sink.send(runtime.broker_url, commands.Command("c-1", "abort", "alice", 0.0).event(REF))
+    podinfo.command("abort")
     state = podinfo.wait(Stage.ABORTED)
     assert state.scaled_down and "canary scaled down" in state.message
     target = kube.deployment(demo.NAMESPACE, demo.NAME)

@@ -1,8 +1,9 @@
 """The local Broker's ingress and lifecycle over real HTTP.
 
 Covered: ingress answers like Knative's (202, 400 for a malformed or incomplete event, 404 for
-an unknown Broker, 405), ``ingress_url`` refusing an unknown Broker, and a bounded stop with a
-hung subscriber after which nothing can be published.
+an unknown Broker, 405), 413 for a body over the limit, declared or chunked, ``ingress_url``
+refusing an unknown Broker, and a bounded stop with a hung subscriber after which nothing can
+be published.
 
 Subscribers are small real HTTP servers on loopback (:class:`Receiver`); nothing is mocked.
 """
@@ -13,6 +14,7 @@ import time
 from typing import Any
 
 import pytest
+import requests
 
 from local import broker as lb
 from shared import events
@@ -55,6 +57,28 @@ def test_ingress_answers_like_knative(receivers: dict[str, Receiver]) -> None:
             broker.ingress_url("ferry", "other")
         assert broker.wait_idle(5)
     assert sink.ids() == ["ok"]
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "declared"])
+def test_an_oversized_body_is_413_without_being_read_whole(
+    receivers: dict[str, Receiver], chunked: bool
+) -> None:
+    sink = add(receivers, "sink")
+    manifests = [broker_doc(), trigger_doc("sink", ksvc("sink"))]
+    with lb.Broker(manifests, resolver(receivers)) as broker:
+        headers, _ = events.to_http(event(id="big"))
+        chunks = (b"x" * 65536 for _ in range(1600))  # 100 MiB, no Content-Length
+        body = chunks if chunked else b"x" * (lb.MAX_BODY + 1)
+        try:
+            answer = requests.post(
+                broker.ingress_url("ferry", "default"), headers=headers, data=body, timeout=30
+            )
+            status = answer.status_code
+        except requests.ConnectionError:  # the server answered and closed while we sent
+            status = 413
+        assert status == 413  # (the ingress read no more than its limit: tests/shared)
+        assert broker.wait_idle(5)
+    assert sink.ids() == []
 
 
 def test_stop_is_bounded_with_a_hung_subscriber(receivers: dict[str, Receiver]) -> None:

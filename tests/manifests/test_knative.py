@@ -157,6 +157,7 @@ def test_sources_send_only_routed_types_to_the_broker() -> None:
         ("ferry.dev/v1alpha1", "Rollout"),
         ("apps/v1", "Deployment"),
         ("networking.k8s.io/v1", "Ingress"),
+        ("v1", "Service"),
         ("ferry.dev/v1alpha1", "AnalysisRun"),
         ("batch/v1", "Job"),
     }
@@ -165,6 +166,8 @@ def test_sources_send_only_routed_types_to_the_broker() -> None:
     assert selectors.pop("Job") == {
         "matchExpressions": [{"key": job.RUN_LABEL, "operator": "Exists"}]
     }
+    # Only the Services Ferry keeps (drift on them is healed at once).
+    assert selectors.pop("Service") == {"matchLabels": {"app.kubernetes.io/managed-by": "ferry"}}
     assert set(selectors.values()) == {None}, "every other kind is watched whole"
     assert ping["spec"]["schedule"] == "* * * * *"
     assert ping["spec"]["contentType"] == "application/json"

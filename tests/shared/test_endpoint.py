@@ -166,6 +166,21 @@ MALFORMED: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
         "not JSON",
     ),
     "structured-without-type": (_structured_without_type, "missing required attribute(s): type"),
+    "structured-too-deep": (
+        lambda: {
+            "headers": {"content-type": "application/cloudevents+json"},
+            "data": events.to_json(step_started())[:-1].encode()
+            + b', "x": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}",
+        },
+        "nested too deeply",
+    ),
+    "binary-data-too-deep": (
+        lambda: {**binary(step_started()), "data": b"[" * 100_000 + b"]" * 100_000},
+        "nested too deeply",
+    ),
 }
 
 

@@ -1,0 +1,170 @@
+"""The levels a rollout's committed state asks of the cluster, and bringing the cluster there.
+
+Three things follow from the state alone and carry production traffic: the router's canary
+weight (``state.weight``), the canary's replicas (by stage, :func:`canary_replicas`) and the
+primary's pod template (the canary's while promoting). Transitions never write them while they
+decide: ``shared.transitions`` commits the new state first and then calls :func:`converge`, as
+do the reconcile tick and drift events. Every write here is fenced: the object is read, then the
+*latest* committed state is loaded, then the write is made conditional on the object's
+resourceVersion (``Kube.fenced_patch``). So a write derived from an older state can never land
+after a newer state was committed: the newer commit's own converge reads after it, and a write
+squeezed in between makes the older one fail its precondition and look again.
+
+It decides nothing: it only makes the cluster say what the state says. No Redis writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from shared import kube, workloads
+from shared.context import Context
+from shared.events import RolloutRef
+from shared.rollouts import Rollout
+from shared.state import ACTIVE, RolloutState, Stage
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+Latest = Callable[[], RolloutState]
+
+
+def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int | None:
+    """The replicas the canary (the target) should run in ``state`` when the primary runs
+    ``stable``; None when it is not the rollout's to say (initializing, invalid, promoting, or
+    aborted and still within abortScaleDownDelaySeconds)."""
+    if state.stage == Stage.HEALTHY:
+        return 0
+    if state.stage in ACTIVE:
+        return rollout.router.canary_replicas(state.weight, stable)
+    if state.stage == Stage.ABORTED and state.scaled_down:
+        return 0
+    return None
+
+
+def converge(ctx: Context, rollout: Rollout, *, drift: bool = False) -> None:
+    """Write the levels of the latest committed state (``drift``: a person or another tool
+    changed them; say so in the log)."""
+    if rollout.deleting:
+        return  # cleanup hands the target back; the levels are no longer the rollout's
+    ref = RolloutRef(rollout.spec.namespace, rollout.spec.name)
+
+    def latest() -> RolloutState:
+        return ctx.store.load(ref)
+
+    if not latest().exists:
+        return
+    _weight(ctx, rollout, latest, drift)
+    _replicas(ctx, rollout, latest, drift)
+    _primary(ctx, rollout, latest)
+
+
+def _say(drift: bool, what: str, *args: object) -> None:
+    log.log(logging.WARNING if drift else logging.DEBUG, what, *args)
+
+
+def _weight(ctx: Context, rollout: Rollout, latest: Latest, drift: bool) -> None:
+    def want(current: int) -> int | None:
+        state = latest()
+        if state.stage in (Stage.INITIALIZING, Stage.INVALID) or not state.exists:
+            return None
+        if current != state.weight:
+            _say(
+                drift,
+                "%s/%s: canary weight %s%% -> %s%%",
+                state.namespace,
+                state.name,
+                current,
+                state.weight,
+            )
+        return state.weight
+
+    rollout.router.set_weight(rollout.spec, want)
+
+
+def _replicas(ctx: Context, rollout: Rollout, latest: Latest, drift: bool) -> None:
+    spec = rollout.spec
+
+    def change(target: Obj) -> Obj | None:
+        primary = ctx.kube.deployment(spec.namespace, spec.primary)
+        state = latest()
+        want = canary_replicas(state, workloads.replicas(primary), rollout)
+        if want is None or workloads.replicas(target) == want:
+            return None
+        _say(drift, "%s/%s: canary scaled to %s", spec.namespace, spec.name, want)
+        return {"spec": {"replicas": want}}
+
+    ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.target, change)
+
+
+def primary_source(state: RolloutState) -> str | None:
+    """The revision whose template the primary should run, when the target runs it: the canary
+    while promoting, the stable one at rest; None when it is not the rollout's to say."""
+    if state.stage == Stage.PROMOTING:
+        return state.canary_revision
+    if state.stage == Stage.HEALTHY:
+        return state.stable_revision
+    return None
+
+
+def _primary_patch(ctx: Context, rollout: Rollout, state: RolloutState, primary: Obj) -> Obj | None:
+    """The patch that gives the primary the template it should run (None: it runs it, or the
+    target no longer runs that revision, so it cannot be known here)."""
+    spec = rollout.spec
+    source = primary_source(state)
+    target = ctx.kube.deployment(spec.namespace, spec.target) if source else None
+    if target is None or workloads.revision(target) != source:
+        return None
+    desired = workloads.primary(
+        spec,
+        target,
+        rollout.obj,
+        max(workloads.replicas(primary), 1),
+        by_replicas=rollout.by_replicas,
+    )
+    patch: Obj | None = kube.difference(primary, desired) or None
+    return patch
+
+
+def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
+    """While promoting the primary takes the canary's template; at rest it keeps the stable
+    one (a template edited by hand goes back)."""
+    spec = rollout.spec
+
+    def change(primary: Obj) -> Obj | None:
+        return _primary_patch(ctx, rollout, latest(), primary)
+
+    if primary_source(latest()):  # else nothing to write: spare the reads
+        ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.primary, change)
+
+
+def differences(ctx: Context, rollout: Rollout, state: RolloutState) -> list[str]:
+    """What in the cluster does not say what ``state`` says (empty when all agree): the
+    routing objects' weight, the canary's replicas, the primary's template, the Services."""
+    spec, found = rollout.spec, []
+    if state.stage in (Stage.INITIALIZING, Stage.INVALID) or not state.exists:
+        return []
+    weight = rollout.router.get_weight(spec)
+    if weight is None and not rollout.by_replicas:
+        found.append("the routing objects are missing")
+    elif weight is not None and weight != state.weight:
+        found.append(f"the canary weight is {weight}%, not {state.weight}%")
+    target = ctx.kube.deployment(spec.namespace, spec.target)
+    primary = ctx.kube.deployment(spec.namespace, spec.primary)
+    want = canary_replicas(state, workloads.replicas(primary), rollout)
+    if target is not None and want is not None and workloads.replicas(target) != want:
+        found.append(f"the canary runs {workloads.replicas(target)} replicas, not {want}")
+    if primary is None:
+        found.append(f"{spec.primary} is missing")
+    elif _primary_patch(ctx, rollout, state, primary):
+        found.append(f"{spec.primary} does not run the template it should")
+    if target is not None:
+        for service in workloads.services(
+            spec, target, rollout.obj, by_replicas=rollout.by_replicas
+        ):
+            name = service["metadata"]["name"]
+            current = ctx.kube.get("v1", "services", spec.namespace, name)
+            if current is None or kube.difference(current, service):
+                found.append(f"the Service {name} is not as Ferry made it")
+    return found
