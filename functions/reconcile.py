@@ -48,7 +48,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     for ref in sorted(refs, key=lambda r: r.subject):
         try:
             for follow_up in plan(ctx, ref, tick):
-                sink.send(ctx.broker_url, follow_up)
+                sink.send(ctx.broker_url, follow_up, token=ctx.broker_token)
         except (kube.Transient, sink.SinkError) as exc:
             log.warning("reconcile %s: %s (next tick retries)", ref.subject, exc)
     return None

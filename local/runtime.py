@@ -3,9 +3,12 @@
 It starts (or connects to) a Kubernetes API, a real Redis, the functions (each mounted at
 ``/ferry-<name>`` of one local HTTP server, standing in for its Knative Service), a Broker that
 routes by ``knative/triggers.yaml``, the ApiServerSource and PingSource emulators of
-``knative/sources.yaml``, and an RQ worker with its scheduler for timers. Ferry's CRDs are
-installed first. Stopping ends everything; starting again with the same data directory resumes
-from Redis, and the first tick (sent at start) moves every rollout on.
+``knative/sources.yaml``, and an RQ worker with its scheduler for timers. Ferry's CRDs, RBAC and
+admission policies are installed first, and every component acts as the identity its manifest
+names (``local.wiring``): each function as its ServiceAccount, RBAC deciding what it may do;
+every delivery and every send carries a token its receiver checks. Stopping ends everything;
+starting again with the same data directory resumes from Redis, and the first tick (sent at
+start) moves every rollout on.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 import functions
-from local import redis_server
+from local import installation, redis_server
 from local.broker import Broker, load_manifests
 from local.faults import Faults
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings as SimSettings
 from local.sources import ApiServerSourceEmulator, PingSourceEmulator
+from local.wiring import Wiring
 from shared.context import Context
 from shared.endpoint import create_app
 from shared.kube import Kube
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 KNATIVE_DIR = Path(__file__).resolve().parents[1] / "knative"
 NAMESPACE = "ferry-system"
 BROKER = "ferry"
+TIMER_WORKER = "ferry-timer"
+"""The timer worker's ServiceAccount (knative/timer-worker.yaml): a token for the Broker only."""
 
 
 class _Quiet(WSGIRequestHandler):
@@ -92,6 +98,8 @@ class Runtime:
         self._sources: list[ApiServerSourceEmulator | PingSourceEmulator] = []
         self._worker: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._stopping = threading.Event()
+        self._wiring: Wiring | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,6 +117,7 @@ class Runtime:
         return self
 
     def _start(self) -> None:
+        self._stopping.clear()
         self._tmp = tempfile.TemporaryDirectory(prefix="ferry-up-")
         work = Path(self._tmp.name)
         data_dir = self.options.data_dir
@@ -123,7 +132,9 @@ class Runtime:
             self.kubeconfig = str(self.sim.write_kubeconfig((data_dir or work) / "kubeconfig"))
             self._api = self.sim.api_client()
         kube = Kube(self._api)
-        self._install_crds(kube)
+        installation.install(kube, self.options.manifests)
+        wiring = Wiring(kube, self._api.configuration, self.options.manifests, NAMESPACE)
+        self._wiring = wiring
 
         # Functions first (their URLs are needed to build the Broker), served lazily: the
         # Context only needs the Broker's URL when a function runs.
@@ -138,29 +149,50 @@ class Runtime:
             manifests,
             lambda ref: self._resolve(ref, functions_url),
             namespace=NAMESPACE,
+            authenticate=wiring.broker_senders(BROKER).check,
+            credentials=wiring.trigger_credentials(),
         ).start()
         self.broker_url = self.broker.ingress_url(NAMESPACE, BROKER)
         settings = Settings(redis_url=self.redis_url, broker_url=self.broker_url)
-        context = Context.from_settings(settings, kube=kube)
-        if self.options.fault_injection:
-            context = replace(context, before_commit=self.faults)
-        self.store = context.store
+        shared_context = Context.from_settings(settings, kube=kube)
+        self.store = shared_context.store
         apps = {
-            f"/{functions.SERVICE_PREFIX}{name}": create_app(name, functions.handler(name), context)
+            f"/{functions.SERVICE_PREFIX}{name}": self._app(name, wiring, shared_context)
             for name in [*functions.ROUTES, functions.DEAD_LETTER]
         }
         host.app = DispatcherMiddleware(NotFound(), cast("dict[str, WSGIApplication]", apps))
         threading.Thread(target=host.serve_forever, name="ferry-functions", daemon=True).start()
 
-        self._start_worker(settings)
+        self._start_worker(settings, wiring, work)
         for source in self._source_manifests():
+            token = wiring.source_token(source, BROKER)
             if source["kind"] == "ApiServerSource":
-                emulator: Any = ApiServerSourceEmulator(source, self._api, self.broker_url)
+                emulator: Any = ApiServerSourceEmulator(
+                    source, wiring.source_api(source), self.broker_url, token=token
+                )
             else:
-                emulator = PingSourceEmulator(source, self.broker_url, self.options.tick)
+                emulator = PingSourceEmulator(
+                    source, self.broker_url, self.options.tick, token=token
+                )
             self._sources.append(emulator)
             emulator.start()
         self.tick()  # the first tick resumes whatever was in flight
+
+    def _app(self, name: str, wiring: Wiring, shared_context: Context) -> Any:
+        """Function ``name``'s app, acting as its Knative Service's ServiceAccount."""
+        service = f"{functions.SERVICE_PREFIX}{name}"
+        identity = wiring.functions.get(service)
+        context = shared_context
+        if identity is not None:
+            broker_tokens = wiring.tokens(identity.service_account, wiring.broker_audience(BROKER))
+            context = replace(
+                context,
+                kube=wiring.api(identity.service_account),
+                broker_token=broker_tokens.token,
+            )
+        if self.options.fault_injection:
+            context = replace(context, before_commit=self.faults)
+        return create_app(name, functions.handler(name), context, wiring.function_senders(service))
 
     def _source_manifests(self) -> list[dict[str, Any]]:
         text = (self.options.manifests / "sources.yaml").read_text()
@@ -177,29 +209,16 @@ class Runtime:
             raise ValueError(f"the local runtime serves Knative Services only, not {ref}")
         return f"{functions_url}/{ref['name']}/"
 
-    def _install_crds(self, kube: Kube) -> None:
-        for path in sorted((self.options.manifests / "crds").glob("*.yaml")):
-            for crd in yaml.safe_load_all(path.read_text()):
-                if not crd:
-                    continue
-                name = crd["metadata"]["name"]
-                current = kube.get(
-                    "apiextensions.k8s.io/v1", "customresourcedefinitions", None, name
-                )
-                if current is None:
-                    kube.request(
-                        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=crd
-                    )
-                else:
-                    crd["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                    kube.request(
-                        "PUT",
-                        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}",
-                        body=crd,
-                    )
-
-    def _start_worker(self, settings: Settings) -> None:
-        env = dict(os.environ, REDIS_URL=settings.redis_url, FERRY_BROKER_URL=settings.broker_url)
+    def _start_worker(self, settings: Settings, wiring: Wiring, work: Path) -> None:
+        token_file = work / "timer-worker-token"
+        tokens = wiring.tokens(TIMER_WORKER, wiring.broker_audience(BROKER))
+        tokens.keep_file(token_file, self._stopping)
+        env = dict(
+            os.environ,
+            REDIS_URL=settings.redis_url,
+            FERRY_BROKER_URL=settings.broker_url,
+            FERRY_BROKER_TOKEN_FILE=str(token_file),
+        )
         command = [
             sys.executable,
             "-m",
@@ -221,6 +240,24 @@ class Runtime:
             raise RuntimeError("the runtime is not started")
         return f"{self.functions_url}/{functions.SERVICE_PREFIX}{name}/"
 
+    def token(self, audience: str, service_account: str = "ferry-test-sender") -> str:
+        """A token of ``service_account`` in Ferry's namespace for ``audience``: how a
+        component of Ferry's proves who it is (tests send events as one)."""
+        if self._wiring is None:
+            raise RuntimeError("the runtime is not started")
+        return self._wiring.tokens(service_account, audience).token()
+
+    def audience(self, function: str | None = None) -> str:
+        """The audience of function ``function``'s deliveries, or of the Broker's (None)."""
+        if self._wiring is None:
+            raise RuntimeError("the runtime is not started")
+        if function is None:
+            return self._wiring.broker_audience(BROKER)
+        found = self._wiring.functions.get(f"{functions.SERVICE_PREFIX}{function}")
+        if found is None or not found.audience:
+            raise ValueError(f"function {function} has no audience in the manifests")
+        return found.audience
+
     def tick(self) -> None:
         """Send a reconcile tick now (as the PingSource would on its schedule)."""
         for emulator in self._sources:
@@ -228,6 +265,7 @@ class Runtime:
                 emulator.fire_now()
 
     def stop(self) -> None:
+        self._stopping.set()
         for emulator in self._sources:
             emulator.stop()
         self._sources = []

@@ -120,13 +120,16 @@ def find(rollout: dict[str, Any] | None, command_id: str, kind: str, now: float)
     return found if found is not None and ACTIONS[found.action] == kind else None
 
 
-def pending(rollout: dict[str, Any], consumed: Callable[[Command], bool]) -> list[Any] | None:
-    """``status.commands`` without the commands already carried out (which the history keeps)
-    nor malformed entries; None when nothing is to be pruned."""
+def pending(
+    rollout: dict[str, Any], consumed: Callable[[Command], bool], now: float
+) -> list[Any] | None:
+    """``status.commands`` without the commands already carried out (which the history keeps),
+    the expired ones (they will never be) and malformed entries; None when nothing is to be
+    pruned."""
     entries = _entries(rollout)
     kept = []
     for raw in entries:
         command = _parse(raw)
-        if command is not None and not consumed(command):
+        if command is not None and command.time >= now - MAX_AGE and not consumed(command):
             kept.append(raw)
     return None if len(kept) == len(entries) else kept

@@ -29,6 +29,9 @@ class Context:
     before_commit: Callable[[str], None] | None = None
     """Called with the function's name after it decided and before it commits: the local
     runtime's tests use it to crash a function there. None in production."""
+    broker_token: Callable[[], str] | None = None
+    """A token for the Broker's audience, sent with what the function posts to the Broker
+    itself (replies go back in the HTTP answer and need none)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, kube: Kube | None = None) -> Context:
@@ -38,6 +41,7 @@ class Context:
             store=StateStore(connection),
             timers=Timers(connection, settings.broker_url, settings.timer_queue),
             broker_url=settings.broker_url,
+            broker_token=settings.broker_token(),
         )
 
     def for_function(self, function: str) -> Context:

@@ -17,6 +17,7 @@ from flask import Flask, Response, request
 
 from shared import events, kube, limits, state
 from shared.context import Context
+from shared.senders import Forbidden, Senders, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,28 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-def create_app(function: str, handler: Handler, context: Context) -> Flask:
+def create_app(
+    function: str, handler: Handler, context: Context, senders: Senders | None = None
+) -> Flask:
+    """The function's app. With ``senders``, a delivery must carry a token of an accepted
+    sender for the function's audience (401/403 otherwise, before its body is read); without,
+    every delivery is accepted (only where the network lets nothing else reach it)."""
     app = Flask(f"ferry-{function}")
     ctx = context.for_function(function)
 
     @app.post("/")
     def receive() -> Response:
+        if senders is not None:
+            try:
+                senders.check(request.headers.get("Authorization"))
+            except Unauthenticated as exc:
+                response = _text(f"unauthenticated: {exc}", 401)
+                response.headers["WWW-Authenticate"] = 'Bearer realm="ferry"'
+                return response
+            except Forbidden as exc:
+                return _text(f"forbidden: {exc}", 403)
+            except TRANSIENT as exc:
+                return _text(f"transient: {exc}; retry", 503)
         try:
             body = limits.read(request.stream, declared=request.content_length)
             event = events.from_http(dict(request.headers), body)

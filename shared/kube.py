@@ -295,8 +295,6 @@ class Kube:
         meta = rollout["metadata"]
         fact = "\n".join([str(meta.get("uid", "")), reason, message])
         name = f"{meta['name']}.{hashlib.sha256(fact.encode()).hexdigest()[:16]}"
-        if self.get("v1", "events", meta["namespace"], name) is not None:
-            return
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         event = {
             "apiVersion": "v1",
@@ -321,6 +319,8 @@ class Kube:
         }
         try:
             self.create(event)
+        except Conflict:
+            return  # recorded already (AlreadyExists): the same fact, decided again
         except (ApiError, NotFound, Transient) as exc:
             log.warning("could not record event %s on %s: %s", reason, meta["name"], exc)
 

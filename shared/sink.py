@@ -5,6 +5,8 @@ Used by timers and by the reconcile tick, which emit more than one reply can car
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import requests
 from cloudevents.core.v1.event import CloudEvent
 
@@ -17,8 +19,17 @@ class SinkError(Exception):
     """The sink did not accept the event (the caller retries, or leaves it to reconcile)."""
 
 
-def send(url: str, event: CloudEvent, *, session: requests.Session | None = None) -> None:
+def send(
+    url: str,
+    event: CloudEvent,
+    *,
+    session: requests.Session | None = None,
+    token: Callable[[], str] | None = None,
+) -> None:
+    """POST ``event`` in binary mode (with ``token()`` as its bearer token when given)."""
     headers, body = events.to_http(event)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token()}"
     try:
         response = (session or requests).post(url, data=body, headers=headers, timeout=TIMEOUT)
     except requests.RequestException as exc:

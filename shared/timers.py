@@ -29,9 +29,11 @@ def fire(event_json: str, broker_url: str) -> None:
     The job carries the Broker's URL of when it was set; a worker configured with its own
     (``FERRY_BROKER_URL``, as ``ferry up`` does) sends there instead, because the Broker may
     have moved since: a restarted local runtime listens on a new port."""
+    token = None
     with contextlib.suppress(RuntimeError):  # none configured: the one recorded with the timer
-        broker_url = Settings.from_env().broker_url
-    sink.send(broker_url, events.from_json(event_json))
+        settings = Settings.from_env()
+        broker_url, token = settings.broker_url, settings.broker_token()
+    sink.send(broker_url, events.from_json(event_json), token=token)
 
 
 def timer_id(event: CloudEvent) -> str:

@@ -207,7 +207,7 @@ def mirror(ctx: Context, ref: RolloutRef) -> None:
         ]
         desired = status.of(state, ctx.now(), recent)
         kept = commands.pending(
-            current, lambda c: ctx.store.processed(ref, events.key(c.event(ref)))
+            current, lambda c: ctx.store.processed(ref, events.key(c.event(ref))), ctx.now()
         )
         if kept is not None:
             desired[commands.STATUS_FIELD] = kept  # consumed: the history keeps them

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -10,10 +11,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+from kubernetes import client
 
 from local.sim.cluster import Simulator
 from shared import events
@@ -28,8 +31,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+AUDIENCE = "ferry.dev/functions/detect"
+
+
+@dataclass
+class Served:
+    url: str
+    sim: Simulator
+
+    def token(self, namespace: str, audience: str = AUDIENCE) -> str:
+        """A token of a ServiceAccount of ``namespace`` (made if needed) for ``audience``."""
+        core = client.CoreV1Api(self.sim.api_client())
+        with contextlib.suppress(client.ApiException):
+            core.create_namespace({"metadata": {"name": namespace}})
+        with contextlib.suppress(client.ApiException):
+            core.create_namespaced_service_account(namespace, {"metadata": {"name": "sender"}})
+        return self.sim.service_account_token(namespace, "sender", [audience])
+
+
 @pytest.fixture
-def served(redis_server: str, tmp_path: Path) -> Iterator[str]:
+def served(redis_server: str, tmp_path: Path) -> Iterator[Served]:
     """``ferry serve detect`` in a subprocess, configured only by its environment."""
     with Simulator(controllers=False) as sim:
         kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
@@ -38,6 +59,7 @@ def served(redis_server: str, tmp_path: Path) -> Iterator[str]:
             os.environ,
             REDIS_URL=redis_server,
             FERRY_BROKER_URL="http://127.0.0.1:9/x",
+            FERRY_AUDIENCE=AUDIENCE,
             KUBECONFIG=str(kubeconfig),
             PORT=str(port),
         )
@@ -59,15 +81,19 @@ def served(redis_server: str, tmp_path: Path) -> Iterator[str]:
             else:
                 proc.kill()
                 raise AssertionError(f"ferry serve did not start: {proc.communicate()[0]!r}")
-            yield url
+            yield Served(url, sim)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
 
 
-def test_serve_answers_cloudevents_like_a_knative_service(served: str) -> None:
+def test_serve_answers_cloudevents_like_a_knative_service(served: Served) -> None:
+    trusted = {"Authorization": f"Bearer {served.token('ferry-system')}"}
     malformed = requests.post(
-        f"{served}/", data=b"{}", headers={"content-type": "application/json"}, timeout=5
+        f"{served.url}/",
+        data=b"{}",
+        headers={"content-type": "application/json", **trusted},
+        timeout=5,
     )
     assert malformed.status_code == 400
     assert "not a CloudEvent" in malformed.text
@@ -77,8 +103,39 @@ def test_serve_answers_cloudevents_like_a_knative_service(served: str) -> None:
         data={"kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}},
     )
     headers, body = events.to_http(event)
-    answer = requests.post(f"{served}/", data=body, headers=headers, timeout=5)
+    answer = requests.post(f"{served.url}/", data=body, headers={**headers, **trusted}, timeout=5)
     assert answer.status_code == 202  # no rollout cares about a ConfigMap: done, no reply
+
+
+def test_serve_accepts_only_tokens_of_its_senders_for_its_audience(served: Served) -> None:
+    """Knative's sender identity: a delivery carries a token of the sender's ServiceAccount
+    for the function's audience; by default the function's own namespace may send."""
+    config_map = {"kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}}
+    event = events.new(Type.RESOURCE_ADDED, RolloutRef("default", "x"), data=config_map)
+    headers, body = events.to_http(event)
+
+    def post(authorization: str | None) -> requests.Response:
+        extra = {"Authorization": authorization} if authorization else {}
+        return requests.post(f"{served.url}/", data=body, headers={**headers, **extra}, timeout=5)
+
+    missing = post(None)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert post("Bearer not-a-token").status_code == 401
+    elsewhere = served.token("ferry-system", audience="ferry.dev/functions/step")
+    assert post(f"Bearer {elsewhere}").status_code == 401  # issued for another function
+    stranger = post(f"Bearer {served.token('team-a')}")
+    assert stranger.status_code == 403
+    assert "system:serviceaccount:team-a:sender may not send events here" in stranger.text
+    assert post(f"Bearer {served.token('ferry-system')}").status_code in (200, 202)
+
+
+def test_serve_refuses_to_start_without_an_audience(redis_server: str) -> None:
+    env = dict(os.environ, REDIS_URL=redis_server, FERRY_BROKER_URL="http://127.0.0.1:9/x")
+    env.pop("FERRY_AUDIENCE", None)
+    proc = subprocess.run(
+        [str(BIN / "ferry"), "serve", "detect"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2 and "FERRY_AUDIENCE must be set" in proc.stderr
 
 
 def test_serve_without_configuration_says_what_is_missing() -> None:

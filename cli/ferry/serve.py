@@ -27,15 +27,26 @@ def run(args: argparse.Namespace) -> int:
     from shared import limits
     from shared.context import Context
     from shared.endpoint import create_app
+    from shared.senders import Senders
     from shared.settings import Settings
 
     try:
         handler = functions.handler(args.function)
-        context = Context.from_settings(Settings.from_env())
+        settings = Settings.from_env()
+        if settings.sender_auth and not settings.audience:
+            raise ValueError(
+                "FERRY_AUDIENCE must be set (the audience of the tokens the Broker sends, e.g. "
+                f"ferry.dev/functions/{args.function}); or FERRY_SENDER_AUTH=none to accept "
+                "unauthenticated deliveries, only where the network admits the Broker alone"
+            )
+        context = Context.from_settings(settings)
     except (ValueError, RuntimeError, ConfigException) as exc:
         print(f"ferry serve: {exc}", file=sys.stderr)
         return 2
-    app = create_app(args.function, handler, context)
+    senders = None
+    if settings.sender_auth:
+        senders = Senders(context.kube, settings.audience, settings.senders)
+    app = create_app(args.function, handler, context, senders)
     serve(
         app,
         host="0.0.0.0",

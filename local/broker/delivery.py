@@ -38,6 +38,9 @@ from local.broker.routes import Route
 from local.broker.wire import post_event, reply_of, with_extensions
 from shared import events
 
+Credentials = Callable[[Route, str], str]
+"""The token of a route's Trigger identity for an audience (Knative's sender identity)."""
+
 log = logging.getLogger(__name__)
 
 ERROR_DEST, ERROR_CODE, ERROR_DATA = "knativeerrordest", "knativeerrorcode", "knativeerrordata"
@@ -128,12 +131,14 @@ class Dispatcher:
         republish: Callable[[str, CloudEvent], object],
         ingress_of: Callable[[str], str],
         on_delivery: Callable[[DeliveryRecord], None] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         self._workers_count = max(1, workers)
         self._records: deque[DeliveryRecord] = deque(maxlen=history)
         self._republish = republish
         self._ingress_of = ingress_of
         self._on_delivery = on_delivery
+        self._credentials = credentials
         self._lock = threading.Condition()
         self._timers: list[tuple[float, int, _Task]] = []
         self._seq = itertools.count()
@@ -228,6 +233,12 @@ class Dispatcher:
                 )
                 self._finish(task, Outcome.DROPPED, "internal error (see log)")
 
+    def _authorization(self, route: Route, audience: str | None) -> dict[str, str]:
+        """The Trigger's token for ``audience`` (none without an audience or credentials)."""
+        if audience is None or self._credentials is None:
+            return {}
+        return {"authorization": f"Bearer {self._credentials(route, audience)}"}
+
     def _attempt(self, task: _Task) -> None:
         route, delivery = task.route, task.route.delivery
         task.attempts += 1
@@ -237,7 +248,7 @@ class Dispatcher:
             task.event,
             timeout=delivery.timeout,
             structured=delivery.structured,
-            extra_headers={"prefer": "reply"},
+            extra_headers={"prefer": "reply", **self._authorization(route, route.audience)},
         )
         task.status = answer.status
         if answer.ok:
@@ -308,6 +319,7 @@ class Dispatcher:
             task.dead_letter,
             timeout=delivery.timeout,
             structured=delivery.structured,
+            extra_headers=self._authorization(task.route, delivery.dead_letter_audience),
         )
         task.dead_letter_status = answer.status
         if answer.ok:

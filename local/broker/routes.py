@@ -33,6 +33,8 @@ class DeliverySpec:
     backoff_delay: float | None = None
     timeout: float | None = None
     dead_letter_sink: str | None = None
+    dead_letter_audience: str | None = None
+    """The OIDC audience of the dead letter sink (its Destination's ``audience``)."""
     structured: bool = False
     """``format: json``: deliver in structured mode (default and ``binary``: binary mode)."""
 
@@ -56,6 +58,9 @@ class Route:
     matches: Predicate
     subscriber: str
     delivery: DeliverySpec
+    audience: str | None = None
+    """The subscriber's OIDC audience (its Destination's ``audience``): with sender identity,
+    every delivery carries a token of the Trigger's identity issued for it."""
 
 
 def _destination(dest: Any, namespace: str, resolve: Resolver, where: str) -> str:
@@ -104,12 +109,14 @@ def _delivery_spec(
     fmt = own.get("format")
     if fmt not in (None, "json", "binary"):
         raise ManifestError(f"{where}: delivery.format must be json or binary")
-    sink = None
+    sink, audience = None, None
     if trigger and trigger.get("deadLetterSink"):
         sink = _destination(trigger["deadLetterSink"], trigger_ns, resolve, where + " deadLetter")
+        audience = trigger["deadLetterSink"].get("audience")
     elif broker and broker.get("deadLetterSink"):
         sink = _destination(broker["deadLetterSink"], broker_ns, resolve, where + " deadLetter")
-    return DeliverySpec(retry, policy, delay, timeout, sink, fmt == "json")
+        audience = broker["deadLetterSink"].get("audience")
+    return DeliverySpec(retry, policy, delay, timeout, sink, audience, fmt == "json")
 
 
 def build_routes(
@@ -160,6 +167,7 @@ def build_routes(
                     where,
                     default_timeout,
                 ),
+                audience=spec["subscriber"].get("audience"),
             )
         )
     return routes, brokers

@@ -24,11 +24,11 @@ from cloudevents.core.v1.event import CloudEvent
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.broker.delivery import DeliveryRecord, Dispatcher
+from local.broker.delivery import Credentials, DeliveryRecord, Dispatcher
 from local.broker.filters import attribute_strings
 from local.broker.routes import Resolver, build_routes
 from local.broker.wire import check_required, with_extensions
-from shared import events, limits
+from shared import events, limits, senders
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,14 @@ class Broker:
         # Knative sets no request timeout unless delivery.timeout is given; locally a hung
         # function must not hold a worker forever, so unset timeouts default to this.
         on_delivery: Callable[[DeliveryRecord], None] | None = None,
+        authenticate: Callable[[str | None], str] | None = None,
+        # With sender identity: the ingress's check of a request's Authorization header (the
+        # sender's username, or Unauthenticated/Forbidden from shared.senders).
+        credentials: Credentials | None = None,
+        # ... and the Trigger's token for its subscriber's audience, on every delivery.
     ) -> None:
         self._routes, self._brokers = build_routes(manifests, resolve, namespace, default_timeout)
+        self._authenticate = authenticate
         self._host, self._port = host, port
         self._dispatcher = Dispatcher(
             workers=workers,
@@ -80,6 +86,7 @@ class Broker:
             republish=self._ingest,
             ingress_of=lambda key: f"{self.url}/{key}",
             on_delivery=on_delivery,
+            credentials=credentials,
         )
         self._server: BaseWSGIServer | None = None
         self._threads: list[threading.Thread] = []
@@ -201,6 +208,9 @@ class Broker:
             return Response("POST CloudEvents here\n", status=405, mimetype="text/plain")
         if self._dispatcher.stopping:
             return Response("broker is stopping\n", status=503, mimetype="text/plain")
+        refused = self._refused(request.headers.get("Authorization"))
+        if refused is not None:
+            return refused
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             body = limits.read(request.stream, MAX_BODY, declared=request.content_length)
@@ -219,6 +229,23 @@ class Broker:
             return Response(f"{exc}\n", status=400, mimetype="text/plain")
         self._ingest("/".join(parts), event)
         return Response(status=202)
+
+    def _refused(self, authorization: str | None) -> Response | None:
+        """401 or 403 when the ingress checks senders and this one does not pass."""
+        if self._authenticate is None:
+            return None
+        try:
+            self._authenticate(authorization)
+        except senders.Unauthenticated as exc:
+            return Response(
+                f"unauthenticated: {exc}\n",
+                status=401,
+                mimetype="text/plain",
+                headers={"WWW-Authenticate": 'Bearer realm="knative-eventing"'},
+            )
+        except senders.Forbidden as exc:
+            return Response(f"forbidden: {exc}\n", status=403, mimetype="text/plain")
+        return None
 
     # ------------------------------------------------------------------ observing
 

@@ -221,6 +221,14 @@ def _builtin() -> list[ResourceType]:
             generation=True,
         ),
         t(
+            "networking.k8s.io",
+            "v1",
+            "networkpolicies",
+            "NetworkPolicy",
+            short_names=("netpol",),
+            generation=True,
+        ),
+        t(
             "autoscaling",
             "v2",
             "horizontalpodautoscalers",

@@ -151,6 +151,8 @@ class ApiServerSourceEmulator:
         # False is upstream's behaviour (see the module docstring); True reports listed objects.
         watch_timeout: int = WATCH_TIMEOUT,
         on_event: OnEvent | None = None,
+        token: Callable[[], str] | None = None,
+        # the source's OIDC token for its sink, with Knative's sender identity
     ) -> None:
         meta = manifest.get("metadata") or {}
         self.name = str(meta.get("name", "apiserversource"))
@@ -168,7 +170,7 @@ class ApiServerSourceEmulator:
         self.emit_existing = emit_existing
         self.watch_timeout = watch_timeout
         self._stopped = threading.Event()
-        self._sender = Sender(sink_url, self._stopped, on_event)
+        self._sender = Sender(sink_url, self._stopped, on_event, token)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._responses: set[Any] = set()

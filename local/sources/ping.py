@@ -13,7 +13,7 @@ import base64
 import binascii
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,8 @@ class PingSourceEmulator:
         interval: float,
         *,
         on_event: OnEvent | None = None,
+        token: Callable[[], str] | None = None,
+        # the source's OIDC token for its sink, with Knative's sender identity
     ) -> None:
         meta = manifest.get("metadata") or {}
         self.name = str(meta.get("name", "pingsource"))
@@ -60,7 +62,7 @@ class PingSourceEmulator:
             raise ValueError("interval must be positive")
         self.interval = interval
         self._stopped = threading.Event()
-        self._sender = Sender(sink_url, self._stopped, on_event)
+        self._sender = Sender(sink_url, self._stopped, on_event, token)
         self._thread: threading.Thread | None = None
 
     def event(self) -> CloudEvent:

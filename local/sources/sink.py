@@ -19,7 +19,7 @@ from typing import Any
 import urllib3
 from cloudevents.core.v1.event import CloudEvent
 
-from local.broker import post_event
+from local.broker import Answer, post_event
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +46,31 @@ def ce_overrides(spec: Mapping[str, Any]) -> dict[str, str]:
 class Sender:
     """POSTs CloudEvents to one sink with a few retries; never raises for a failed send."""
 
-    def __init__(self, url: str, stopped: threading.Event, on_event: OnEvent | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        stopped: threading.Event,
+        on_event: OnEvent | None,
+        token: Callable[[], str] | None = None,
+    ) -> None:
         self.url = url
         self._stopped = stopped
         self._on_event = on_event
+        self._token = token
         self._pool = urllib3.PoolManager(maxsize=8, retries=False)
 
+    def _post(self, event: CloudEvent) -> Answer:
+        """One attempt, with the source's OIDC token for the sink when it has one."""
+        headers = {"authorization": f"Bearer {self._token()}"} if self._token else None
+        return post_event(self._pool, self.url, event, timeout=SEND_TIMEOUT, extra_headers=headers)
+
     def send(self, event: CloudEvent) -> bool:
-        answer = post_event(self._pool, self.url, event, timeout=SEND_TIMEOUT)
+        answer = self._post(event)
         for attempt in range(SEND_RETRIES):
             if answer.ok or not answer.retryable or self._stopped.is_set():
                 break
             self._stopped.wait(SEND_BACKOFF * 2**attempt)
-            answer = post_event(self._pool, self.url, event, timeout=SEND_TIMEOUT)
+            answer = self._post(event)
         if not answer.ok:
             log.error(
                 "sink %s refused %s %s id=%s: %s",

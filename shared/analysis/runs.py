@@ -33,7 +33,7 @@ from shared.analysis.measurements import Measurement
 from shared.analysis.model import AnalysisPhase, MeasurementPhase
 from shared.context import Context
 from shared.events import Type
-from shared.kube import NotFound
+from shared.kube import ApiError, NotFound
 from shared.models import InvalidSpec
 from shared.state import RolloutState
 
@@ -236,10 +236,17 @@ def start(
 
 
 def _metrics(
-    ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
+    ctx: Context,
+    namespace: str,
+    run_obj: Mapping[str, Any],
+    rollout: Mapping[str, Any],
+    *,
+    read_secrets: bool = True,
 ) -> tuple[model.Metric, ...]:
-    metrics, _ = _resolved(ctx, namespace, run_obj, rollout)
-    return metrics
+    """The run's metrics; without ``read_secrets``, Secret arguments stand masked (enough to
+    judge and show measurements already taken, and no Secret is read to end a run)."""
+    spec, args = _args(ctx, namespace, run_obj, rollout, read_secrets=read_secrets)
+    return validation.metrics(spec.template, args)
 
 
 def _resolved(
@@ -251,13 +258,33 @@ def _resolved(
     return validation.metrics(spec.template, args), args
 
 
+SECRET_READER = "ferry-analysis-secret-reader"
+"""The ClusterRole (knative/rbac.yaml) a namespace binds to let analyses read its Secrets."""
+
+
 def _args(
-    ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
+    ctx: Context,
+    namespace: str,
+    run_obj: Mapping[str, Any],
+    rollout: Mapping[str, Any],
+    *,
+    read_secrets: bool = True,
 ) -> tuple[model.RunSpec, arguments.ResolvedArgs]:
     spec = validation.parse_run(run_obj)
 
     def secret(name: str, key: str) -> str:
-        obj = ctx.kube.get("v1", "secrets", namespace, name)
+        if not read_secrets:
+            return arguments.MASK
+        try:
+            obj = ctx.kube.get("v1", "secrets", namespace, name)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            raise LookupError(
+                f"Ferry may not read secrets in {namespace} (a namespace opts in: kubectl create "
+                f"rolebinding ferry-analysis-secrets -n {namespace} "
+                f"--clusterrole={SECRET_READER} --serviceaccount=ferry-system:ferry-analysis)"
+            ) from None
         if obj is None:
             raise LookupError(f"secret {name!r} not found")
         data = (obj.get("data") or {}).get(key)
@@ -479,7 +506,7 @@ def terminate(
         metrics: tuple[model.Metric, ...] = ()
         if run_obj is not None:
             try:
-                metrics = _metrics(ctx, state.namespace, run_obj, rollout)
+                metrics = _metrics(ctx, state.namespace, run_obj, rollout, read_secrets=False)
             except InvalidSpec:
                 metrics = ()
         result = decisions.evaluate_run(metrics, run.measurements, terminate=True)

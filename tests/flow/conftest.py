@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
-from shared import commands, models, workloads
+from shared import commands, events, models, sink, workloads
 from shared.events import RolloutRef
 from shared.kube import Kube, Transient
 from shared.state import RolloutState, Stage
@@ -49,6 +50,40 @@ def kube(runtime: Runtime) -> Kube:
     return Kube(runtime.sim.api_client())
 
 
+def let_analyses_read_secrets(kube: Kube, namespace: str = demo.NAMESPACE) -> None:
+    """What a namespace does to let Ferry's analyses read its Secrets (knative/rbac.yaml)."""
+    kube.request(
+        "POST",
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        body={
+            "metadata": {"name": "ferry-analysis-secrets"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "ferry-analysis-secret-reader",
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "ferry-analysis", "namespace": "ferry-system"}
+            ],
+        },
+    )
+
+
+def publish(runtime: Runtime, event: CloudEvent) -> None:
+    """Send ``event`` to the Broker as a component of Ferry (with its token), as timers and the
+    tick do."""
+    sink.send(runtime.broker_url, event, token=lambda: runtime.token(runtime.audience()))
+
+
+def post_to(runtime: Runtime, function: str, event: CloudEvent) -> int:
+    """POST ``event`` straight to a function as the Broker would (with a token for the
+    function's audience); the HTTP status."""
+    headers, body = events.to_http(event)
+    headers["Authorization"] = f"Bearer {runtime.token(runtime.audience(function))}"
+    url = runtime.function_url(function)
+    return requests.post(url, data=body, headers=headers, timeout=30).status_code
+
+
 def eventually(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     value = None
@@ -66,6 +101,15 @@ class Demo:
     def __init__(self, runtime: Runtime, kube: Kube) -> None:
         assert runtime.store is not None
         self.runtime, self.kube, self.store = runtime, kube, runtime.store
+        self._people: dict[str, Kube] = {}
+
+    def person(self, user: str) -> Kube:
+        """The API as ``user``, who authenticates with a token and may do anything."""
+        if user not in self._people:
+            assert self.runtime.sim is not None
+            token = self.runtime.sim.add_user(user, ["system:masters"])
+            self._people[user] = Kube(self.runtime.sim.api_client(token=token))
+        return self._people[user]
 
     def create(
         self, steps: list[dict[str, Any]] | None = None, image: str = "podinfo:1", **spec: Any
@@ -129,8 +173,9 @@ class Demo:
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
             **({"full": True} if full else {}),
         }
+        as_user = self.person(user)
         for _ in range(20):
-            obj = self.kube.rollout(demo.NAMESPACE, demo.NAME)
+            obj = as_user.rollout(demo.NAMESPACE, demo.NAME)
             assert obj is not None
             listed = [*((obj.get("status") or {}).get("commands") or [])[-19:], entry]
             body = {
@@ -138,7 +183,7 @@ class Demo:
                 "status": {"commands": listed},
             }
             try:
-                self.kube.merge_patch(
+                as_user.merge_patch(
                     models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME, body, sub="status"
                 )
             except Transient:

@@ -12,15 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 
 from local import demo
 from local.runtime import Runtime
-from shared import events, models, sink
+from shared import events, models
 from shared.analysis import model, runs
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo, eventually
+from tests.flow.conftest import Demo, eventually, post_to, publish
 from tests.prometheus import Metrics, Prometheus, free_port
 
 
@@ -309,13 +308,6 @@ def test_a_job_metric_decides_by_the_jobs_outcome(
     assert len(jobs) == 1  # one measurement, one Job, however often it was looked at
 
 
-def post(runtime: Runtime, function: str, event: events.CloudEvent) -> int:
-    headers, body = events.to_http(event)
-    return requests.post(
-        runtime.function_url(function), data=body, headers=headers, timeout=10
-    ).status_code
-
-
 def test_measurement_events_twice_or_out_of_order_change_nothing(
     podinfo: Demo, runtime: Runtime, metrics: Metrics, prometheus: Prometheus
 ) -> None:
@@ -344,7 +336,7 @@ def test_measurement_events_twice_or_out_of_order_change_nothing(
         state.with_(attempt=state.attempt - 1), run.name, "error-rate", 1
     )
     for event in (first, first, ahead, stale, first):
-        assert post(runtime, "measure", event) in (200, 202)
+        assert post_to(runtime, "measure", event) in (200, 202)
     after = podinfo.state()
     assert after.version == version
     assert len(runs.runs_of(after)[run.name].measurements["error-rate"]) == 1
@@ -355,8 +347,8 @@ def test_a_command_delivered_twice_is_carried_out_once(podinfo: Demo, runtime: R
     podinfo.wait(Stage.PAUSED, step=1)
     request = podinfo.command("promote")  # detect announces it too
     command_id = events.ext(request, events.Ext.COMMAND)
-    sink.send(runtime.broker_url, request)  # through the Broker, so replies flow on
-    sink.send(runtime.broker_url, request)
+    publish(runtime, request)  # through the Broker, so replies flow on
+    publish(runtime, request)
     podinfo.wait(Stage.HEALTHY, timeout=20)
     by_command = [e for e in podinfo.history() if e.get("command") == command_id]
     assert len(by_command) == 1

@@ -28,12 +28,21 @@ from rq.scheduler import RQScheduler
 
 from local.runtime import Options, Runtime
 from local.sim.cluster import Simulator
-from shared import facts, timers
+from shared import events, facts, timers
 from shared.events import Type
 from shared.kube import Kube
 from shared.settings import Settings
 from shared.state import RolloutState, Stage
-from tests.flow.conftest import FAST, REF, Demo, Recorder, distinct, eventually, fast_options
+from tests.flow.conftest import (
+    FAST,
+    REF,
+    Demo,
+    Recorder,
+    distinct,
+    eventually,
+    fast_options,
+    publish,
+)
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {"duration": "3s"}}, {"setWeight": 60}]
 NOTES = ["step 1/3: canary weight 20%", "step 2/3: paused for 3s", "step 3/3: canary weight 60%"]
@@ -145,8 +154,8 @@ def test_a_crash_during_a_pause_resumes_at_once_after_it_ended(
             assert job.get_status() == "scheduled"
             # The pause timer firing now, twice, changes nothing.
             before = (second.store.load(REF), history)
-            for _ in range(2):
-                timers.fire(job.args[0], second.broker_url)
+            for _ in range(2):  # as timers.fire sends it, with the worker's token
+                publish(second, events.from_json(job.args[0]))
             assert second.broker.wait_idle(timeout=15.0)
             assert (second.store.load(REF), podinfo.history()) == before
 

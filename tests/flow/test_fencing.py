@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from local import demo
 from local.runtime import Runtime
@@ -32,6 +31,7 @@ from tests.flow.conftest import (
     Trigger,
     edited_manifests,
     fast_options,
+    post_to,
     settle,
 )
 
@@ -52,10 +52,9 @@ def held(tmp_path: Path) -> Any:
         yield runtime
 
 
-def _post(url: str, event: events.CloudEvent, barrier: threading.Barrier) -> None:
-    headers, body = events.to_http(event)
+def _post(runtime: Runtime, function: str, event: events.CloudEvent, barrier: Any) -> None:
     barrier.wait()
-    requests.post(url, data=body, headers=headers, timeout=30)
+    post_to(runtime, function, event)
 
 
 def _weights_and_endpoints(ingress: Recorder, endpoints: Recorder) -> list[tuple[int, int]]:
@@ -99,10 +98,8 @@ def test_duplicates_racing_an_abort_never_leave_a_stale_weight(held: Runtime) ->
             )
             abort = podinfo.command("abort")
             barrier = threading.Barrier(DUPLICATES + 2)
-            posts = [(held.function_url("step"), started)] * DUPLICATES + [
-                (held.function_url("abort"), abort)
-            ] * 2
-            threads = [threading.Thread(target=_post, args=(*p, barrier)) for p in posts]
+            posts = [("step", started)] * DUPLICATES + [("abort", abort)] * 2
+            threads = [threading.Thread(target=_post, args=(held, *p, barrier)) for p in posts]
             for thread in threads:
                 thread.start()
             for thread in threads:

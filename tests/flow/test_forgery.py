@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import time
 
-import requests
-
 from local.runtime import Runtime
-from shared import commands, events, sink
+from shared import commands, events
 from shared.events import RolloutRef, Type
 from shared.state import Stage
-from tests.flow.conftest import REF, Demo, settle
+from tests.flow.conftest import REF, Demo, post_to, publish, settle
 
 STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}]
-
-
-def _post(runtime: Runtime, function: str, event: events.CloudEvent) -> int:
-    headers, body = events.to_http(event)
-    return requests.post(
-        runtime.function_url(function), data=body, headers=headers, timeout=10
-    ).status_code
 
 
 def test_a_forged_promotion_promotes_nothing(podinfo: Demo, runtime: Runtime) -> None:
@@ -37,8 +28,8 @@ def test_a_forged_promotion_promotes_nothing(podinfo: Demo, runtime: Runtime) ->
     paused = podinfo.wait(Stage.PAUSED, step=1)
     history = podinfo.history()
     forged = commands.Command("c-forged", "promote", "alice", time.time(), full=True).event(REF)
-    sink.send(runtime.broker_url, forged)
-    assert _post(runtime, "advance", forged) == 202
+    publish(runtime, forged)
+    assert post_to(runtime, "advance", forged) == 202
     settle(runtime)
     assert podinfo.state() == paused
     assert podinfo.history() == history
@@ -48,7 +39,7 @@ def test_a_command_for_a_rollout_that_does_not_exist_leaves_nothing(runtime: Run
     assert runtime.store is not None
     ghost = RolloutRef("default", "ghost")
     event = commands.Command("c-1", "abort", "mallory", time.time()).event(ghost)
-    assert _post(runtime, "abort", event) == 202
+    assert post_to(runtime, "abort", event) == 202
     assert [k for k in runtime.store.redis.scan_iter(match="*ghost*")] == []
 
 
@@ -59,7 +50,7 @@ def test_a_stale_command_is_not_carried_out(podinfo: Demo, runtime: Runtime) -> 
     paused = podinfo.wait(Stage.PAUSED, step=1)
     old = time.time() - commands.MAX_AGE - 60
     stale = podinfo.command("promote", when=old)
-    assert _post(runtime, "advance", stale) == 202
+    assert post_to(runtime, "advance", stale) == 202
     settle(runtime)
     assert podinfo.state() == paused
 
@@ -78,8 +69,8 @@ def test_a_command_carried_out_is_pruned_and_its_replay_does_nothing(
     assert all(c["id"] != command_id for c in status.get("commands") or [])
     assert any(h.get("command") == command_id for h in status["history"])
     history = podinfo.history()
-    sink.send(runtime.broker_url, promote)
-    assert _post(runtime, "advance", promote) == 202
+    publish(runtime, promote)
+    assert post_to(runtime, "advance", promote) == 202
     settle(runtime)
     assert podinfo.state() == done and podinfo.history() == history
     assert promote.get_type() == Type.PROMOTION_REQUESTED

@@ -137,15 +137,18 @@ def promote(podinfo: Demo, image: str = "podinfo:2") -> str:
     return revision
 
 
-def post(url: str, event: CloudEvent) -> requests.Response:
+def post(runtime: Runtime, url: str, event: CloudEvent) -> requests.Response:
+    """POST to a function's ``url`` as the Broker would, with a token for its audience."""
     headers, body = events.to_http(event)
+    function = url.rstrip("/").rsplit("/", 1)[-1].removeprefix(functions.SERVICE_PREFIX)
+    headers["Authorization"] = f"Bearer {runtime.token(runtime.audience(function))}"
     return requests.post(url, data=body, headers=headers, timeout=10)
 
 
-def post_until_done(url: str, event: CloudEvent) -> requests.Response:
+def post_until_done(runtime: Runtime, url: str, event: CloudEvent) -> requests.Response:
     """POST as the broker would: again while the answer says "transient, retry"."""
     for _ in range(20):
-        response = post(url, event)
+        response = post(runtime, url, event)
         if response.status_code != 503:
             return response
     raise AssertionError(f"{url} kept answering 503 to {event.get_type()}")
@@ -157,7 +160,9 @@ def reply_of(response: requests.Response) -> CloudEvent | None:
     return events.from_http(dict(response.headers), response.content)
 
 
-def concurrently(url: str, event: CloudEvent, copies: int = 8) -> list[requests.Response]:
+def concurrently(
+    runtime: Runtime, url: str, event: CloudEvent, copies: int = 8
+) -> list[requests.Response]:
     """POST ``copies`` copies of ``event`` to ``url`` at the same moment."""
     start = threading.Barrier(copies)
     answers: list[requests.Response] = []
@@ -165,7 +170,7 @@ def concurrently(url: str, event: CloudEvent, copies: int = 8) -> list[requests.
 
     def send() -> None:
         start.wait()
-        response = post_until_done(url, event)
+        response = post_until_done(runtime, url, event)
         with lock:
             answers.append(response)
 
@@ -272,7 +277,7 @@ def test_replaying_every_event_in_any_order_changes_nothing(reference: PromotedR
         order = list(replays)
         random.Random(seed).shuffle(order)
         for event_id, subscriber in order:
-            response = post_until_done(subscriber, captured[event_id])
+            response = post_until_done(runtime, subscriber, captured[event_id])
             assert response.status_code in (200, 202), (event_id, response.text)
             reply = reply_of(response)
             if reply is not None:  # a reply goes back into the broker, as it would
@@ -301,7 +306,7 @@ def test_one_event_handled_concurrently_has_one_effect(tmp_path: Path) -> None:
         started = events.new(
             Type.STEP_STARTED, REF, revision=revision, attempt=state.attempt, step=0
         )
-        answers = concurrently(runtime.function_url("step"), started)
+        answers = concurrently(runtime, runtime.function_url("step"), started)
         assert {a.status_code for a in answers} <= {200, 202}
         replies = [reply for reply in map(reply_of, answers) if reply is not None]
         assert replies and {r.get_type() for r in replies} == {Type.STEP_COMPLETED}
@@ -317,7 +322,7 @@ def test_one_event_handled_concurrently_has_one_effect(tmp_path: Path) -> None:
         promotion = events.new(
             Type.PROMOTION_STARTED, REF, revision=revision, attempt=state.attempt
         )
-        answers = concurrently(runtime.function_url("promote"), promotion)
+        answers = concurrently(runtime, runtime.function_url("promote"), promotion)
         assert {a.status_code for a in answers} <= {200, 202}
         entries = [e for e in podinfo.history() if e["id"] == promotion.get_id()]
         assert len(entries) == 1 and entries[0]["to"] == Stage.PROMOTING

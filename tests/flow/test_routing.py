@@ -17,9 +17,9 @@ from cloudevents.core.v1.event import CloudEvent
 
 import functions
 from local.runtime import Runtime
-from shared import events, sink
+from shared import events
 from shared.events import RolloutRef, Type
-from tests.flow.conftest import Trigger, edited_manifests, fast_options
+from tests.flow.conftest import Trigger, edited_manifests, fast_options, publish
 
 NOWHERE = RolloutRef("nowhere", "ghost")
 UNKNOWN = "dev.ferry.nothing.happened"
@@ -61,7 +61,7 @@ def routes_of(runtime: Runtime, types: list[Type | str]) -> dict[str, Counter[st
     sent = {}
     for type_ in types:
         event = one_of(type_)
-        sink.send(runtime.broker_url, event)
+        publish(runtime, event)
         sent[event.get_id()] = str(type_)
     assert runtime.broker.wait_idle(timeout=15.0)
     by_url = {runtime.function_url(name): name for name in functions.ROUTES}

@@ -40,7 +40,7 @@ from shared import models
 from shared.analysis import model, runs
 from shared.analysis.arguments import MASK
 from shared.state import Stage
-from tests.flow.conftest import Demo
+from tests.flow.conftest import Demo, let_analyses_read_secrets
 from tests.prometheus import Prometheus
 from tests.shared.analysis import leaks
 
@@ -393,6 +393,7 @@ def test_secrets_echoed_by_sources_are_stored_nowhere(
     commits = Commits()
     runtime.sim.store.on_commit(commits)
     podinfo.kube.create(secret_object())
+    let_analyses_read_secrets(podinfo.kube)
     podinfo.kube.create(echoes_template(hostile.host))
     podinfo.kube.create(parse_error_template(prometheus.url))
     strategy = {

@@ -105,5 +105,12 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
             annotations["autoscaling.knative.dev/max-scale"],
         )
         assert bounds == scale.get(function, ("0", "3")), name
-        account = "ferry-deadletter" if function == DEAD_LETTER else "ferry-functions"
+        roles = {
+            "detect": "ferry-detect",
+            "step": "ferry-analysis",
+            "advance": "ferry-analysis",
+            "measure": "ferry-analysis",
+            DEAD_LETTER: "ferry-deadletter",
+        }
+        account = roles.get(function, "ferry-rollout")
         assert template["spec"]["serviceAccountName"] == account, name

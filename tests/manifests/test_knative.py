@@ -106,6 +106,10 @@ def test_one_service_per_routed_function_plus_deadletter() -> None:
         assert 0 <= low <= high and high >= 1, name
 
 
+AUDIENCE = "ferry.dev/functions/"
+SENDERS = f"system:serviceaccount:{NAMESPACE}:*"
+
+
 def test_workloads_take_redis_url_from_the_secret_and_functions_the_broker_url() -> None:
     functions = [s["spec"]["template"]["spec"]["containers"][0] for s in _services().values()]
     (worker,) = _manifest("timer-worker.yaml")[0]["spec"]["template"]["spec"]["containers"]
@@ -114,14 +118,46 @@ def test_workloads_take_redis_url_from_the_secret_and_functions_the_broker_url()
         "name": "REDIS_URL",
         "valueFrom": {"secretKeyRef": {"name": "ferry-redis", "key": "url"}},
     }
+    token_file = {"name": "FERRY_BROKER_TOKEN_FILE", "value": "/var/run/ferry/broker/token"}
     for container in functions:
         env = {e["name"]: e for e in container["env"]}
+        function = container["args"][1]
         assert env == {
             "REDIS_URL": redis_url,
             "FERRY_BROKER_URL": {"name": "FERRY_BROKER_URL", "value": broker_url},
+            "FERRY_BROKER_TOKEN_FILE": token_file,
+            "FERRY_AUDIENCE": {
+                "name": "FERRY_AUDIENCE",
+                "value": f"ferry.dev/functions/{function}",
+            },
+            "FERRY_SENDERS": {
+                "name": "FERRY_SENDERS",
+                "value": f"system:serviceaccount:{NAMESPACE}:*",
+            },
         }
-    # A timer job carries the Broker's URL itself (shared.timers.fire): the worker needs Redis.
-    assert worker["env"] == [redis_url]
+    # A timer job carries the Broker's URL itself (shared.timers.fire): the worker needs Redis,
+    # and a token for the Broker.
+    assert worker["env"] == [redis_url, token_file]
+
+
+def test_every_token_is_issued_for_its_receiver() -> None:
+    """Sender identity: each Trigger asks for tokens for its function's audience, the dead
+    letter sink names the dead-letter function's, and what Ferry posts itself carries a
+    projected token for the Broker's."""
+    broker_audience = f"eventing.knative.dev/broker/{NAMESPACE}/ferry"
+    for trigger in _of_kind(_manifest("triggers.yaml"), "Trigger"):
+        subscriber = trigger["spec"]["subscriber"]
+        name = subscriber["ref"]["name"].removeprefix(SERVICE_PREFIX)
+        assert subscriber["audience"] == f"ferry.dev/functions/{name}", trigger["metadata"]
+    (broker,) = _manifest("broker.yaml")
+    sink = broker["spec"]["delivery"]["deadLetterSink"]
+    assert sink["audience"] == "ferry.dev/functions/deadletter"
+    pods = [s["spec"]["template"]["spec"] for s in _services().values()]
+    pods.append(_manifest("timer-worker.yaml")[0]["spec"]["template"]["spec"])
+    for pod in pods:
+        (volume,) = pod["volumes"]
+        (source,) = volume["projected"]["sources"]
+        assert source["serviceAccountToken"]["audience"] == broker_audience
 
 
 def test_timer_worker_runs_rq_with_scheduler_and_no_kubernetes_identity() -> None:
@@ -190,4 +226,5 @@ def test_the_local_broker_gives_every_trigger_the_brokers_delivery() -> None:
             backoff_policy="exponential",
             backoff_delay=0.2,
             dead_letter_sink=f"http://{DEADLETTER}.{NAMESPACE}.svc/",
+            dead_letter_audience="ferry.dev/functions/deadletter",
         ), route.trigger

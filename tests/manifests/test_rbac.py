@@ -1,11 +1,13 @@
 """RBAC: the ServiceAccounts, ClusterRoles and bindings the workloads and the source use.
 
 Covered: every ServiceAccount used is defined and every one defined is used; every binding
-resolves to a role and a ServiceAccount of ferry-system, and only ferry-functions and
-ferry-source are bound (the dead-letter function and the timer need no access; the timer gets
-no token); no role grants a wildcard; ferry-source may get, list and watch exactly what the
-ApiServerSource watches; ferry-functions is least privilege; ferry-rollout-operator reads what
-kubectl ferry shows and writes only rollouts/status, never the spec.
+resolves to a role and a ServiceAccount of ferry-system, one role per function ServiceAccount
+and the source's (the timer needs no access and mounts no token); no role grants a wildcard;
+ferry-source may get, list and watch exactly what the ApiServerSource watches; no bound role
+reads Secrets, whose reader role is left for namespaces to bind (that every grant of the
+function roles is used, and no more, is proven on a recorded run by
+tests/flow/test_least_privilege.py); ferry-rollout-operator reads what kubectl ferry shows and
+writes only rollouts/status, never the spec.
 """
 
 from __future__ import annotations
@@ -66,7 +68,13 @@ def test_every_service_account_used_exists_and_every_binding_resolves() -> None:
             }
             assert subject["name"] in accounts
             bound.add(subject["name"])
-    assert bound == {"ferry-functions", "ferry-source"}, "deadletter and timer need no access"
+    assert bound == {
+        "ferry-detect",
+        "ferry-rollout",
+        "ferry-analysis",
+        "ferry-deadletter",
+        "ferry-source",
+    }, "the timer needs no access"
     assert (
         _by_name(_of_kind(rbac, "ServiceAccount"))["ferry-timer"]["automountServiceAccountToken"]
         is False
@@ -90,32 +98,23 @@ def test_source_role_is_exactly_what_the_apiserversource_watches() -> None:
     assert _grants(roles[api_source["spec"]["serviceAccountName"]]) == wanted
 
 
-def test_functions_role_is_least_privilege() -> None:
-    roles = _by_name(_of_kind(_manifest("rbac.yaml"), "ClusterRole"))
-    read = {"get", "list", "watch"}
-    own = read | {"create", "update", "patch", "delete"}
-
-    def grants(group: str, resource: str, verbs: set[str]) -> set[tuple[str, str, str]]:
-        return {(group, resource, verb) for verb in verbs}
-
-    assert _grants(roles["ferry-functions"]) == (
-        grants("ferry.dev", "rollouts", read | {"patch"})
-        | grants("ferry.dev", "rollouts/status", {"update", "patch"})
-        | grants("ferry.dev", "rollouts/finalizers", {"update"})
-        | grants("apps", "deployments", own)
-        | grants("apps", "deployments/scale", {"get", "update", "patch"})
-        | grants("", "services", own)
-        | grants("networking.k8s.io", "ingresses", own)
-        | grants("", "events", {"create", "patch"})
-        | grants("ferry.dev", "analysistemplates", read)
-        | grants("ferry.dev", "clusteranalysistemplates", read)
-        | grants("ferry.dev", "analysisruns", own)
-        | grants("ferry.dev", "analysisruns/status", {"update", "patch"})
-        | grants("ferry.dev", "analysisruns/finalizers", {"update"})
-        | grants("batch", "jobs", read | {"create", "delete"})
-        | grants("", "secrets", {"get"})
-    )
-    assert set(roles) == {"ferry-functions", "ferry-source", "ferry-rollout-operator"}
+def test_no_bound_role_reads_secrets_and_the_reader_is_left_to_namespaces() -> None:
+    rbac = _manifest("rbac.yaml")
+    roles = _by_name(_of_kind(rbac, "ClusterRole"))
+    bound = {b["roleRef"]["name"] for b in _of_kind(rbac, "ClusterRoleBinding")}
+    for name in bound:
+        assert not {g for g in _grants(roles[name]) if g[1] == "secrets"}, name
+    assert "ferry-analysis-secret-reader" not in bound
+    assert _grants(roles["ferry-analysis-secret-reader"]) == {("", "secrets", "get")}
+    assert set(roles) == {
+        "ferry-detect",
+        "ferry-rollout",
+        "ferry-analysis",
+        "ferry-analysis-secret-reader",
+        "ferry-deadletter",
+        "ferry-source",
+        "ferry-rollout-operator",
+    }
 
 
 def test_the_operator_role_is_what_kubectl_ferry_needs_and_never_the_spec() -> None:

@@ -73,11 +73,13 @@ def test_find_answers_only_for_the_announced_action() -> None:
     assert commands.find(None, "c-1", Type.ABORT_REQUESTED, NOW) is None
 
 
-def test_pending_prunes_what_was_consumed_and_what_is_malformed() -> None:
-    rollout = _rollout(_entry("done"), _entry("todo"), "junk")
-    kept = commands.pending(rollout, lambda c: c.id == "done")
-    assert kept == [_entry("todo")]
-    assert commands.pending(_rollout(_entry("todo")), lambda c: False) is None
+def test_pending_prunes_the_consumed_the_expired_and_the_malformed() -> None:
+    expired = _entry("old", when=_at(NOW - commands.MAX_AGE - 5))
+    later = _entry("later", when=_at(NOW + 3600))  # not yet current: kept
+    rollout = _rollout(_entry("done"), _entry("todo"), expired, later, "junk")
+    kept = commands.pending(rollout, lambda c: c.id == "done", NOW)
+    assert kept == [_entry("todo"), later]
+    assert commands.pending(_rollout(_entry("todo")), lambda c: False, NOW) is None
 
 
 def test_the_announcing_event_carries_the_id_and_nothing_else() -> None:

@@ -1,0 +1,340 @@
+"""Each of Ferry's identities is granted exactly what it uses, derived from a recorded run.
+
+Covered: one run on the full local runtime that takes every path a function has (initialize,
+a canary through weights, a timed and an indefinite pause, an analysis with a web metric whose
+argument is a Secret and a job metric, a person's pause, resume and promote, a failing analysis,
+an abort, its scale-down, a retry, a revert to the stable revision, drift healed on its event,
+the tick, a dead letter, deletion) with every component acting as the ServiceAccount its
+manifest names and RBAC enforced by the API server. From the API server's audit trail: no
+request of Ferry's was refused, and every (API group, resource, verb) each ServiceAccount is
+granted by ``knative/rbac.yaml`` was used, but for the few grants a real cluster needs that the
+run cannot show (listed below with their reasons). Secrets are readable only in a namespace that
+binds ``ferry-analysis-secret-reader``, as a user does; in one that does not, the analysis ends
+in Error with the command that would let Ferry read them, and nothing is measured.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import yaml
+
+from local import demo
+from local.runtime import KNATIVE_DIR, Runtime
+from shared import events, models
+from shared.events import Type
+from shared.kube import Kube
+from shared.state import Stage
+from tests.flow.conftest import REF, Demo, eventually, let_analyses_read_secrets, publish, settle
+
+Grant = tuple[str, str, str]
+"""(API group, resource or resource/subresource, verb)."""
+
+OWNERS = (
+    "objects Ferry makes name their owner with blockOwnerDeletion, which clusters running the "
+    "OwnerReferencesPermissionEnforcement admission plugin allow only to who may update the "
+    "owner's finalizers (the local API server does not run it)"
+)
+NOT_SHOWN: dict[tuple[str, Grant], str] = {
+    ("ferry-rollout", ("ferry.dev", "rollouts/finalizers", "update")): OWNERS,
+    ("ferry-analysis", ("ferry.dev", "rollouts/finalizers", "update")): OWNERS,
+    ("ferry-analysis", ("ferry.dev", "analysisruns/finalizers", "update")): OWNERS,
+    **{
+        ("ferry-source", (group, resource, "get")): (
+            "Knative's ApiServerSource controller checks get, list and watch on every watched "
+            "resource before it starts the adapter; the adapter itself lists and watches"
+        )
+        for group, resource in (
+            ("ferry.dev", "rollouts"),
+            ("apps", "deployments"),
+            ("networking.k8s.io", "ingresses"),
+            ("", "services"),
+            ("ferry.dev", "analysisruns"),
+            ("batch", "jobs"),
+        )
+    },
+}
+"""Grants a real cluster needs that no local run can show, and why."""
+FERRY = "system:serviceaccount:ferry-system:"
+
+
+class Check:
+    """A web metric's endpoint: answers ok until told otherwise; remembers the token it got."""
+
+    def __init__(self) -> None:
+        self.ok, self.tokens = True, set()
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                state.tokens.add(self.headers.get("X-Token", ""))
+                body = json.dumps({"ok": 1 if state.ok else 0}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/check"
+
+
+@pytest.fixture
+def check() -> Iterator[Check]:
+    found = Check()
+    try:
+        yield found
+    finally:
+        found.server.shutdown()
+        found.server.server_close()
+
+
+def granted() -> dict[str, set[Grant]]:
+    """ServiceAccount name -> what knative/rbac.yaml grants it (through its bindings)."""
+    docs = [d for d in yaml.safe_load_all((KNATIVE_DIR / "rbac.yaml").read_text()) if d]
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ClusterRole"}
+    out: dict[str, set[Grant]] = defaultdict(set)
+    for binding in (d for d in docs if d["kind"] == "ClusterRoleBinding"):
+        rules = roles[binding["roleRef"]["name"]].get("rules") or []
+        for subject in binding.get("subjects") or []:
+            if subject["kind"] == "ServiceAccount" and subject["namespace"] == "ferry-system":
+                for rule in rules:
+                    for group in rule["apiGroups"]:
+                        for resource in rule["resources"]:
+                            for verb in rule["verbs"]:
+                                out[subject["name"]].add((group, resource, verb))
+    return out
+
+
+def used(runtime: Runtime) -> tuple[dict[str, set[Grant]], list[str]]:
+    """ServiceAccount name -> what it did; and every request of Ferry's that was refused."""
+    assert runtime.sim is not None
+    out: dict[str, set[Grant]] = defaultdict(set)
+    refused = []
+    for record in runtime.sim.audit():
+        if not record.user.startswith(FERRY) or not record.resource:
+            continue
+        resource = record.resource + (f"/{record.subresource}" if record.subresource else "")
+        if record.code in (401, 403):
+            refused.append(f"{record.user} {record.verb} {resource} {record.path}")
+        out[record.user.removeprefix(FERRY)].add((record.api_group, resource, record.verb))
+    return out, refused
+
+
+def _templates(kube: Kube, check: Check) -> None:
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "check-token", "namespace": demo.NAMESPACE},
+            "data": {"token": base64.b64encode(b"s3cr3t-t0ken").decode()},
+        }
+    )
+    let_analyses_read_secrets(kube)  # the namespace opts in (no other namespace's Secrets)
+    web = {
+        "name": "ok",
+        "count": 2,
+        "interval": "1s",
+        "successCondition": "result == 1",
+        "provider": {
+            "web": {
+                "url": check.url,
+                "headers": [{"key": "X-Token", "value": "{{args.token}}"}],
+                "jsonPath": "{$.ok}",
+            }
+        },
+    }
+    job = {
+        "name": "smoke",
+        "provider": {
+            "job": {
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "smoke", "image": "curl:8"}],
+                        }
+                    },
+                }
+            }
+        },
+    }
+    token_arg = {
+        "name": "token",
+        "valueFrom": {"secretKeyRef": {"name": "check-token", "key": "token"}},
+    }
+    watch = {**web, "name": "watch"}  # no count: measures until its run is ended
+    del watch["count"]
+    for name, metric, kind in (
+        ("check", web, "AnalysisTemplate"),
+        ("watch", watch, "AnalysisTemplate"),
+        ("smoke", job, "ClusterAnalysisTemplate"),
+    ):
+        meta = {"name": name, "namespace": demo.NAMESPACE} if kind == "AnalysisTemplate" else {}
+        kube.create(
+            {
+                "apiVersion": models.API_VERSION,
+                "kind": kind,
+                "metadata": meta or {"name": name},
+                "spec": {"args": [] if name == "smoke" else [token_arg], "metrics": [metric]},
+            }
+        )
+
+
+def _weights_by_replicas(runtime: Runtime, kube: Kube) -> None:
+    """A second rollout, without traffic routing: its weights scale its canary."""
+    assert runtime.store is not None
+    ref = events.RolloutRef(demo.NAMESPACE, "plain")
+    target = demo.deployment("podinfo:1")
+    target["metadata"]["name"] = "plain"
+    kube.create(target)
+    rollout = demo.rollout([{"setWeight": 50}, {"pause": {"duration": "1s"}}])
+    rollout["metadata"]["name"] = "plain"
+    rollout["spec"]["targetRef"]["name"] = "plain"
+    rollout["spec"]["service"]["name"] = "plain"
+    del rollout["spec"]["trafficRouting"]
+    kube.create(rollout)
+    eventually(lambda: runtime.store.load(ref).stage == Stage.HEALTHY, what="plain Healthy")  # type: ignore[union-attr]
+    kube.merge_patch(
+        "apps/v1",
+        "deployments",
+        demo.NAMESPACE,
+        "plain",
+        {"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": "v2"}]}}}},
+    )
+    eventually(
+        lambda: (
+            runtime.store.load(ref).stable_revision != "" and runtime.store.load(ref).weight == 50
+        ),  # type: ignore[union-attr]
+        what="plain at 50%",
+    )
+    eventually(
+        lambda: (
+            runtime.store.load(ref).stage == Stage.HEALTHY and runtime.store.load(ref).weight == 0
+        ),  # type: ignore[union-attr]
+        timeout=20,
+        what="plain promoted",
+    )
+
+
+def test_every_grant_is_used_and_nothing_is_refused(
+    podinfo: Demo, runtime: Runtime, check: Check
+) -> None:
+    kube = podinfo.kube
+    _templates(kube, check)
+    analysis = {
+        "templates": [{"templateName": "check"}, {"templateName": "smoke", "clusterScope": True}]
+    }
+    steps = [
+        {"setWeight": 20},
+        {"analysis": analysis},
+        {"pause": {"duration": "1s"}},
+        {"setWeight": 50},
+        {"pause": {}},
+    ]
+    background = {"templates": [{"templateName": "watch"}], "startingStep": 2}
+    canary = {"steps": steps, "analysis": background, "abortScaleDownDelaySeconds": 1}
+    podinfo.create(strategy={"canary": canary})
+    podinfo.wait(Stage.HEALTHY)
+    _weights_by_replicas(runtime, kube)
+
+    # a canary that passes, with a person's pause, resume and promotion
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=4, timeout=30)
+    podinfo.command("pause")
+    eventually(lambda: podinfo.state().paused_by, what="paused by a person")
+    podinfo.command("resume")
+    eventually(lambda: not podinfo.state().paused_by, what="resumed")
+    podinfo.command("promote")
+    podinfo.wait(Stage.HEALTHY, timeout=30)
+    assert check.tokens == {"s3cr3t-t0ken"}
+
+    # a canary whose analysis fails: abort, scale-down, retry, then a revert to stable
+    check.ok = False
+    stable = podinfo.state().stable_revision
+    podinfo.set_image("podinfo:3")
+    aborted = podinfo.wait(Stage.ABORTED, timeout=30)
+    podinfo.wait(Stage.ABORTED, scaled_down=True, timeout=15)
+    podinfo.command("retry")
+    eventually(lambda: podinfo.state().attempt > aborted.attempt, what="retried")
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.HEALTHY, stable_revision=stable, timeout=30)
+
+    # drift healed on its own event, the tick, and an event no function can take
+    kube.merge_patch(
+        "apps/v1", "deployments", demo.NAMESPACE, demo.NAME, {"spec": {"replicas": 3}}, sub="scale"
+    )
+    eventually(lambda: (kube.deployment(demo.NAMESPACE, demo.NAME) or {})["spec"]["replicas"] == 0)
+    runtime.tick()
+    publish(runtime, events.new(Type.STEP_STARTED, REF, revision="r", attempt=1))  # no step: 400
+    settle(runtime)
+    assert runtime.store is not None
+    eventually(lambda: runtime.store.redis.xlen("ferry:deadletters") > 0, what="a dead letter")
+
+    # deletion hands the target back
+    kube.delete(models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME)
+    eventually(lambda: kube.rollout(demo.NAMESPACE, demo.NAME) is None, timeout=30)
+    settle(runtime)
+
+    did, refused = used(runtime)
+    assert refused == []
+    may = granted()
+    unused = {
+        account: sorted(
+            g for g in grants - did.get(account, set()) if (account, g) not in NOT_SHOWN
+        )
+        for account, grants in may.items()
+    }
+    assert {a: g for a, g in unused.items() if g} == {}, f"used: {dict(did)}"
+
+
+def test_a_namespace_that_did_not_opt_in_keeps_its_secrets(
+    podinfo: Demo, runtime: Runtime, check: Check
+) -> None:
+    """Without the namespace's RoleBinding the analysis cannot start: the run ends in Error,
+    the rollout aborts, and the message says how the namespace lets Ferry read it."""
+    kube = podinfo.kube
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "check-token", "namespace": demo.NAMESPACE},
+            "data": {"token": base64.b64encode(b"s3cr3t-t0ken").decode()},
+        }
+    )
+    arg = {"name": "token", "valueFrom": {"secretKeyRef": {"name": "check-token", "key": "token"}}}
+    metric = {
+        "name": "ok",
+        "provider": {
+            "web": {"url": check.url, "headers": [{"key": "X-Token", "value": "{{args.token}}"}]}
+        },
+    }
+    kube.create(
+        {
+            "apiVersion": models.API_VERSION,
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "check", "namespace": demo.NAMESPACE},
+            "spec": {"args": [arg], "metrics": [metric]},
+        }
+    )
+    podinfo.create(
+        steps=[{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "check"}]}}]
+    )
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    aborted = podinfo.wait(Stage.ABORTED, timeout=30)
+    assert "Ferry may not read secrets in default" in aborted.message
+    assert "--clusterrole=ferry-analysis-secret-reader" in aborted.message
+    assert check.tokens == set()  # nothing was ever measured with it
