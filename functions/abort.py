@@ -56,10 +56,10 @@ def _deadline(turn: Turn) -> Outcome | None:
     )
     if not spec.progress_deadline_abort:
         message = f"{why}; still waiting for it (progressDeadlineAbort is off)"
-        ctx.kube.record_event(turn.rollout.obj, "ProgressDeadlineExceeded", message, warning=True)
         return Outcome(
             state.to(Stage.STALLED, ctx.now(), reason="ProgressDeadlineExceeded", message=message),
             note=message,
+            events=(("ProgressDeadlineExceeded", message, True),),
         )
     return abort(ctx, state, turn.rollout, "ProgressDeadlineExceeded", why, scale_now=True)
 
@@ -87,7 +87,6 @@ def abort(
     else:
         after = "canary left running (abortScaleDownDelaySeconds: 0)"
     message = f"aborted: {why}; traffic back on {state.stable_revision}, {after}"
-    ctx.kube.record_event(rollout.obj, reason, message, warning=True)
     return Outcome(
         ended.to(
             Stage.ABORTED,
@@ -100,6 +99,7 @@ def abort(
         ),
         reply=facts.of_attempt(state, Type.ROLLOUT_ABORTED),
         note=message,
+        events=((reason, message, True),),
     )
 
 
@@ -113,5 +113,4 @@ def _requested(turn: Turn, command: Command) -> Outcome | None:
         f"by {command.user}",
         scale_now=never_ready,
     )
-    assert outcome.state is not None
-    return command.done(outcome.state, outcome.note, reply=outcome.reply)
+    return command.done_as(outcome)

@@ -17,7 +17,7 @@ lost Redis brings an old one back. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,10 @@ class Command:
 
     def done(self, state: RolloutState, note: str, reply: CloudEvent | None = None) -> Outcome:
         return Outcome(state, reply=reply, note=note, user=self.user, command=self.id, record=True)
+
+    def done_as(self, outcome: Outcome) -> Outcome:
+        """``outcome``, as the carrying out of this command (who asked, consumed once)."""
+        return replace(outcome, user=self.user, command=self.id, record=True)
 
     def ignored(self, state: RolloutState, why: str) -> Outcome:
         return Outcome(

@@ -215,14 +215,17 @@ class Kube:
         *,
         sub: str | None = None,
         attempts: int = 5,
+        known: Obj | None = None,
     ) -> bool:
         """Read the object, ask ``change`` for the merge patch it needs (None: nothing to write)
         and write it conditionally on the resourceVersion read; on a conflict, read again.
         ``change`` is called after the read, so a fence it checks (e.g. that the state it
         derives the patch from is still the latest) holds for the write: anything written in
-        between makes the write fail. False when the object does not exist."""
-        for _ in range(attempts):
-            current = self.get(api_version, plural, namespace, name)
+        between makes the write fail. False when the object does not exist. ``known`` is the
+        object as the caller last read it, used for the first attempt instead of a read."""
+        for attempt in range(attempts):
+            current = known if attempt == 0 and known is not None else None
+            current = current or self.get(api_version, plural, namespace, name)
             if current is None:
                 return False
             patch = change(current)

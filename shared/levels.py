@@ -30,6 +30,15 @@ Obj = dict[str, Any]
 Latest = Callable[[], RolloutState]
 
 
+LEVELS = ("stage", "weight", "scaled_down", "stable_revision", "canary_revision", "blocked")
+"""What the levels follow from: a commit that changes none of these moves no level."""
+
+
+def moved(old: RolloutState, new: RolloutState) -> bool:
+    """Whether committing ``new`` over ``old`` may change a level (or the state was new)."""
+    return not old.exists or any(getattr(old, f) != getattr(new, f) for f in LEVELS)
+
+
 def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int | None:
     """The replicas the canary (the target) should run in ``state`` when the primary runs
     ``stable``; None when it is not the rollout's to say (initializing, invalid, promoting, or

@@ -34,6 +34,9 @@ class Outcome:
     record: bool = False
     """Commit (history, processed marker) even if the state did not change: a command is
     consumed once, also when there was nothing to do."""
+    events: tuple[tuple[str, str, bool], ...] = ()
+    """Kubernetes Events to record on the Rollout once the transition took effect: (reason,
+    message, warning). Recorded after the traffic levels, so telling never delays acting."""
     consume: bool = True
     """Mark the event processed. False when the event could not do its work yet (a routing
     object is missing): the same event, sent again once it is fixed, must still apply."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
@@ -60,7 +61,7 @@ def run(
         if ctx.store.processed(ref, key):
             return _again(ctx, ref, key)
         old = ctx.store.load(ref)
-        outcome = _decide(ctx, event, old, decide, expect, wanted, refused)
+        outcome, loaded = _decide(ctx, event, old, decide, expect, wanted, refused)
         if outcome is None or (outcome.state == old and not outcome.record):
             return None if outcome is None else outcome.reply
         if ctx.before_commit is not None:
@@ -81,7 +82,11 @@ def run(
             return _again(ctx, ref, key)
         log.info("%s %s: %s", ctx.function, ref.subject, outcome.note or _stage(outcome.state))
         if outcome.state is not None:
-            settle(ctx, ref)
+            moved = levels.moved(old, outcome.state)
+            settle(ctx, ref, loaded, converge=moved)
+            if loaded is not None:
+                for reason, message, warning in outcome.events:
+                    ctx.kube.record_event(loaded.obj, reason, message, warning=warning)
         return outcome.reply
     raise Conflict(f"{ref.subject}: state kept changing; giving up for now")
 
@@ -94,7 +99,8 @@ def _decide(
     expect: Expect,
     wanted: dict[str, object],
     refused: Refused | None,
-) -> Outcome | None:
+) -> tuple[Outcome | None, Rollout | None]:
+    """The outcome, and the live Rollout when the guard loaded it."""
     why = expect.mismatch(state, wanted)
     loaded = None
     if why is None and expect.rollout:
@@ -105,26 +111,25 @@ def _decide(
         log.debug(
             "%s %s: %s does not apply: %s", ctx.function, state.ref.subject, event.get_id(), why
         )
-        return refused(state, why) if refused is not None else None
+        return (refused(state, why) if refused is not None else None), None
     try:
-        return decide(Turn(ctx, event, state, loaded))
+        return decide(Turn(ctx, event, state, loaded)), loaded
     except routers.NotReady as exc:
-        return blocked(ctx, state, loaded, exc)
+        return blocked(state, exc), loaded
 
 
-def blocked(
-    ctx: Context, state: RolloutState, rollout: Rollout | None, exc: routers.NotReady
-) -> Outcome | None:
+def blocked(state: RolloutState, exc: routers.NotReady) -> Outcome | None:
     """The rollout waits for a routing object to be fixed: said in its status and Events, not
     answered with an error the Broker would retry in vain. The object's watch event (or the
     tick) tries again, and the transition that then succeeds clears it."""
     message = f"{exc}"
     if state.blocked == message or not state.exists:
         return None
-    if rollout is not None:
-        ctx.kube.record_event(rollout.obj, exc.reason, message, warning=True)
     return Outcome(
-        state.with_(blocked=message, reason=exc.reason), note=f"waiting: {message}", consume=False
+        state.with_(blocked=message, reason=exc.reason),
+        note=f"waiting: {message}",
+        events=((exc.reason, message, True),),
+        consume=False,
     )
 
 
@@ -184,17 +189,28 @@ def _again(ctx: Context, ref: RolloutRef, key: str) -> CloudEvent | None:
     return events.from_json(answer) if answer else None
 
 
-def settle(ctx: Context, ref: RolloutRef, *, drift: bool = False) -> None:
-    """Bring the Rollout's status and the traffic levels to the latest committed state."""
-    mirror(ctx, ref)
-    rollout = rollouts.current(ctx, ref)
-    if rollout is not None:
-        levels.converge(ctx, rollout, drift=drift)
+def settle(
+    ctx: Context,
+    ref: RolloutRef,
+    rollout: Rollout | None = None,
+    *,
+    converge: bool = True,
+    drift: bool = False,
+) -> None:
+    """Bring the traffic levels (unless the commit moved none: ``converge``), then the
+    Rollout's status, to the latest committed state. ``rollout`` is the live Rollout when the
+    caller has just read it."""
+    if converge:
+        rollout = rollout or rollouts.current(ctx, ref)
+        if rollout is not None:
+            levels.converge(ctx, rollout, drift=drift)  # traffic first
+    mirror(ctx, ref, rollout.obj if rollout is not None else None)
 
 
-def mirror(ctx: Context, ref: RolloutRef) -> None:
+def mirror(ctx: Context, ref: RolloutRef, known: dict[str, Any] | None = None) -> None:
     """Write the latest state into the Rollout's status, fenced like the levels (best effort:
-    the tick heals a miss)."""
+    the tick heals a miss). ``known`` is the Rollout as last read (tried first; a stale one
+    only costs a conflict and a read)."""
 
     def change(current: dict[str, object]) -> dict[str, object] | None:
         state = ctx.store.load(ref)
@@ -217,7 +233,13 @@ def mirror(ctx: Context, ref: RolloutRef) -> None:
 
     try:
         ctx.kube.fenced_patch(
-            models.API_VERSION, models.PLURAL, ref.namespace, ref.name, change, sub="status"
+            models.API_VERSION,
+            models.PLURAL,
+            ref.namespace,
+            ref.name,
+            change,
+            sub="status",
+            known=known,
         )
     except (kube.Transient, kube.ApiError) as exc:
         log.warning("%s: status not mirrored: %s", ref.subject, exc)

@@ -42,8 +42,13 @@ def test_a_missing_stable_ingress_is_a_condition_and_its_creation_recovers(
     status = eventually(degraded, what="the Rollout Degraded")
     assert "stable Ingress default/podinfo" in str(status["message"])
     assert "does not exist" in str(status["message"])
-    events = kube.list_of("v1", "events", demo.NAMESPACE)
-    assert any(e["reason"] == "StableIngressNotFound" for e in events)
+    eventually(  # recorded once the status says it
+        lambda: any(
+            e["reason"] == "StableIngressNotFound"
+            for e in kube.list_of("v1", "events", demo.NAMESPACE)
+        ),
+        what="the StableIngressNotFound Event",
+    )
     settle(runtime)
     _no_server_errors(runtime)
 
