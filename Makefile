@@ -36,6 +36,7 @@ manifests: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/sim_throughput.py --out bench/results/sim_throughput.json
 	$(PY) bench/abort_reaction.py --out bench/results/abort_reaction.json
+	$(PY) bench/sender_auth.py --out bench/results/sender_auth.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

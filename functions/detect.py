@@ -42,9 +42,9 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if kind == "Deployment":
         return _deployment(ctx, obj, namespace, name, events.key(event))
     if kind == "Ingress":
-        return _ingress(ctx, namespace, name, event) or _owned(ctx, obj, event)
+        return _ingress(ctx, namespace, name, event) or _owned(ctx, obj, event, "weight")
     if kind == "Service":
-        return _owned(ctx, obj, event)
+        return _owned(ctx, obj, event, "services")
     return None
 
 
@@ -152,7 +152,7 @@ def _deployment(
         else:
             reply = target_changed(state, deployment, rollout)
         if reply is None and _spec_changed(deployment):
-            reply = _drift(ctx, state, source_key)
+            reply = _drift(ctx, state, source_key, frozenset({"workloads"}))
         if reply is not None:
             return reply
     return None
@@ -165,7 +165,7 @@ def _spec_changed(deployment: Obj) -> bool:
     return bool(observed != deployment["metadata"].get("generation"))
 
 
-def _owned(ctx: Context, obj: Obj, event: CloudEvent) -> CloudEvent | None:
+def _owned(ctx: Context, obj: Obj, event: CloudEvent, aspect: str) -> CloudEvent | None:
     """A Service or routing object a Rollout owns (or the apex Service Ferry keeps) changed."""
     meta, namespace = obj["metadata"], obj["metadata"]["namespace"]
     owner = next(
@@ -177,16 +177,19 @@ def _owned(ctx: Context, obj: Obj, event: CloudEvent) -> CloudEvent | None:
             owner = rollout["metadata"]["name"]
     if owner is None:
         return None
-    return _drift(ctx, ctx.store.load(RolloutRef(namespace, owner)), events.key(event))
+    state = ctx.store.load(RolloutRef(namespace, owner))
+    return _drift(ctx, state, events.key(event), frozenset({aspect}))
 
 
-def _drift(ctx: Context, state: RolloutState, source_key: str) -> CloudEvent | None:
-    """``drift.detected`` when what Ferry keeps for the rollout no longer says what its state
-    says."""
+def _drift(
+    ctx: Context, state: RolloutState, source_key: str, aspects: frozenset[str]
+) -> CloudEvent | None:
+    """``drift.detected`` when what Ferry keeps for the rollout (the ``aspects`` the changed
+    object bears on) no longer says what its state says."""
     rollout = rollouts.current(ctx, state.ref)
     if rollout is None or rollout.deleting or rollout.uid != state.uid:
         return None
-    found = levels.differences(ctx, rollout, state)
+    found = levels.differences(ctx, rollout, state, aspects)
     if not found:
         return None
     return events.new(

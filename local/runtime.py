@@ -191,7 +191,9 @@ class Runtime:
                 broker_token=broker_tokens.token,
             )
         if self.options.fault_injection:
-            context = replace(context, before_commit=self.faults)
+            context = replace(
+                context, before_commit=self.faults.before, after_commit=self.faults.after
+            )
         return create_app(name, functions.handler(name), context, wiring.function_senders(service))
 
     def _source_manifests(self) -> list[dict[str, Any]]:

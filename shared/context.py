@@ -29,6 +29,9 @@ class Context:
     before_commit: Callable[[str], None] | None = None
     """Called with the function's name after it decided and before it commits: the local
     runtime's tests use it to crash a function there. None in production."""
+    after_commit: Callable[[str], None] | None = None
+    """Called with the function's name once its commit is done, before it converges and
+    replies: the local runtime's tests crash a function there too. None in production."""
     broker_token: Callable[[], str] | None = None
     """A token for the Broker's audience, sent with what the function posts to the Broker
     itself (replies go back in the HTTP answer and need none)."""

@@ -148,27 +148,36 @@ def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
         ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.primary, change)
 
 
-def differences(ctx: Context, rollout: Rollout, state: RolloutState) -> list[str]:
-    """What in the cluster does not say what ``state`` says (empty when all agree): the
-    routing objects' weight, the canary's replicas, the primary's template, the Services."""
+ASPECTS = frozenset({"weight", "workloads", "services"})
+"""What :func:`differences` can compare: the routing objects' weight, the canary's replicas
+and the primary's template, the Services."""
+
+
+def differences(
+    ctx: Context, rollout: Rollout, state: RolloutState, aspects: frozenset[str] = ASPECTS
+) -> list[str]:
+    """What in the cluster does not say what ``state`` says, among ``aspects`` (empty when all
+    agree). A watch event names the object that changed, so it asks only about that one."""
     spec, found = rollout.spec, []
     if state.stage in (Stage.INITIALIZING, Stage.INVALID) or not state.exists:
         return []
-    weight = rollout.router.get_weight(spec)
-    if weight is None and not rollout.by_replicas:
-        found.append("the routing objects are missing")
-    elif weight is not None and weight != state.weight:
-        found.append(f"the canary weight is {weight}%, not {state.weight}%")
+    if "weight" in aspects:
+        weight = rollout.router.get_weight(spec)
+        if weight is None and not rollout.by_replicas:
+            found.append("the routing objects are missing")
+        elif weight is not None and weight != state.weight:
+            found.append(f"the canary weight is {weight}%, not {state.weight}%")
     target = ctx.kube.deployment(spec.namespace, spec.target)
-    primary = ctx.kube.deployment(spec.namespace, spec.primary)
-    want = canary_replicas(state, workloads.replicas(primary), rollout)
-    if target is not None and want is not None and workloads.replicas(target) != want:
-        found.append(f"the canary runs {workloads.replicas(target)} replicas, not {want}")
-    if primary is None:
-        found.append(f"{spec.primary} is missing")
-    elif _primary_patch(ctx, rollout, state, primary):
-        found.append(f"{spec.primary} does not run the template it should")
-    if target is not None:
+    if "workloads" in aspects:
+        primary = ctx.kube.deployment(spec.namespace, spec.primary)
+        want = canary_replicas(state, workloads.replicas(primary), rollout)
+        if target is not None and want is not None and workloads.replicas(target) != want:
+            found.append(f"the canary runs {workloads.replicas(target)} replicas, not {want}")
+        if primary is None:
+            found.append(f"{spec.primary} is missing")
+        elif _primary_patch(ctx, rollout, state, primary):
+            found.append(f"{spec.primary} does not run the template it should")
+    if target is not None and "services" in aspects:
         for service in workloads.services(
             spec, target, rollout.obj, by_replicas=rollout.by_replicas
         ):

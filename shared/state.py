@@ -32,7 +32,8 @@ class Keys:
     state = "ferry:{{{ns}/{name}}}:state"
     history = "ferry:{{{ns}/{name}}}:history"
     processed = "ferry:{{{ns}/{name}}}:processed:{key}"
-    """An event already committed; the value is its reply (structured JSON, "" for none)."""
+    """An event already committed; the value is ``<version>\n<reply>``: the state version its
+    commit made and its reply (structured JSON, empty for none)."""
     index = "ferry:rollouts"
     """Set of ``ns/name`` of every rollout with state, for the reconcile tick."""
     deadletters = "ferry:deadletters"
@@ -205,7 +206,10 @@ if ARGV[6] == '1' then
 else
   redis.call('HSET', KEYS[1], 'version', tonumber(ARGV[1]) + 1, unpack(flat))
 end
-if ARGV[8] == '1' then redis.call('SET', KEYS[2], ARGV[7], 'EX', tonumber(ARGV[2])) end
+if ARGV[8] == '1' then
+  local made = (ARGV[6] == '1') and 0 or (tonumber(ARGV[1]) + 1)
+  redis.call('SET', KEYS[2], made .. '\\n' .. ARGV[7], 'EX', tonumber(ARGV[2]))
+end
 if ARGV[5] ~= '' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'entry', ARGV[5])
 end
@@ -239,12 +243,15 @@ class StateStore:
     def processed(self, ref: RolloutRef, event_key: str) -> bool:
         return bool(self.redis.exists(Keys.of(Keys.processed, ref, key=event_key)))
 
-    def answer(self, ref: RolloutRef, event_key: str) -> str | None:
-        """The reply committed with a processed event ("" for none); None if not processed."""
+    def answer(self, ref: RolloutRef, event_key: str) -> tuple[int, str] | None:
+        """The state version a processed event's commit made and its reply ("" for none);
+        None if not processed."""
         raw = self.redis.get(Keys.of(Keys.processed, ref, key=event_key))
         if raw is None:
             return None
-        return raw.decode() if isinstance(raw, bytes) else str(raw)
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        version, _, reply = text.partition("\n")
+        return (int(version) if version.isdigit() else 0), reply
 
     def commit(
         self,

@@ -92,6 +92,7 @@ def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = N
         "stableRevision": state.stable_revision,
         "canaryRevision": state.canary_revision,
         "currentPodHash": state.canary_revision or state.stable_revision,
+        "stateVersion": state.version,
         "currentStepIndex": state.step,
         "canaryWeight": state.weight,
         "pauseConditions": pause,

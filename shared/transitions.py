@@ -81,6 +81,8 @@ def run(
         except AlreadyProcessed:
             return _again(ctx, ref, key)
         log.info("%s %s: %s", ctx.function, ref.subject, outcome.note or _stage(outcome.state))
+        if ctx.after_commit is not None:
+            ctx.after_commit(ctx.function)
         if outcome.state is not None:
             moved = levels.moved(old, outcome.state)
             settle(ctx, ref, loaded, converge=moved)
@@ -182,11 +184,18 @@ def run_command(
 
 
 def _again(ctx: Context, ref: RolloutRef, key: str) -> CloudEvent | None:
-    """A redelivery of a committed event: converge again (the first delivery may have died
-    after its commit) and give the reply committed with it."""
+    """A redelivery of a committed event. If nothing was committed since (its first delivery
+    may have died after the commit, before converging or replying), converge again and give
+    the reply committed with it; if the rollout moved on, what it led to happened: nothing to
+    do (answering again would replay the whole chain of transitions after it)."""
     answer = ctx.store.answer(ref, key)
+    if answer is None:
+        return None
+    version, reply = answer
+    if ctx.store.load(ref).version != version:
+        return None
     settle(ctx, ref)
-    return events.from_json(answer) if answer else None
+    return events.from_json(reply) if reply else None
 
 
 def settle(
@@ -212,10 +221,12 @@ def mirror(ctx: Context, ref: RolloutRef, known: dict[str, Any] | None = None) -
     the tick heals a miss). ``known`` is the Rollout as last read (tried first; a stale one
     only costs a conflict and a read)."""
 
-    def change(current: dict[str, object]) -> dict[str, object] | None:
+    def change(current: dict[str, Any]) -> dict[str, Any] | None:
         state = ctx.store.load(ref)
         if not state.exists:
             return None
+        shown = (current.get("status") or {}).get("stateVersion")
+        newer = isinstance(shown, int) and shown > state.version
         recent = [
             entry
             for entry in ctx.store.recent(ref, status.HISTORY)
@@ -225,6 +236,8 @@ def mirror(ctx: Context, ref: RolloutRef, known: dict[str, Any] | None = None) -
         kept = commands.pending(
             current, lambda c: ctx.store.processed(ref, events.key(c.event(ref))), ctx.now()
         )
+        if newer:  # a newer state was mirrored meanwhile: only the pruning is left to do
+            return {"status": {commands.STATUS_FIELD: kept}} if kept is not None else None
         if kept is not None:
             desired[commands.STATUS_FIELD] = kept  # consumed: the history keeps them
         elif status.same(current.get("status"), desired):

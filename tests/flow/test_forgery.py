@@ -5,7 +5,7 @@ function) naming a command that is not in the Rollout's ``status.commands`` prom
 and leaves no history; one about a Rollout that does not exist leaves nothing in Redis; a
 command listed with a time older than ``MAX_AGE`` is never carried out; a command carried out
 is pruned from ``status.commands`` (the history keeps who asked) and sending its event again
-changes nothing.
+changes nothing, not even once Redis lost everything it knew.
 """
 
 from __future__ import annotations
@@ -74,3 +74,21 @@ def test_a_command_carried_out_is_pruned_and_its_replay_does_nothing(
     settle(runtime)
     assert podinfo.state() == done and podinfo.history() == history
     assert promote.get_type() == Type.PROMOTION_REQUESTED
+
+
+def test_losing_redis_does_not_bring_a_command_back(podinfo: Demo, runtime: Runtime) -> None:
+    """Everything Redis knew is gone; the Rollout's status no longer lists the command (it was
+    pruned once carried out), so Ferry starts over without carrying it out again."""
+    assert runtime.store is not None
+    podinfo.create(steps=STEPS)
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=1)
+    promote = podinfo.command("promote")
+    podinfo.wait(Stage.HEALTHY)
+    settle(runtime)
+    runtime.store.redis.flushall()
+    runtime.tick()
+    podinfo.wait(Stage.HEALTHY)
+    command_id = events.ext(promote, events.Ext.COMMAND)
+    assert all(entry.get("command") != command_id for entry in podinfo.history())

@@ -6,8 +6,13 @@ Covered, each on the full local runtime (broker, HTTP functions, Redis, simulato
 - every event the broker delivered during a promotion, replayed afterwards in shuffled order,
   twice: nothing changes (state, history, Kubernetes objects);
 - one event handled by 8 concurrent requests: one history entry, one effect;
-- every function crashing once between its effects and its commit (fault injection): the
-  broker's retries heal it and the rollout is promoted with the same transitions.
+- every function crashing once between its decision and its commit (fault injection): the
+  broker's retries heal it and the rollout is promoted with the same transitions;
+- every function crashing once after its commit, before it converged and replied: the
+  redelivery finds it committed, converges (the weights are the state's at every step, seen
+  through a watch) and gives the committed reply, so the rollout goes on to the same end;
+- a delivery of an event long after the rollout moved on gets no reply: answering it again
+  would replay the chain of transitions that followed it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,17 @@ from shared import events
 from shared.events import Type
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import REF, Demo, Trigger, edited_manifests, fast_options
+from tests.flow.conftest import (
+    REF,
+    Demo,
+    Recorder,
+    Trigger,
+    distinct,
+    edited_manifests,
+    fast_options,
+)
+
+WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {"duration": "1s"}}, {"setWeight": 50}]
 TAP = "ferry-test-tap"
@@ -335,6 +350,37 @@ def test_one_event_handled_concurrently_has_one_effect(tmp_path: Path) -> None:
         podinfo.wait(Stage.HEALTHY, stable_revision=revision)
         settle(runtime)
         assert_one_entry_per_event(podinfo.history())
+
+
+def test_a_crash_after_the_commit_is_healed_by_redelivery(
+    reference: PromotedRun, runtime: Runtime, podinfo: Demo
+) -> None:
+    assert runtime.store is not None and runtime.broker is not None
+    podinfo.create(steps=STEPS)
+    podinfo.wait(Stage.HEALTHY)
+    settle(runtime)
+    for name in functions.ROUTES:
+        runtime.faults.arm(name, 1, when="after")
+    with Recorder(podinfo.kube, "networking.k8s.io/v1", "ingresses", "podinfo-canary") as canary:
+        revision = podinfo.set_image("podinfo:2")
+        podinfo.wait(Stage.HEALTHY, stable_revision=revision, timeout=30)
+        settle(runtime)
+    assert transitions(podinfo.history()) == transitions(reference.history)
+    weights = distinct([int(v["metadata"]["annotations"][WEIGHT]) for v in canary.versions()])
+    assert weights == [0, 20, 50, 0]
+    for name in ("start", "advance", "step", "promote", "finalize"):
+        assert runtime.faults.left(name, when="after") == 0, f"{name} never crashed"
+
+
+def test_an_event_of_a_rollout_that_moved_on_gets_no_reply(
+    reference: PromotedRun,
+) -> None:
+    runtime = reference.runtime
+    settle(runtime)
+    captured = reference.tap.by_id()
+    scaled = next(e for e in captured.values() if e.get_type() == Type.CANARY_SCALED)
+    response = post_until_done(runtime, runtime.function_url("advance"), scaled)
+    assert response.status_code == 202 and reply_of(response) is None
 
 
 def test_a_crash_between_effects_and_commit_is_healed_by_redelivery(
