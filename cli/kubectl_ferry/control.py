@@ -39,7 +39,9 @@ REFUSALS = ("ignored", "refused", "rejected")
 """A history note that starts with one of these words means Ferry did not act on the command."""
 ROLLOUT_LABEL = "ferry.dev/rollout"
 """The label naming its Rollout on every AnalysisRun."""
-APPEND_ATTEMPTS = 10
+APPEND_PATIENCE = 30.0
+"""Seconds an append keeps retrying conflicts: a Rollout whose status is written often (Ferry
+mirrors every transition into it) must not make a person's command fail after a few tries."""
 WATCH_ROUND = 300
 """Seconds one watch request lasts when there is no deadline (then it is made again)."""
 
@@ -258,7 +260,10 @@ def append_command(session: Session, name: str, entry: Obj) -> Obj:
     :data:`MAX_COMMANDS`) through the status subresource; re-read and retry on a conflict.
     Returns the Rollout as written."""
     ns = session.namespace
-    for attempt in range(APPEND_ATTEMPTS):
+    deadline = time.monotonic() + APPEND_PATIENCE
+    attempt = 0
+    while True:
+        attempt += 1
         current = rollout(session, name)
         status = current.get("status") or {}
         kept = [c for c in status.get("commands") or [] if isinstance(c, dict)]
@@ -276,11 +281,11 @@ def append_command(session: Session, name: str, entry: Obj) -> Obj:
             except NotFound:
                 raise not_found(name, ns) from None
             except Transient as exc:
-                if unreachable(exc) or attempt == APPEND_ATTEMPTS - 1:
+                if unreachable(exc) or time.monotonic() >= deadline:
                     raise
-        # changed meanwhile (409), or a passing server error: re-read and try again
-        time.sleep(random.uniform(0.02, 0.1) * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover - the last attempt raises
+        # changed meanwhile (409), or a passing server error: re-read and try again, after a
+        # jittered pause that grows (so concurrent appenders spread out) up to half a second
+        time.sleep(random.uniform(0.5, 1.0) * min(0.5, 0.01 * 2 ** min(attempt, 6)))
 
 
 def answer_to(obj: Obj, command_id: str) -> Obj | None:

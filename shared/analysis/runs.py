@@ -245,16 +245,20 @@ def _metrics(
 ) -> tuple[model.Metric, ...]:
     """The run's metrics; without ``read_secrets``, Secret arguments stand masked (enough to
     judge and show measurements already taken, and no Secret is read to end a run)."""
-    spec, args = _args(ctx, namespace, run_obj, rollout, read_secrets=read_secrets)
-    return validation.metrics(spec.template, args)
+    return _resolved(ctx, namespace, run_obj, rollout, read_secrets=read_secrets)[0]
 
 
 def _resolved(
-    ctx: Context, namespace: str, run_obj: Mapping[str, Any], rollout: Mapping[str, Any]
+    ctx: Context,
+    namespace: str,
+    run_obj: Mapping[str, Any],
+    rollout: Mapping[str, Any],
+    *,
+    read_secrets: bool = True,
 ) -> tuple[tuple[model.Metric, ...], arguments.ResolvedArgs]:
     """The run's metrics with its arguments resolved now (Secrets read at each measurement,
     never stored)."""
-    spec, args = _args(ctx, namespace, run_obj, rollout)
+    spec, args = _args(ctx, namespace, run_obj, rollout, read_secrets=read_secrets)
     return validation.metrics(spec.template, args), args
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -48,6 +49,38 @@ def runtime() -> Iterator[Runtime]:
 def kube(runtime: Runtime) -> Kube:
     assert runtime.sim is not None
     return Kube(runtime.sim.api_client())
+
+
+class JsonEndpoint:
+    """A small real HTTP endpoint for web metrics: answers ``answer()`` as JSON to every GET,
+    counting the requests and keeping the headers each came with."""
+
+    def __init__(self, answer: Callable[[], Any], path: str = "/check") -> None:
+        self.hits = 0
+        self.headers: list[dict[str, str]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                endpoint.hits += 1
+                endpoint.headers.append(dict(self.headers.items()))
+                body = json.dumps(answer()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def let_analyses_read_secrets(kube: Kube, namespace: str = demo.NAMESPACE) -> None:

@@ -5,10 +5,7 @@ nothing."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,7 +16,7 @@ from shared import events, models
 from shared.analysis import model, runs
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo, eventually, post_to, publish
+from tests.flow.conftest import Demo, JsonEndpoint, eventually, post_to, publish
 from tests.prometheus import Metrics, Prometheus, free_port
 
 
@@ -198,36 +195,21 @@ class Health:
 
     def __init__(self) -> None:
         self.ok = True
-        self.hits = 0
-        self.url = ""
+        self.endpoint = JsonEndpoint(lambda: {"status": {"ok": self.ok}}, "/health")
+        self.url = self.endpoint.url
+
+    @property
+    def hits(self) -> int:
+        return self.endpoint.hits
 
 
 @pytest.fixture
 def health() -> Iterator[Health]:
     state = Health()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.hits += 1
-            body = json.dumps({"status": {"ok": state.ok}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/health"
     try:
         yield state
     finally:
-        server.shutdown()
-        server.server_close()
+        state.endpoint.stop()
 
 
 def test_background_analysis_failing_during_a_pause_aborts_at_once(

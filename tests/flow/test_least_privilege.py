@@ -16,12 +16,8 @@ in Error with the command that would let Ferry read them, and nothing is measure
 from __future__ import annotations
 
 import base64
-import json
-import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import yaml
@@ -32,7 +28,15 @@ from shared import events, models
 from shared.events import Type
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import REF, Demo, eventually, let_analyses_read_secrets, publish, settle
+from tests.flow.conftest import (
+    REF,
+    Demo,
+    JsonEndpoint,
+    eventually,
+    let_analyses_read_secrets,
+    publish,
+    settle,
+)
 
 Grant = tuple[str, str, str]
 """(API group, resource or resource/subresource, verb)."""
@@ -66,28 +70,16 @@ FERRY = "system:serviceaccount:ferry-system:"
 
 
 class Check:
-    """A web metric's endpoint: answers ok until told otherwise; remembers the token it got."""
+    """A web metric's endpoint: answers ok until told otherwise; knows the tokens it got."""
 
     def __init__(self) -> None:
-        self.ok, self.tokens = True, set()
-        state = self
+        self.ok = True
+        self.endpoint = JsonEndpoint(lambda: {"ok": 1 if self.ok else 0})
+        self.url = self.endpoint.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                state.tokens.add(self.headers.get("X-Token", ""))
-                body = json.dumps({"ok": 1 if state.ok else 0}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/check"
+    @property
+    def tokens(self) -> set[str]:
+        return {h.get("X-Token", "") for h in self.endpoint.headers}
 
 
 @pytest.fixture
@@ -96,8 +88,7 @@ def check() -> Iterator[Check]:
     try:
         yield found
     finally:
-        found.server.shutdown()
-        found.server.server_close()
+        found.endpoint.stop()
 
 
 def granted() -> dict[str, set[Grant]]:

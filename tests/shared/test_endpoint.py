@@ -12,26 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
 from cloudevents.core.v1.event import CloudEvent
 from flask.testing import FlaskClient
-from kubernetes import client
 
 from shared import events, kube, state
 from shared.context import Context
 from shared.endpoint import create_app
 from shared.events import RolloutRef, Type
-from shared.kube import Kube
-from shared.state import AlreadyProcessed, StateStore
-from shared.timers import Timers
+from shared.state import AlreadyProcessed
 
 REF = RolloutRef("demo", "podinfo")
-NOWHERE = "http://127.0.0.1:9/"
-"""A broker URL nothing listens on: these handlers never send anything."""
 
 
 class Probe:
@@ -55,20 +50,6 @@ class Probe:
                 history={"note": "probe"},
             )
         return self.reply
-
-
-@pytest.fixture
-def context(redis_client: redis.Redis) -> Iterator[Context]:
-    api = client.ApiClient()  # never called: these handlers do not touch Kubernetes
-    try:
-        yield Context(
-            kube=Kube(api),
-            store=StateStore(redis_client),
-            timers=Timers(redis_client, NOWHERE, "ferry-test-timers"),
-            broker_url=NOWHERE,
-        )
-    finally:
-        api.close()  # type: ignore[no-untyped-call]
 
 
 Serve = Callable[[Probe], FlaskClient]

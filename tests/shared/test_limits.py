@@ -13,21 +13,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-import redis
 import requests
 from cloudevents.core.v1.event import CloudEvent
-from kubernetes import client
 from werkzeug.serving import make_server
 
 from shared import events, limits
 from shared.context import Context
 from shared.endpoint import create_app
 from shared.events import RolloutRef, Type
-from shared.kube import Kube
-from shared.state import StateStore
-from shared.timers import Timers
-
-NOWHERE = "http://127.0.0.1:9/"
 
 
 class Endless(io.RawIOBase):
@@ -65,30 +58,14 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
 
 
 @pytest.fixture
-def context_for_limits(redis_client: redis.Redis) -> Iterator[Context]:
-    api = client.ApiClient()  # never called: the handler does not touch Kubernetes
-    try:
-        yield Context(
-            kube=Kube(api),
-            store=StateStore(redis_client),
-            timers=Timers(redis_client, NOWHERE, "ferry-test-timers"),
-            broker_url=NOWHERE,
-        )
-    finally:
-        api.close()  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
-def function(context_for_limits: Context) -> Iterator[tuple[str, list[CloudEvent]]]:
+def function(context: Context) -> Iterator[tuple[str, list[CloudEvent]]]:
     seen: list[CloudEvent] = []
 
     def handler(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         seen.append(event)
         return None
 
-    server = make_server(
-        "127.0.0.1", 0, create_app("probe", handler, context_for_limits), threaded=True
-    )
+    server = make_server("127.0.0.1", 0, create_app("probe", handler, context), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/", seen
