@@ -9,6 +9,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: venv test demo lint bench clean manifests
 
+ROUTER ?= nginx
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -22,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/ferry demo
+	$(VENV)/bin/ferry demo --router $(ROUTER)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

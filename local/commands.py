@@ -38,6 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.set_defaults(run=_up)
 
     demo = sub.add_parser("demo", help="run the demo on the embedded runtime")
+    demo.add_argument(
+        "--router",
+        default="nginx",
+        help="the traffic router: nginx (default), gatewayapi, smi or none (replica counts)",
+    )
     demo.set_defaults(run=_demo)
 
 
@@ -102,4 +107,9 @@ def _up(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from local import demo
 
-    return demo.run()
+    try:
+        router = demo.router_of(args.router)
+    except ValueError as exc:
+        print(f"ferry demo: {exc}", file=sys.stderr)
+        return 2
+    return demo.run(router)

@@ -1,9 +1,12 @@
 """``make demo``: a canary release on the embedded runtime, printed as it happens.
 
-Starts ``ferry up`` on the simulated cluster with a real Redis, creates a Deployment, an Ingress
-and a Rollout (setWeight 20, pause 2s, setWeight 50, pause 2s), waits until it is Healthy,
-changes the image and prints every transition (time, step, weight, phase) from the rollout's
-history until the new revision is promoted. Exits 0 only if the promotion really happened.
+Starts ``ferry up`` on the simulated cluster with a real Redis, creates a Deployment, the
+router's objects (``make demo ROUTER=...``: an Ingress for nginx, the default; an HTTPRoute for
+gatewayapi, with the upstream CRDs installed; nothing for smi, whose TrafficSplit Ferry makes,
+or for none) and a Rollout (setWeight 20, pause 2s, setWeight 50, pause 2s), waits until it is
+Healthy, changes the image and prints every transition (time, step, weight, phase) from the
+rollout's history, with the weight the router's own objects carry, until the new revision is
+promoted. Exits 0 only if the promotion really happened.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from local import upstream
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
-from shared import models, workloads
+from shared import models, routers, workloads
 from shared.events import RolloutRef
 from shared.kube import Kube
 from shared.state import PHASES, Stage, StateStore
@@ -70,6 +74,43 @@ def ingress() -> dict[str, Any]:
     }
 
 
+ROUTERS = {"nginx": "nginx", "gatewayapi": "gatewayAPI", "smi": "smi", "none": models.BY_REPLICAS}
+"""``--router`` choices (lowercase, as typed) -> the router's name."""
+
+
+def router_of(choice: str) -> str:
+    """The router named by ``ferry demo --router``."""
+    try:
+        return ROUTERS[choice.lower()]
+    except KeyError:
+        raise ValueError(f"unknown router {choice!r}: choose one of {', '.join(ROUTERS)}") from None
+
+
+def http_route() -> dict[str, Any]:
+    """The user's HTTPRoute for podinfo, as it would be kept in Git."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "hostnames": ["podinfo.local"],
+            "rules": [{"backendRefs": [{"name": f"{NAME}-primary", "port": 80}]}],
+        },
+    }
+
+
+def routing(router: str) -> dict[str, Any] | None:
+    """``spec.trafficRouting`` for ``router`` (None: no router, replica counts)."""
+    if router == "nginx":
+        return {"nginx": {"stableIngress": NAME}}
+    if router == "gatewayAPI":
+        return {"gatewayAPI": {"httpRoute": NAME}}
+    if router == "smi":
+        return {"smi": {}}
+    return None
+
+
 def rollout(steps: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": models.API_VERSION,
@@ -89,10 +130,11 @@ def rollout(steps: list[dict[str, Any]] | None = None, **spec: Any) -> dict[str,
 class Timeline:
     """Prints the rollout's history entries as they are committed."""
 
-    def __init__(self, store: StateStore, ref: RolloutRef) -> None:
-        self.store, self.ref = store, ref
+    def __init__(self, store: StateStore, ref: RolloutRef, kube: Kube | None = None) -> None:
+        self.store, self.ref, self.kube = store, ref, kube
         self.start = time.monotonic()
         self.seen = 0
+        self.routed: int | None = None
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.start:6.2f}s] {text}", flush=True)
@@ -109,6 +151,23 @@ class Timeline:
                 f"weight {'-' if weight is None else weight:>3}%  {entry.get('note', '')}"
             )
         self.seen = len(entries)
+        self._routed()
+
+    def _routed(self) -> None:
+        """Say when the weight the router's objects carry changes (read from the cluster)."""
+        if self.kube is None:
+            return
+        obj = self.kube.rollout(self.ref.namespace, self.ref.name)
+        if obj is None or models.router_name(obj) == models.BY_REPLICAS:
+            return
+        try:
+            spec = models.parse(obj)
+            weight = routers.get(spec.router, self.kube).get_weight(spec)
+        except (models.InvalidSpec, ValueError):
+            return
+        if weight is not None and weight != self.routed:
+            self.routed = weight
+            self.say(f"{'':<11} the {spec.router} router's objects send {weight}% to the canary")
 
 
 def wait_for(timeline: Timeline, predicate: Any, deadline: float, what: str) -> bool:
@@ -122,20 +181,43 @@ def wait_for(timeline: Timeline, predicate: Any, deadline: float, what: str) -> 
     return False
 
 
-def run() -> int:
+def _create(kube: Kube, obj: dict[str, Any], plural: str) -> None:
+    """Create a user's object of a kind Ferry never creates (a route)."""
+    base = f"/apis/{obj['apiVersion']}/namespaces/{obj['metadata']['namespace']}"
+    kube.request("POST", f"{base}/{plural}", body=obj)
+
+
+def run(router: str = "nginx") -> int:
     options = Options(tick=5.0, sim_settings=SimSettings(pod_ready_delay=0.3))
     deadline = time.monotonic() + TIMEOUT
     with Runtime(options) as runtime:
         assert runtime.store is not None and runtime.sim is not None
         kube = Kube(runtime.sim.api_client())
         ref = RolloutRef(NAMESPACE, NAME)
-        timeline = Timeline(runtime.store, ref)
+        timeline = Timeline(runtime.store, ref, kube)
         timeline.say(f"Ferry is up: cluster {runtime.sim.url}, broker {runtime.broker_url}")
         timeline.say(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts")
+        try:
+            crds = upstream.install(kube, router)
+        except FileNotFoundError as exc:
+            timeline.say(str(exc))
+            return 1
+        if crds:
+            timeline.say(f"installed the upstream CRDs {', '.join(crds)}")
         kube.create(deployment("ghcr.io/stefanprodan/podinfo:6.0.0"))
-        kube.create(ingress())
-        kube.create(rollout())
-        timeline.say("created Deployment, Ingress and Rollout podinfo (image podinfo:6.0.0)")
+        made = "Deployment"
+        if router == "nginx":
+            kube.create(ingress())
+            made += ", Ingress"
+        elif router == "gatewayAPI":
+            _create(kube, http_route(), "httproutes")
+            made += ", HTTPRoute"
+        spec: dict[str, Any] = {"trafficRouting": routing(router)}
+        obj = rollout(**spec)
+        if spec["trafficRouting"] is None:
+            del obj["spec"]["trafficRouting"]
+        kube.create(obj)
+        timeline.say(f"created {made} and Rollout podinfo (image podinfo:6.0.0, router {router})")
 
         def state() -> Any:
             return runtime.store.load(ref)  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ from shared.kube import Kube, NotFound
 
 Obj = dict[str, Any]
 
-INSTALLED = ("namespace.yaml", "crds/*.yaml", "rbac.yaml", "admission.yaml")
+INSTALLED = ("namespace.yaml", "crds/*.yaml", "rbac.yaml", "routers.yaml", "admission.yaml")
 """The manifest files :func:`install` applies, in this order."""
 
 _PATHS = {

@@ -332,6 +332,7 @@ _PLURALS = {
     "Deployment": "deployments",
     "Service": "services",
     "Ingress": "ingresses",
+    "TrafficSplit": "trafficsplits",
     "Event": "events",
     "ConfigMap": "configmaps",
     "Secret": "secrets",

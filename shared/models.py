@@ -8,8 +8,9 @@ and nowhere else. Pure data: no I/O.
 
 from __future__ import annotations
 
+import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 GROUP = "ferry.dev"
@@ -23,7 +24,6 @@ FINALIZER = "ferry.dev/cleanup"
 DEFAULT_PROGRESS_DEADLINE = 600
 DEFAULT_ABORT_SCALE_DOWN_DELAY = 30
 """Seconds the canary keeps running after an abort (Argo's default; 0: never scaled down)."""
-DEFAULT_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
 BY_REPLICAS = "noop"
 """The router of a Rollout without ``spec.trafficRouting``: weights as shares of replicas."""
 
@@ -116,13 +116,6 @@ Step = SetWeight | Pause | Analysis
 
 
 @dataclass(frozen=True)
-class Nginx:
-    stable_ingress: str
-    annotation_prefix: str = DEFAULT_ANNOTATION_PREFIX
-    additional_annotations: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     port: int
@@ -137,8 +130,9 @@ class RolloutSpec:
     service: ServiceSpec
     router: str
     """The traffic router's name (``shared.routers``): ``noop`` without trafficRouting."""
-    nginx: Nginx | None
-    """``trafficRouting.nginx``, for the nginx router."""
+    routing: dict[str, Any]
+    """The router's configuration, ``spec.trafficRouting.<router>`` as written (empty without
+    trafficRouting); each router reads and validates its own (``shared.routers``)."""
     steps: tuple[Step, ...]
     progress_deadline: int
     background_analysis: BackgroundAnalysis | None = None
@@ -159,10 +153,6 @@ class RolloutSpec:
     @property
     def canary_service(self) -> str:
         return f"{self.service.name}-canary"
-
-    @property
-    def canary_ingress(self) -> str:
-        return f"{self.nginx.stable_ingress}-canary" if self.nginx else ""
 
 
 def _is_target_port(value: Any) -> bool:
@@ -339,36 +329,23 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def _traffic_routing(raw: Any, problems: list[str]) -> tuple[str, Nginx | None]:
-    """The router named by ``spec.trafficRouting`` (absent: :data:`BY_REPLICAS`) and the nginx
-    router's config. Whether the name is a router Ferry has is checked against the router
-    registry when the Rollout is loaded (``shared.rollouts``)."""
+def _traffic_routing(raw: Any, problems: list[str]) -> tuple[str, dict[str, Any]]:
+    """The router named by ``spec.trafficRouting`` (absent: :data:`BY_REPLICAS`) and its
+    configuration. The name and the configuration are checked against the router registry when
+    the Rollout is loaded (``shared.rollouts``): the core knows no router."""
     where = "spec.trafficRouting"
     if raw is None:
-        return BY_REPLICAS, None
+        return BY_REPLICAS, {}
     if not isinstance(raw, dict) or len(raw) != 1:
         problems.append(
             f"{where} must name exactly one router; leave it out to split traffic by replica counts"
         )
-        return BY_REPLICAS, None
+        return BY_REPLICAS, {}
     ((name, config),) = raw.items()
     if not isinstance(config, dict):
         problems.append(f"{where}.{name} must be an object")
-        return str(name), None
-    if name != "nginx":
-        return str(name), None
-    extra = config.get("additionalIngressAnnotations") or {}
-    if not isinstance(extra, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
-    ):
-        problems.append(f"{where}.nginx.additionalIngressAnnotations must map strings to strings")
-        extra = {}
-    nginx = Nginx(
-        _name(config.get("stableIngress"), f"{where}.nginx.stableIngress", problems),
-        str(config.get("annotationPrefix") or DEFAULT_ANNOTATION_PREFIX),
-        dict(extra),
-    )
-    return "nginx", nginx
+        return str(name), {}
+    return str(name), copy.deepcopy(config)
 
 
 def router_name(rollout: dict[str, Any]) -> str:
@@ -417,7 +394,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
                 f"name (at most 15 lowercase letters, digits and '-'), got {target_port!r}"
             )
         service = ServiceSpec(name, port, target_port)
-    router, nginx = _traffic_routing(spec.get("trafficRouting"), problems)
+    router, routing = _traffic_routing(spec.get("trafficRouting"), problems)
     strategy = spec.get("strategy")
     canary = strategy.get("canary") if isinstance(strategy, dict) else None
     if not isinstance(canary, dict):
@@ -450,7 +427,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         target=target,
         service=service,
         router=router,
-        nginx=nginx,
+        routing=routing,
         steps=steps,
         progress_deadline=deadline,
         background_analysis=background,

@@ -17,7 +17,7 @@ import one another, and it refuses an unknown name with the list of the known on
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Generic, TypeVar, cast
 
@@ -38,14 +38,18 @@ class Registry(Generic[P, D]):
         self,
         family: str,
         package: str,
-        names: Iterable[str],
+        names: Iterable[str] | Mapping[str, str],
         *,
         unknown: type[UnknownPlugin] = UnknownPlugin,
     ) -> None:
+        """``names``: the implementations' names, each its module's name, or a mapping from
+        the name a spec uses (``gatewayAPI``) to the module's (``gatewayapi``)."""
         self.family = family
         """What the plugins are, in words ("traffic router"), for messages."""
         self.package = package
-        self.names: tuple[str, ...] = tuple(sorted(names))
+        modules = dict(names) if isinstance(names, Mapping) else {n: n for n in names}
+        self._modules = modules
+        self.names: tuple[str, ...] = tuple(sorted(modules))
         """Every known name, sorted."""
         self._unknown = unknown
 
@@ -55,14 +59,21 @@ class Registry(Generic[P, D]):
             raise self._unknown(f"unknown {self.family} {name!r} (known: {', '.join(self.names)})")
         return name
 
-    def _module(self, name: str) -> ModuleType:
-        return importlib.import_module(f"{self.package}.{self.check(name)}")
+    def module(self, name: str) -> ModuleType:
+        """The module implementing ``name``."""
+        return importlib.import_module(f"{self.package}.{self._modules[self.check(name)]}")
 
     def capabilities(self, name: str) -> frozenset[str]:
         """What the implementation called ``name`` declares it can do."""
-        return frozenset(self._module(name).CAPABILITIES)
+        return frozenset(self.module(name).CAPABILITIES)
+
+    def validate(self, name: str, config: object, where: str) -> list[str]:
+        """The problems of ``config``, the spec's configuration of plugin ``name`` at ``where``,
+        as the implementation's ``validate(config, where)`` finds them (none if it has none)."""
+        check = getattr(self.module(name), "validate", None)
+        return list(check(config, where)) if check is not None else []
 
     def create(self, name: str, deps: D) -> P:
         """The implementation called ``name``, built from ``deps``."""
-        factory = cast(Callable[[D], P], self._module(name).create)
+        factory = cast(Callable[[D], P], self.module(name).create)
         return factory(deps)

@@ -28,9 +28,27 @@ class Capability(StrEnum):
 
     WEIGHTS = "weights"
     """Sends a percentage of the requests to the canary (``setWeight``)."""
+    HEADERS = "headers"
+    """Sends requests with a given header to the canary (``setHeaderRoute``)."""
+    COOKIES = "cookies"
+    """Sends requests with a given cookie to the canary."""
+    MIRROR = "mirror"
+    """Sends a copy of requests to the canary, its answers ignored (``setMirrorRoute``)."""
+    ROUTES = "routes"
+    """Splits several of the user's routes at once (or named routes within one)."""
     REPLICAS = "replicas"
     """Has no routing objects: the apex Service selects the Pods of both revisions, and a
     weight is the canary's share of replicas (approximate: whole Pods)."""
+
+
+TABLE_COLUMNS = (
+    Capability.WEIGHTS,
+    Capability.HEADERS,
+    Capability.COOKIES,
+    Capability.MIRROR,
+    Capability.ROUTES,
+)
+"""The capabilities shown in the README's table of routers (:func:`table`)."""
 
 
 class Router(Protocol):
@@ -81,13 +99,22 @@ class UnknownRouter(plugins.UnknownPlugin):
 
 
 REGISTRY: plugins.Registry[Router, Kube] = plugins.Registry(
-    "traffic router", __name__, ("nginx", "noop"), unknown=UnknownRouter
+    "traffic router",
+    __name__,
+    {"nginx": "nginx", "noop": "noop", "gatewayAPI": "gatewayapi", "smi": "smi"},
+    unknown=UnknownRouter,
 )
+"""Each router by the name ``spec.trafficRouting`` gives it (``noop``: without it)."""
 
 
 def get(name: str, kube: Kube) -> Router:
     """The router called ``name``, writing through ``kube``."""
     return REGISTRY.create(name, kube)
+
+
+def validate(name: str, config: dict[str, Any]) -> list[str]:
+    """The problems of router ``name``'s configuration ``spec.trafficRouting.<name>``."""
+    return REGISTRY.validate(name, config, f"spec.trafficRouting.{name}")
 
 
 def by_replicas(name: str) -> bool:
@@ -99,6 +126,21 @@ def spec_names() -> tuple[str, ...]:
     """The routers a Rollout names under ``spec.trafficRouting`` (all but the one used
     without it)."""
     return tuple(name for name in REGISTRY.names if not by_replicas(name))
+
+
+def table() -> str:
+    """The README's capability table: one row per router, from the modules' declarations."""
+    head = ["router (`spec.trafficRouting`)", *(str(c) for c in TABLE_COLUMNS)]
+    rows = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
+    for name in REGISTRY.names:
+        declared = REGISTRY.capabilities(name)
+        label = "(none: replica counts)" if Capability.REPLICAS in declared else f"`{name}`"
+        cells = ["yes" if c in declared else "no" for c in TABLE_COLUMNS]
+        rows.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def full_size(weight: int, stable: int) -> int:

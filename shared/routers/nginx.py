@@ -9,16 +9,55 @@ the user's (Git's) and is never written. The canary Ingress is owned by the Roll
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.kube import Kube
-from shared.models import Nginx, RolloutSpec
+from shared.models import RolloutSpec
 from shared.objects import MANAGED_LABELS, owner_reference
 from shared.routers import Capability, NotReady, Want, full_size
 
 Obj = dict[str, Any]
 API_VERSION = "networking.k8s.io/v1"
 CAPABILITIES = frozenset({Capability.WEIGHTS})
+DEFAULT_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
+FIELDS = ("stableIngress", "annotationPrefix", "additionalIngressAnnotations")
+
+
+@dataclass(frozen=True)
+class Nginx:
+    """``spec.trafficRouting.nginx``."""
+
+    stable_ingress: str
+    annotation_prefix: str = DEFAULT_ANNOTATION_PREFIX
+    additional_annotations: dict[str, str] = field(default_factory=dict)
+
+
+def validate(config: Any, where: str) -> list[str]:
+    """The problems of ``spec.trafficRouting.nginx`` (empty when valid)."""
+    if not isinstance(config, dict):
+        return [f"{where} must be an object"]
+    problems = [
+        f"{where}.{key} is not a field (known: {', '.join(FIELDS)})"
+        for key in sorted(set(config) - set(FIELDS))
+    ]
+    name = config.get("stableIngress")
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}.stableIngress is required")
+    prefix = config.get("annotationPrefix", DEFAULT_ANNOTATION_PREFIX)
+    if not isinstance(prefix, str) or not prefix:
+        problems.append(f"{where}.annotationPrefix must be a string")
+    extra = config.get("additionalIngressAnnotations") or {}
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+    ):
+        problems.append(f"{where}.additionalIngressAnnotations must map strings to strings")
+    return problems
+
+
+def canary_ingress(rollout: RolloutSpec) -> str:
+    """The canary Ingress Ferry owns: ``<stableIngress>-canary``."""
+    return f"{config(rollout).stable_ingress}-canary"
 
 
 class StableIngressMissing(NotReady):
@@ -32,7 +71,7 @@ class NginxRouter:
         self.kube = kube
 
     def _prefix(self, rollout: RolloutSpec, name: str) -> str:
-        return f"{_config(rollout).annotation_prefix}/{name}"
+        return f"{config(rollout).annotation_prefix}/{name}"
 
     def desired(self, rollout: RolloutSpec, stable: Obj, owner: Obj, weight: int) -> Obj:
         """The canary Ingress for ``stable`` at ``weight`` percent."""
@@ -53,13 +92,13 @@ class NginxRouter:
             self._prefix(rollout, "canary"): "true",
             self._prefix(rollout, "canary-weight"): str(weight),
         }
-        for key, value in _config(rollout).additional_annotations.items():
+        for key, value in config(rollout).additional_annotations.items():
             annotations[key if "/" in key else self._prefix(rollout, key)] = value
         return {
             "apiVersion": API_VERSION,
             "kind": "Ingress",
             "metadata": {
-                "name": rollout.canary_ingress,
+                "name": canary_ingress(rollout),
                 "namespace": rollout.namespace,
                 "labels": dict(MANAGED_LABELS),
                 "annotations": annotations,
@@ -70,11 +109,11 @@ class NginxRouter:
 
     def _stable(self, rollout: RolloutSpec) -> Obj:
         stable = self.kube.get(
-            API_VERSION, "ingresses", rollout.namespace, _config(rollout).stable_ingress
+            API_VERSION, "ingresses", rollout.namespace, config(rollout).stable_ingress
         )
         if stable is None:
             raise StableIngressMissing(
-                f"the stable Ingress {rollout.namespace}/{_config(rollout).stable_ingress} "
+                f"the stable Ingress {rollout.namespace}/{config(rollout).stable_ingress} "
                 "(spec.trafficRouting.nginx.stableIngress) does not exist; create it, or name "
                 "the Ingress that routes to the Service"
             )
@@ -99,11 +138,13 @@ class NginxRouter:
             return {"metadata": {"annotations": {key: str(weight)}}}
 
         self.kube.fenced_patch(
-            API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress, change
+            API_VERSION, "ingresses", rollout.namespace, canary_ingress(rollout), change
         )
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
-        current = self.kube.get(API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress)
+        current = self.kube.get(
+            API_VERSION, "ingresses", rollout.namespace, canary_ingress(rollout)
+        )
         return None if current is None else self._weight(rollout, current)
 
     def _weight(self, rollout: RolloutSpec, ingress: Obj) -> int:
@@ -119,17 +160,20 @@ class NginxRouter:
         return full_size(weight, stable)
 
     def finalize(self, rollout: RolloutSpec) -> None:
-        self.kube.delete(API_VERSION, "ingresses", rollout.namespace, rollout.canary_ingress)
+        self.kube.delete(API_VERSION, "ingresses", rollout.namespace, canary_ingress(rollout))
 
 
 def create(kube: Kube) -> NginxRouter:
     return NginxRouter(kube)
 
 
-def _config(rollout: RolloutSpec) -> Nginx:
-    if rollout.nginx is None:
-        raise ValueError(f"{rollout.namespace}/{rollout.name} has no trafficRouting.nginx")
-    return rollout.nginx
+def config(rollout: RolloutSpec) -> Nginx:
+    raw = rollout.routing
+    return Nginx(
+        str(raw.get("stableIngress") or ""),
+        str(raw.get("annotationPrefix") or DEFAULT_ANNOTATION_PREFIX),
+        dict(raw.get("additionalIngressAnnotations") or {}),
+    )
 
 
 def _backend_service(backend: Any) -> str | None:

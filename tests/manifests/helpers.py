@@ -38,6 +38,7 @@ INSTALL_ORDER = (
     "crds/clusteranalysistemplates.yaml",
     "crds/analysisruns.yaml",
     "rbac.yaml",
+    "routers.yaml",
     "admission.yaml",
     "networkpolicy.yaml",
     "services.yaml",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shared import models
+from shared.routers import nginx
 
 
 def rollout(**spec_overrides: Any) -> dict[str, Any]:
@@ -40,13 +41,14 @@ def test_a_valid_rollout_parses_with_defaults_and_names() -> None:
         models.Pause(None),
     )
     assert spec.progress_deadline == models.DEFAULT_PROGRESS_DEADLINE
-    assert spec.nginx.annotation_prefix == "nginx.ingress.kubernetes.io"
-    assert (spec.primary, spec.primary_service, spec.canary_service, spec.canary_ingress) == (
+    assert (spec.router, spec.routing) == ("nginx", {"stableIngress": "podinfo"})
+    assert nginx.config(spec).annotation_prefix == "nginx.ingress.kubernetes.io"
+    assert (spec.primary, spec.primary_service, spec.canary_service) == (
         "podinfo-primary",
         "podinfo-primary",
-        "podinfo-canary",
         "podinfo-canary",
     )
+    assert nginx.canary_ingress(spec) == "podinfo-canary"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,152 @@
+"""The SMI router (Linkerd, and any mesh implementing SMI's TrafficSplit): a split Ferry owns.
+
+Argo Rollouts' shape: ``smi: {rootService, trafficSplitName}``. Ferry creates the TrafficSplit
+``trafficSplitName`` (default: the Rollout's name), owned by the Rollout, for the apex Service
+``rootService`` (default: ``spec.service.name``, which clients already call), with two backends:
+``<service>-primary`` at ``100 - w`` and ``<service>-canary`` at ``w``. It is written as
+``split.smi-spec.io/v1alpha2`` (integer weights), the version Linkerd's SMI extension serves.
+Weight writes are merge patches conditional on the resourceVersion read. It never writes an
+object it does not own; deleting the Rollout deletes the split (and the mesh sends all traffic
+to the apex Service's own Pods, the stable ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.kube import Kube
+from shared.models import RolloutSpec
+from shared.objects import MANAGED_LABELS, owner_reference
+from shared.routers import Capability, NotReady, Want, full_size
+
+Obj = dict[str, Any]
+API_VERSION = "split.smi-spec.io/v1alpha2"
+PLURAL = "trafficsplits"
+CAPABILITIES = frozenset({Capability.WEIGHTS})
+FIELDS = ("rootService", "trafficSplitName")
+
+
+@dataclass(frozen=True)
+class Config:
+    root_service: str
+    split: str
+
+
+class SplitTaken(NotReady):
+    """A TrafficSplit of that name exists and is not the Rollout's."""
+
+    reason = "TrafficSplitNotOwned"
+
+
+def validate(config: Any, where: str) -> list[str]:
+    """The problems of ``spec.trafficRouting.smi`` (empty when valid)."""
+    if not isinstance(config, dict):
+        return [f"{where} must be an object"]
+    problems = [
+        f"{where}.{key} is not a field (known: {', '.join(FIELDS)})"
+        for key in sorted(set(config) - set(FIELDS))
+    ]
+    for key in FIELDS:
+        value = config.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            problems.append(f"{where}.{key} must be a name")
+    return problems
+
+
+def _config(rollout: RolloutSpec) -> Config:
+    raw = rollout.routing
+    return Config(
+        str(raw.get("rootService") or rollout.service.name),
+        str(raw.get("trafficSplitName") or rollout.name),
+    )
+
+
+class SmiRouter:
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def desired(self, rollout: RolloutSpec, owner: Obj, weight: int) -> Obj:
+        config = _config(rollout)
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "TrafficSplit",
+            "metadata": {
+                "name": config.split,
+                "namespace": rollout.namespace,
+                "labels": dict(MANAGED_LABELS),
+                "ownerReferences": [owner_reference(owner)],
+            },
+            "spec": {"service": config.root_service, "backends": _backends(rollout, weight)},
+        }
+
+    def _get(self, rollout: RolloutSpec) -> Obj | None:
+        return self.kube.get(API_VERSION, PLURAL, rollout.namespace, _config(rollout).split)
+
+    def reconcile(self, rollout: RolloutSpec, owner: Obj) -> None:
+        current = self._get(rollout)
+        if current is not None:
+            owners = current["metadata"].get("ownerReferences") or []
+            if not any(o.get("uid") == owner["metadata"].get("uid") for o in owners):
+                raise SplitTaken(
+                    f"the TrafficSplit {rollout.namespace}/{_config(rollout).split} exists and "
+                    "is not this Rollout's; delete it or set spec.trafficRouting.smi."
+                    "trafficSplitName to another name"
+                )
+        desired = self.desired(rollout, owner, 0)
+        if current is not None:
+            # The weights of an existing split are set_weight's alone (see the nginx router).
+            desired["spec"].pop("backends")
+        self.kube.ensure(desired)
+
+    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
+        def change(current: Obj) -> Obj | None:
+            weight = want(_weight(current, rollout))
+            backends = None if weight is None else _backends(rollout, weight)
+            if backends is None or (current.get("spec") or {}).get("backends") == backends:
+                return None
+            return {"spec": {"backends": backends}}
+
+        self.kube.fenced_patch(
+            API_VERSION, PLURAL, rollout.namespace, _config(rollout).split, change
+        )
+
+    def get_weight(self, rollout: RolloutSpec) -> int | None:
+        current = self._get(rollout)
+        return None if current is None else _weight(current, rollout)
+
+    def canary_replicas(self, weight: int, stable: int) -> int:
+        return full_size(weight, stable)
+
+    def finalize(self, rollout: RolloutSpec) -> None:
+        self.kube.delete(API_VERSION, PLURAL, rollout.namespace, _config(rollout).split)
+
+
+def create(kube: Kube) -> SmiRouter:
+    return SmiRouter(kube)
+
+
+def _backends(rollout: RolloutSpec, weight: int) -> list[Obj]:
+    return [
+        {"service": rollout.primary_service, "weight": 100 - weight},
+        {"service": rollout.canary_service, "weight": weight},
+    ]
+
+
+def _weight(split: Obj, rollout: RolloutSpec) -> int:
+    """The canary's percentage of the split (backends that are neither revision's count as
+    stable traffic, which is where a mesh sends them)."""
+    backends = [b for b in (split.get("spec") or {}).get("backends") or [] if isinstance(b, dict)]
+    total = sum(_number(b.get("weight")) for b in backends)
+    canary = sum(
+        _number(b.get("weight")) for b in backends if b.get("service") == rollout.canary_service
+    )
+    return round(100 * canary / total) if total else 0
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return 0.0

@@ -1,0 +1,109 @@
+"""A runtime whose simulator serves the upstream routing CRDs, and the routers' objects.
+
+``routed`` is ``ferry up`` with the Gateway API and SMI CRDs installed (from
+``../shared/schemas``: the tests fail, not skip, without them). ``Schemas`` checks an object
+against the CRD it belongs to, as an API server would, for every version the tests record.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local import demo, upstream
+from local.runtime import Runtime
+from local.sim import schemas
+from shared.kube import Kube
+from tests.flow.conftest import fast_options
+
+Obj = dict[str, Any]
+GATEWAY = "gateway.networking.k8s.io/v1"
+
+
+@pytest.fixture
+def routed() -> Iterator[Runtime]:
+    with Runtime(fast_options()) as started:
+        assert started.sim is not None
+        admin = Kube(started.sim.api_client())
+        for router in upstream.FOR_ROUTER:
+            upstream.install(admin, router)
+        yield started
+
+
+@pytest.fixture
+def admin(routed: Runtime) -> Kube:
+    assert routed.sim is not None
+    return Kube(routed.sim.api_client())
+
+
+PLURALS = {"HTTPRoute": "httproutes", "GRPCRoute": "grpcroutes"}
+
+
+def create(kube: Kube, obj: Obj) -> Obj:
+    """Create a user's object of a kind Ferry does not create itself (a route)."""
+    created: Obj = kube.request(
+        "POST",
+        f"/apis/{obj['apiVersion']}/namespaces/{obj['metadata']['namespace']}/"
+        f"{PLURALS[obj['kind']]}",
+        body=obj,
+    )
+    return created
+
+
+def problems(obj: Obj, crd_file: str) -> list[str]:
+    """What the upstream CRD's schema refuses in ``obj`` (unknown fields, then value errors)."""
+    crd = upstream.crd(crd_file)
+    version = obj["apiVersion"].split("/")[-1]
+    schema = schemas.schema_for_version(crd, version)
+    assert schema is not None, f"{crd_file} does not serve {version}"
+    copied = copy.deepcopy(obj)
+    unknown = [f"unknown field {path}" for path in schemas.prune(copied, schema)]
+    return unknown + [str(error) for error in schemas.validate(copied, schema)]
+
+
+def http_route(name: str = demo.NAME, *, canary_ref: bool = False) -> Obj:
+    """The user's HTTPRoute, as Git has it: a rule to the stable Service, and one to another
+    backend Ferry must not touch."""
+    refs: list[Obj] = [{"name": f"{demo.NAME}-primary", "port": 80}]
+    if canary_ref:
+        refs = [
+            {**refs[0], "weight": 100},
+            {"name": f"{demo.NAME}-canary", "port": 80, "weight": 0},
+        ]
+    return {
+        "apiVersion": GATEWAY,
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": demo.NAMESPACE, "labels": {"team": "web"}},
+        "spec": {
+            "parentRefs": [{"name": "public", "namespace": "gateways"}],
+            "hostnames": ["podinfo.local"],
+            "rules": [
+                {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": refs},
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/static"}}],
+                    "backendRefs": [{"name": "cdn", "port": 8080}],
+                },
+            ],
+        },
+    }
+
+
+def grpc_route(name: str = demo.NAME) -> Obj:
+    return {
+        "apiVersion": GATEWAY,
+        "kind": "GRPCRoute",
+        "metadata": {"name": name, "namespace": demo.NAMESPACE},
+        "spec": {
+            "parentRefs": [{"name": "public", "namespace": "gateways"}],
+            "rules": [{"backendRefs": [{"name": demo.NAME, "port": 9999}]}],
+        },
+    }
+
+
+def rollout(routing: Obj, steps: list[Obj] | None = None) -> Obj:
+    obj = demo.rollout(steps)
+    obj["spec"]["trafficRouting"] = routing
+    return obj

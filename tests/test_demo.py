@@ -1,0 +1,43 @@
+"""``make demo`` (``ferry demo``) promotes a new revision through every router it offers.
+
+Covered: ``ferry demo --router R`` for each choice (nginx, the default; gatewayapi with the
+upstream CRDs; smi; none) exits 0, having printed the promotion and, for a router with routing
+objects, the weights 20 and 50 read back from those objects; an unknown router exits 2 naming
+the choices.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local import demo
+
+FERRY = Path(sys.executable).parent / "ferry"
+
+
+@pytest.mark.parametrize("router", sorted(demo.ROUTERS))
+def test_the_demo_promotes_through_the_router(router: str) -> None:
+    done = subprocess.run(
+        [str(FERRY), "demo", "--router", router], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "promoted: podinfo-primary runs ghcr.io/stefanprodan/podinfo:6.1.0" in done.stdout
+    said = [line for line in done.stdout.splitlines() if "router's objects send" in line]
+    if router == "none":
+        assert said == []
+    else:
+        assert any("send 20% to the canary" in line for line in said), done.stdout
+        assert any("send 50% to the canary" in line for line in said), done.stdout
+        assert said[-1].endswith("send 0% to the canary"), done.stdout
+
+
+def test_an_unknown_router_is_refused_with_the_choices() -> None:
+    done = subprocess.run(
+        [str(FERRY), "demo", "--router", "traefik"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "unknown router 'traefik'" in done.stderr and "gatewayapi" in done.stderr
