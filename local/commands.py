@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument(
         "--router",
         default="nginx",
-        help="the traffic router: nginx (default), gatewayapi, smi or none (replica counts)",
+        help="the traffic router: nginx (default), gatewayapi, istio, smi or none (replica counts)",
     )
     demo.set_defaults(run=_demo)
 

@@ -1,12 +1,13 @@
 """``make demo``: a canary release on the embedded runtime, printed as it happens.
 
 Starts ``ferry up`` on the simulated cluster with a real Redis, creates a Deployment, the
-router's objects (``make demo ROUTER=...``: an Ingress for nginx, the default; an HTTPRoute for
-gatewayapi, with the upstream CRDs installed; nothing for smi, whose TrafficSplit Ferry makes,
-or for none) and a Rollout (setWeight 20, pause 2s, setWeight 50, pause 2s), waits until it is
-Healthy, changes the image and prints every transition (time, step, weight, phase) from the
-rollout's history, with the weight the router's own objects carry, until the new revision is
-promoted. Exits 0 only if the promotion really happened.
+router's objects (``make demo ROUTER=...``: an Ingress for nginx, the default; an HTTPRoute
+for gatewayapi or a VirtualService for istio, with the upstream CRDs installed; nothing for
+smi, whose TrafficSplit Ferry makes, or for none) and a Rollout (setWeight 20, pause 2s,
+setWeight 50, pause 2s), waits until it is Healthy, changes the image and prints every
+transition (time, step, weight, phase) from the rollout's history, with the weight the
+router's own objects carry, until the new revision is promoted. Exits 0 only if the promotion
+really happened.
 """
 
 from __future__ import annotations
@@ -74,7 +75,13 @@ def ingress() -> dict[str, Any]:
     }
 
 
-ROUTERS = {"nginx": "nginx", "gatewayapi": "gatewayAPI", "smi": "smi", "none": models.BY_REPLICAS}
+ROUTERS = {
+    "nginx": "nginx",
+    "gatewayapi": "gatewayAPI",
+    "istio": "istio",
+    "smi": "smi",
+    "none": models.BY_REPLICAS,
+}
 """``--router`` choices (lowercase, as typed) -> the router's name."""
 
 
@@ -100,12 +107,27 @@ def http_route() -> dict[str, Any]:
     }
 
 
+def virtual_service() -> dict[str, Any]:
+    """The user's Istio VirtualService for podinfo, as it would be kept in Git."""
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "spec": {
+            "hosts": ["podinfo.local"],
+            "http": [{"name": "primary", "route": [{"destination": {"host": f"{NAME}-primary"}}]}],
+        },
+    }
+
+
 def routing(router: str) -> dict[str, Any] | None:
     """``spec.trafficRouting`` for ``router`` (None: no router, replica counts)."""
     if router == "nginx":
         return {"nginx": {"stableIngress": NAME}}
     if router == "gatewayAPI":
         return {"gatewayAPI": {"httpRoute": NAME}}
+    if router == "istio":
+        return {"istio": {"virtualService": {"name": NAME, "routes": ["primary"]}}}
     if router == "smi":
         return {"smi": {}}
     return None
@@ -212,6 +234,9 @@ def run(router: str = "nginx") -> int:
         elif router == "gatewayAPI":
             _create(kube, http_route(), "httproutes")
             made += ", HTTPRoute"
+        elif router == "istio":
+            _create(kube, virtual_service(), "virtualservices")
+            made += ", VirtualService"
         spec: dict[str, Any] = {"trafficRouting": routing(router)}
         obj = rollout(**spec)
         if spec["trafficRouting"] is None:

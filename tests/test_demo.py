@@ -1,9 +1,9 @@
 """``make demo`` (``ferry demo``) promotes a new revision through every router it offers.
 
-Covered: ``ferry demo --router R`` for each choice (nginx, the default; gatewayapi with the
-upstream CRDs; smi; none) exits 0, having printed the promotion and, for a router with routing
-objects, the weights 20 and 50 read back from those objects; an unknown router exits 2 naming
-the choices.
+Covered: ``ferry demo --router R`` for each choice (nginx, the default; gatewayapi and istio
+with the upstream CRDs; smi; none) exits 0, having printed the promotion and, for a router with
+routing objects, the weights 20 and 50 read back from those objects; an unknown router exits 2
+naming the choices.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class UnknownRouter(plugins.UnknownPlugin):
 REGISTRY: plugins.Registry[Router, Kube] = plugins.Registry(
     "traffic router",
     __name__,
-    {"nginx": "nginx", "noop": "noop", "gatewayAPI": "gatewayapi", "smi": "smi"},
+    {"nginx": "nginx", "noop": "noop", "gatewayAPI": "gatewayapi", "istio": "istio", "smi": "smi"},
     unknown=UnknownRouter,
 )
 """Each router by the name ``spec.trafficRouting`` gives it (``noop``: without it)."""

@@ -8,10 +8,10 @@ to ``100 - w`` and the canary's (``<service>-canary``) to ``w``, adding the cana
 the rule lacks it. Nothing else in the route is touched.
 
 Before its first change to a route Ferry records, in the route's annotation :data:`MARK`, what
-it changed (the original weights, whether it added the canary reference), so that at weight 0
-it puts back exactly what was there and removes the annotation: at rest, after a promotion, an
-abort or the Rollout's deletion, the route is as Git wrote it, and Argo CD or Flux see no
-difference. Writes are merge patches conditional on the resourceVersion read
+it changed (the original weights, whether it added the canary reference; ``splits``), so that
+at weight 0 it puts back exactly what was there and removes the annotation: at rest, after a
+promotion, an abort or the Rollout's deletion, the route is as Git wrote it, and Argo CD or
+Flux see no difference. Writes are merge patches conditional on the resourceVersion read
 (``Kube.fenced_patch``): a user's concurrent edit of any other field is never overwritten, the
 write is made again on the new version.
 
@@ -20,20 +20,17 @@ It never creates or deletes a route, and never writes a route the Rollout does n
 
 from __future__ import annotations
 
-import copy
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from shared.kube import Kube
 from shared.models import RolloutSpec
-from shared.routers import Capability, NotReady, Want, full_size
+from shared.routers import Capability, NotReady, Want, full_size, splits
 
 Obj = dict[str, Any]
 API_VERSION = "gateway.networking.k8s.io/v1"
 CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.ROUTES})
-MARK = "ferry.dev/route-changes"
-"""The annotation holding what Ferry changed in a route (JSON), removed when it is restored."""
+MARK = splits.MARK
 KINDS = {"httpRoute": ("HTTPRoute", "httproutes"), "grpcRoute": ("GRPCRoute", "grpcroutes")}
 """The config keys naming one route of a kind (``httpRoutes``/``grpcRoutes`` name several)."""
 
@@ -171,132 +168,45 @@ def create(kube: Kube) -> GatewayApiRouter:
     return GatewayApiRouter(kube)
 
 
-# -- the edits, pure functions of the route ------------------------------------------------
+# -- the edits: splits over the shape of a Gateway API route -------------------------------
 
 
-def _stable_names(rollout: RolloutSpec) -> tuple[str, str]:
-    return (rollout.primary_service, rollout.service.name)
+def _rules(route: Obj) -> list[Obj]:
+    spec = route.get("spec")
+    rules = spec.get("rules") if isinstance(spec, dict) else None
+    return rules if isinstance(rules, list) else []
 
 
-def _is_service(ref: Any, names: tuple[str, ...]) -> bool:
-    return (
-        isinstance(ref, dict)
-        and ref.get("name") in names
-        and ref.get("group", "") == ""
-        and ref.get("kind", "Service") == "Service"
-        and "namespace" not in ref
-    )
+def _service(ref: Obj) -> str | None:
+    """The Service a backendRef names, if it is a plain one in the route's namespace."""
+    plain = ref.get("group", "") == "" and ref.get("kind", "Service") == "Service"
+    name = ref.get("name")
+    return name if plain and "namespace" not in ref and isinstance(name, str) else None
 
 
-def _rollout_rules(route: Obj, rollout: RolloutSpec) -> list[int]:
-    """The indexes of the rules that send to the stable Service."""
-    rules = (route.get("spec") or {}).get("rules") or []
-    names = _stable_names(rollout)
-    return [
-        i
-        for i, rule in enumerate(rules)
-        if isinstance(rule, dict)
-        and any(_is_service(ref, names) for ref in rule.get("backendRefs") or [])
-    ]
+def _canary(stable: Obj, name: str) -> Obj:
+    return {**{k: v for k, v in stable.items() if k in ("group", "kind", "port")}, "name": name}
 
 
-def _refs(rule: Obj, rollout: RolloutSpec) -> tuple[Obj, Obj | None]:
-    """The rule's stable and canary references (the canary's may be absent)."""
-    refs = rule.get("backendRefs") or []
-    stable = next(r for r in refs if _is_service(r, _stable_names(rollout)))
-    canary = next((r for r in refs if _is_service(r, (rollout.canary_service,))), None)
-    return stable, canary
-
-
-def _share(rule: Obj, rollout: RolloutSpec) -> int:
-    """The canary's percentage of the rule's traffic between the two references (a missing
-    weight is 1, as the Gateway API defines it)."""
-    stable, canary = _refs(rule, rollout)
-    if canary is None:
-        return 0
-    s, c = int(stable.get("weight", 1)), int(canary.get("weight", 1))
-    return round(100 * c / (s + c)) if s + c else 0
+SHAPE = splits.Shape(_rules, "backendRefs", _service, _canary, default_weight=1)
+"""A missing weight is 1, as the Gateway API defines it."""
 
 
 def route_weight(route: Obj, rollout: RolloutSpec) -> int:
-    """The canary weight in effect in ``route``: that of the first rule that sends to the
-    stable Service whose share differs from the first's (0 if none sends to it)."""
-    rules = (route.get("spec") or {}).get("rules") or []
-    shares = [_share(rules[i], rollout) for i in _rollout_rules(route, rollout)]
-    return next((s for s in shares if s != shares[0]), shares[0]) if shares else 0
-
-
-def _changes(route: Obj) -> dict[str, Obj]:
-    raw = ((route.get("metadata") or {}).get("annotations") or {}).get(MARK)
-    try:
-        changes = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return changes if isinstance(changes, dict) else {}
-
-
-def _set(ref: Obj, weight: Any) -> None:
-    if weight is None:
-        ref.pop("weight", None)
-    else:
-        ref["weight"] = weight
-
-
-def restored(route: Obj, rollout: RolloutSpec) -> Obj:
-    """``route`` with every change Ferry recorded put back and the record removed."""
-    out = copy.deepcopy(route)
-    rules = (out.get("spec") or {}).get("rules") or []
-    for index, change in _changes(route).items():
-        i = int(index) if index.isdigit() else -1
-        if not 0 <= i < len(rules) or i not in _rollout_rules(out, rollout):
-            continue  # the rule is gone or no longer sends to the Service: nothing to undo
-        stable, canary = _refs(rules[i], rollout)
-        _set(stable, change.get("stable"))
-        if canary is not None and change.get("canaryAdded"):
-            rules[i]["backendRefs"].remove(canary)
-        elif canary is not None:
-            _set(canary, change.get("canary"))
-    (out.get("metadata") or {}).get("annotations", {}).pop(MARK, None)
-    return out
+    return splits.route_weight(route, SHAPE, splits.services(rollout))
 
 
 def weighted(route: Obj, rollout: RolloutSpec, weight: int) -> Obj:
-    """``route`` sending ``weight`` percent of each rollout rule's traffic to the canary: the
-    route as Git wrote it when that is what it does already, else with the two references'
-    weights set (and the changes recorded in :data:`MARK`)."""
-    out = restored(route, rollout)
-    rules = (out.get("spec") or {}).get("rules") or []
-    indexes = _rollout_rules(out, rollout)
-    if all(_share(rules[i], rollout) == weight for i in indexes):
-        return out
-    changes: dict[str, Obj] = {}
-    for i in indexes:
-        stable, canary = _refs(rules[i], rollout)
-        change: Obj = {"stable": stable.get("weight")}
-        if canary is None:
-            canary = {k: v for k, v in stable.items() if k in ("group", "kind", "port")}
-            canary["name"] = rollout.canary_service
-            rules[i]["backendRefs"].append(canary)
-            change["canaryAdded"] = True
-        else:
-            change["canary"] = canary.get("weight")
-        stable["weight"], canary["weight"] = 100 - weight, weight
-        changes[str(i)] = change
-    meta = out.setdefault("metadata", {})
-    meta.setdefault("annotations", {})[MARK] = json.dumps(changes, sort_keys=True)
-    return out
+    return splits.weighted(route, SHAPE, splits.services(rollout), weight)
+
+
+def restored(route: Obj, rollout: RolloutSpec) -> Obj:
+    return splits.restored(route, SHAPE, splits.services(rollout))
+
+
+def _rollout_rules(route: Obj, rollout: RolloutSpec) -> list[int]:
+    return splits.rollout_rules(route, SHAPE, splits.services(rollout))
 
 
 def _patch(current: Obj, desired: Obj) -> Obj | None:
-    """The merge patch from ``current`` to ``desired`` (they differ only in the rules and the
-    :data:`MARK` annotation); None when equal. The rules list is replaced whole: the write is
-    conditional on the version read, so nobody's edit in between is lost."""
-    patch: Obj = {}
-    now = (current.get("metadata") or {}).get("annotations") or {}
-    then = (desired.get("metadata") or {}).get("annotations") or {}
-    if now.get(MARK) != then.get(MARK):
-        patch["metadata"] = {"annotations": {MARK: then.get(MARK)}}
-    rules = (desired.get("spec") or {}).get("rules")
-    if rules != (current.get("spec") or {}).get("rules"):
-        patch["spec"] = {"rules": rules}
-    return patch or None
+    return splits.patch(current, desired, ("spec", "rules"))

@@ -39,7 +39,12 @@ def admin(routed: Runtime) -> Kube:
     return Kube(routed.sim.api_client())
 
 
-PLURALS = {"HTTPRoute": "httproutes", "GRPCRoute": "grpcroutes"}
+ISTIO = "networking.istio.io/v1"
+PLURALS = {
+    "HTTPRoute": "httproutes",
+    "GRPCRoute": "grpcroutes",
+    "VirtualService": "virtualservices",
+}
 
 
 def create(kube: Kube, obj: Obj) -> Obj:
@@ -103,7 +108,58 @@ def grpc_route(name: str = demo.NAME) -> Obj:
     }
 
 
+def virtual_service(name: str = demo.NAME, host: str = f"{demo.NAME}-primary") -> Obj:
+    """The user's VirtualService, as Git has it: a named route to the stable Service, and one
+    to another host Ferry must not touch."""
+    return {
+        "apiVersion": ISTIO,
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": demo.NAMESPACE, "labels": {"team": "web"}},
+        "spec": {
+            "hosts": ["podinfo.local"],
+            "gateways": ["istio-system/public"],
+            "http": [
+                {"name": "primary", "route": [{"destination": {"host": host}}]},
+                {
+                    "name": "docs",
+                    "match": [{"uri": {"prefix": "/docs"}}],
+                    "route": [{"destination": {"host": "docs"}}],
+                },
+            ],
+        },
+    }
+
+
 def rollout(routing: Obj, steps: list[Obj] | None = None) -> Obj:
     obj = demo.rollout(steps)
     obj["spec"]["trafficRouting"] = routing
     return obj
+
+
+def as_git_wrote(obj: Obj) -> Obj:
+    """What the user's Git manages of a route: the spec, labels and annotations."""
+    meta = obj["metadata"]
+    return {
+        "spec": obj["spec"],
+        "labels": meta.get("labels") or {},
+        "annotations": meta.get("annotations") or {},
+    }
+
+
+Weights = list[list[tuple[str, Any]]]
+
+
+def gateway_weights(obj: Obj) -> Weights:
+    """Each rule's backendRefs of a Gateway API route as (name, weight or None)."""
+    return [
+        [(ref["name"], ref.get("weight")) for ref in rule.get("backendRefs") or []]
+        for rule in obj["spec"]["rules"]
+    ]
+
+
+def istio_weights(obj: Obj) -> Weights:
+    """Each HTTP route's destinations of a VirtualService as (host, weight or None)."""
+    return [
+        [(ref["destination"]["host"], ref.get("weight")) for ref in rule.get("route") or []]
+        for rule in obj["spec"]["http"]
+    ]

@@ -2,9 +2,9 @@
 Rollout becomes Healthy and a new image reaches its first weight through that router.
 
 Covered: ``knative/examples/rollout.yaml`` (nginx, with the demo's stable Ingress),
-``gatewayapi.yaml`` and ``smi.yaml``, applied with the real ``kubectl`` (strict validation) to
-the runtime with the upstream CRDs, so the real schemas accept them; each reaches 20%, as its
-router reads it back from the cluster.
+``gatewayapi.yaml``, ``istio.yaml`` and ``smi.yaml``, applied with the real ``kubectl`` (strict
+validation) to the runtime with the upstream CRDs, so the real schemas accept them; each
+reaches 20%, as its router reads it back from the cluster.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from shared.kube import Kube
 from shared.state import Stage
 from tests.flow.conftest import Demo, eventually
 
-EXAMPLES = {"nginx": "rollout.yaml", "gatewayAPI": "gatewayapi.yaml", "smi": "smi.yaml"}
+EXAMPLES = {
+    "nginx": "rollout.yaml",
+    "gatewayAPI": "gatewayapi.yaml",
+    "istio": "istio.yaml",
+    "smi": "smi.yaml",
+}
 
 
 def _weight(kube: Kube) -> int | None:

@@ -40,5 +40,5 @@ def test_the_readme_table_is_generated_from_the_declarations() -> None:
 
 def test_the_table_says_what_each_router_declares() -> None:
     rows = {line.split("|")[1].strip(): line for line in routers.table().splitlines()[2:]}
-    assert set(rows) == {"`gatewayAPI`", "`nginx`", "`smi`", "(none: replica counts)"}
+    assert set(rows) == {"`gatewayAPI`", "`istio`", "`nginx`", "`smi`", "(none: replica counts)"}
     assert rows["`gatewayAPI`"].count("yes") == len(routers.REGISTRY.capabilities("gatewayAPI"))

@@ -1,0 +1,193 @@
+"""Weights in the rules of a user's route, changed so that they can be put back exactly.
+
+The Gateway API and Istio routers edit objects that are the user's (Git's): the rules of an
+HTTPRoute or a VirtualService that send to the stable Service get a canary reference and the
+two weights. :func:`weighted` records, in an annotation of the object (:data:`MARK`), what it
+changed (the original weights, whether it added the canary reference), and :func:`restored`
+puts exactly that back and removes the record: at weight 0 the object is as Git wrote it. A
+:class:`Shape` says where a kind keeps its rules and references; everything else is shared.
+
+Pure functions over object dicts: no I/O (the routers write, with ``Kube.fenced_patch``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.models import RolloutSpec
+
+Obj = dict[str, Any]
+MARK = "ferry.dev/route-changes"
+"""The annotation holding what Ferry changed in a route (JSON), removed when it is restored."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where one kind of route keeps what the weights are set on."""
+
+    rules: Callable[[Obj], list[Obj]]
+    """The route's rules (the list inside the object: edits to it edit the object)."""
+    refs: str
+    """The key of a rule's list of references (``backendRefs``, ``route``)."""
+    service: Callable[[Obj], str | None]
+    """The Service a reference sends to, when it is a plain reference to a Service."""
+    canary: Callable[[Obj, str], Obj]
+    """A reference to the canary Service ``name`` modelled on the stable reference."""
+    default_weight: int
+    """The weight of a reference without one."""
+    selected: Callable[[Obj], bool] = lambda rule: True
+    """Whether the Rollout's configuration lets Ferry touch this rule (e.g. by its name)."""
+
+
+@dataclass(frozen=True)
+class Services:
+    """The Rollout's Services: any of ``stable`` is the stable reference."""
+
+    stable: tuple[str, ...]
+    canary: str
+
+
+def services(rollout: RolloutSpec) -> Services:
+    """A Rollout's Services: stable is ``<service>-primary`` or the apex ``<service>`` (which
+    selects the same Pods when a router splits traffic), canary ``<service>-canary``."""
+    return Services((rollout.primary_service, rollout.service.name), rollout.canary_service)
+
+
+def rollout_rules(route: Obj, shape: Shape, services: Services) -> list[int]:
+    """The indexes of the selected rules that send to the stable Service."""
+    return [
+        i
+        for i, rule in enumerate(shape.rules(route))
+        if isinstance(rule, dict)
+        and shape.selected(rule)
+        and any(shape.service(ref) in services.stable for ref in _list(rule, shape))
+    ]
+
+
+def _list(rule: Obj, shape: Shape) -> list[Obj]:
+    refs = rule.get(shape.refs)
+    return [r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else []
+
+
+def refs(rule: Obj, shape: Shape, services: Services) -> tuple[Obj, Obj | None]:
+    """The rule's stable and canary references (the canary's may be absent)."""
+    found = _list(rule, shape)
+    stable = next(r for r in found if shape.service(r) in services.stable)
+    canary = next((r for r in found if shape.service(r) == services.canary), None)
+    return stable, canary
+
+
+def _weight(ref: Obj, shape: Shape) -> int:
+    value = ref.get("weight", shape.default_weight)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def share(rule: Obj, shape: Shape, services: Services) -> int:
+    """The canary's percentage of the rule's traffic between the two references."""
+    stable, canary = refs(rule, shape, services)
+    if canary is None:
+        return 0
+    s, c = _weight(stable, shape), _weight(canary, shape)
+    return round(100 * c / (s + c)) if s + c else 0
+
+
+def route_weight(route: Obj, shape: Shape, services: Services) -> int:
+    """The canary weight in effect: that of the first rollout rule whose share differs from
+    the first's, else the first's (0 if no rule sends to the stable Service)."""
+    rules = shape.rules(route)
+    shares = [share(rules[i], shape, services) for i in rollout_rules(route, shape, services)]
+    return next((s for s in shares if s != shares[0]), shares[0]) if shares else 0
+
+
+def _changes(route: Obj) -> dict[str, Obj]:
+    raw = ((route.get("metadata") or {}).get("annotations") or {}).get(MARK)
+    try:
+        changes = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return {}
+    return changes if isinstance(changes, dict) else {}
+
+
+def _set(ref: Obj, weight: Any) -> None:
+    if weight is None:
+        ref.pop("weight", None)
+    else:
+        ref["weight"] = weight
+
+
+def restored(route: Obj, shape: Shape, services: Services) -> Obj:
+    """``route`` with every change Ferry recorded put back and the record removed."""
+    out = copy.deepcopy(route)
+    rules = shape.rules(out)
+    present = rollout_rules(out, shape, services)
+    for index, change in _changes(route).items():
+        i = int(index) if index.isdigit() else -1
+        if i not in present or not isinstance(change, dict):
+            continue  # the rule is gone or no longer sends to the Service: nothing to undo
+        stable, canary = refs(rules[i], shape, services)
+        _set(stable, change.get("stable"))
+        if canary is not None and change.get("canaryAdded"):
+            rules[i][shape.refs].remove(canary)
+        elif canary is not None:
+            _set(canary, change.get("canary"))
+    annotations = (out.get("metadata") or {}).get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop(MARK, None)
+    return out
+
+
+def weighted(route: Obj, shape: Shape, services: Services, weight: int) -> Obj:
+    """``route`` sending ``weight`` percent of each rollout rule's traffic to the canary: the
+    route as Git wrote it when that is what it does already, else with the two references'
+    weights set (and the changes recorded in :data:`MARK`)."""
+    out = restored(route, shape, services)
+    rules = shape.rules(out)
+    indexes = rollout_rules(out, shape, services)
+    if all(share(rules[i], shape, services) == weight for i in indexes):
+        return out
+    changes: dict[str, Obj] = {}
+    for i in indexes:
+        stable, canary = refs(rules[i], shape, services)
+        change: Obj = {"stable": stable.get("weight")}
+        if canary is None:
+            canary = shape.canary(stable, services.canary)
+            rules[i][shape.refs].append(canary)
+            change["canaryAdded"] = True
+        else:
+            change["canary"] = canary.get("weight")
+        stable["weight"], canary["weight"] = 100 - weight, weight
+        changes[str(i)] = change
+    meta = out.setdefault("metadata", {})
+    if not isinstance(meta.get("annotations"), dict):
+        meta["annotations"] = {}
+    meta["annotations"][MARK] = json.dumps(changes, sort_keys=True)
+    return out
+
+
+def patch(current: Obj, desired: Obj, rules_path: tuple[str, ...]) -> Obj | None:
+    """The merge patch from ``current`` to ``desired`` (they differ only in the rules, found at
+    ``rules_path``, and the :data:`MARK` annotation); None when equal. The rules list is
+    replaced whole: the write is conditional on the version read, so no edit is lost."""
+    out: Obj = {}
+    now = (current.get("metadata") or {}).get("annotations") or {}
+    then = (desired.get("metadata") or {}).get("annotations") or {}
+    if now.get(MARK) != then.get(MARK):
+        out["metadata"] = {"annotations": {MARK: then.get(MARK)}}
+    if _at(desired, rules_path) != _at(current, rules_path):
+        node = out
+        for key in rules_path[:-1]:
+            node = node.setdefault(key, {})
+        node[rules_path[-1]] = _at(desired, rules_path)
+    return out or None
+
+
+def _at(obj: Obj, path: tuple[str, ...]) -> Any:
+    node: Any = obj
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node

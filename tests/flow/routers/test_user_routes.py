@@ -1,0 +1,198 @@
+"""Routers that edit the user's own route (Gateway API HTTPRoute, Istio VirtualService).
+
+Covered for each, on the runtime with the upstream CRDs: a canary through the route with every
+version of it recorded (each accepted by the upstream schema; 80/20 then 50/50 on the rule to
+the Service; the other rule never touched; a user's edit of an unrelated field during the pause
+kept by the next step), and after the promotion the route is exactly as Git wrote it plus the
+user's edit; an abort and the Rollout's deletion put it back the same way; a weight set by hand
+is restored by the next reconcile; a missing route is a Degraded condition that its creation
+clears.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from local import demo
+from local.runtime import Runtime
+from shared import models
+from shared.kube import Kube
+from shared.routers import splits
+from shared.state import Stage
+from tests.flow.conftest import Demo, Recorder, eventually
+from tests.flow.routers.conftest import (
+    GATEWAY,
+    ISTIO,
+    Weights,
+    as_git_wrote,
+    create,
+    gateway_weights,
+    http_route,
+    istio_weights,
+    problems,
+    rollout,
+    virtual_service,
+)
+
+Obj = dict[str, Any]
+STEPS: list[Obj] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One router that edits a user's route, and how to read and edit that route."""
+
+    routing: Obj
+    api_version: str
+    plural: str
+    crd: str
+    make: Callable[[], Obj]
+    weights: Callable[[Obj], Weights]
+    hosts: str
+    """The route's list of host names: the unrelated field the user edits."""
+    kind: str
+
+    def get(self, kube: Kube) -> Obj:
+        found = kube.get(self.api_version, self.plural, demo.NAMESPACE, demo.NAME)
+        assert found is not None
+        return found
+
+    def rules(self, obj: Obj) -> list[Obj]:
+        return list(obj["spec"]["rules" if self.plural == "httproutes" else "http"])
+
+
+CASES = {
+    "gatewayAPI": Case(
+        {"gatewayAPI": {"httpRoute": demo.NAME}},
+        GATEWAY,
+        "httproutes",
+        "gateway-api/httproutes.yaml",
+        http_route,
+        gateway_weights,
+        "hostnames",
+        "HTTPRoute",
+    ),
+    "istio": Case(
+        {"istio": {"virtualService": {"name": demo.NAME, "routes": ["primary"]}}},
+        ISTIO,
+        "virtualservices",
+        "istio/virtualservices.yaml",
+        virtual_service,
+        istio_weights,
+        "hosts",
+        "VirtualService",
+    ),
+}
+AT_20 = [("podinfo-primary", 80), ("podinfo-canary", 20)]
+AT_50 = [("podinfo-primary", 50), ("podinfo-canary", 50)]
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request: pytest.FixtureRequest) -> Case:
+    return CASES[request.param]
+
+
+def start(podinfo: Demo, admin: Kube, case: Case) -> Obj:
+    admin.create(demo.deployment("podinfo:1"))
+    git = create(admin, case.make())  # as stored: with the schema's defaults
+    admin.create(rollout(case.routing, STEPS))
+    podinfo.wait(Stage.HEALTHY)
+    return git
+
+
+def test_a_canary_through_the_route_and_the_route_as_git_wrote_it_after(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    git = start(podinfo, admin, case)
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(git)  # at rest: untouched
+    other = case.weights(git)[1]
+
+    with Recorder(admin, case.api_version, case.plural, demo.NAME) as recorder:
+        podinfo.set_image("podinfo:2")
+        podinfo.wait(Stage.PAUSED, step=1)
+        assert case.weights(case.get(admin))[0] == AT_20
+        hosts = [*git["spec"][case.hosts], "www.podinfo.local"]
+        admin.merge_patch(  # the user's Git changes an unrelated field meanwhile: it stays
+            case.api_version, case.plural, demo.NAMESPACE, demo.NAME, {"spec": {case.hosts: hosts}}
+        )
+        podinfo.command("promote")
+        podinfo.wait(Stage.PAUSED, step=3)
+        now = case.get(admin)
+        assert case.weights(now)[0] == AT_50
+        assert now["spec"][case.hosts] == hosts
+        assert case.weights(now)[1] == other
+        podinfo.command("promote")
+        podinfo.wait(Stage.HEALTHY, stable_revision=podinfo.state().canary_revision)
+
+    edited = copy.deepcopy(git)
+    edited["spec"][case.hosts] = hosts
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(edited)
+    versions = recorder.versions()
+    assert len(versions) >= 4
+    for version in versions:
+        assert problems(version, case.crd) == [], version
+    assert AT_20 in [case.weights(v)[0] for v in versions]
+    assert all(case.weights(v)[1] == other for v in versions)
+
+
+def test_an_abort_and_a_deletion_put_the_route_back(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    git = start(podinfo, admin, case)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=1)
+    podinfo.command("abort")
+    podinfo.wait(Stage.ABORTED)
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(git)
+
+    podinfo.command("retry")
+    podinfo.wait(Stage.PAUSED, step=1)
+    assert splits.MARK in case.get(admin)["metadata"]["annotations"]
+    admin.delete(models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME)
+    eventually(lambda: admin.rollout(demo.NAMESPACE, demo.NAME) is None, what="Rollout gone")
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(git)
+
+
+def test_a_weight_set_by_hand_is_restored_by_the_next_reconcile(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    start(podinfo, admin, case)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=1)
+    rules = copy.deepcopy(case.rules(case.get(admin)))
+    refs = rules[0]["backendRefs" if case.plural == "httproutes" else "route"]
+    refs[0]["weight"], refs[1]["weight"] = 30, 70
+    key = "rules" if case.plural == "httproutes" else "http"
+    admin.merge_patch(
+        case.api_version, case.plural, demo.NAMESPACE, demo.NAME, {"spec": {key: rules}}
+    )
+    assert case.weights(case.get(admin))[0] == [("podinfo-primary", 30), ("podinfo-canary", 70)]
+    routed.tick()
+    eventually(lambda: case.weights(case.get(admin))[0] == AT_20, what="the weights back")
+    assert podinfo.state().stage == Stage.PAUSED
+
+
+def test_a_missing_route_is_a_condition_its_creation_clears(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    admin.create(demo.deployment("podinfo:1"))
+    admin.create(rollout(case.routing, STEPS))
+
+    def message() -> str:
+        status = (admin.rollout(demo.NAMESPACE, demo.NAME) or {}).get("status") or {}
+        return str(status.get("message") or "") if status.get("phase") == "Degraded" else ""
+
+    text = eventually(message, what="the Rollout Degraded")
+    assert f"the {case.kind} {demo.NAMESPACE}/{demo.NAME}" in text and "does not exist" in text
+    create(admin, case.make())
+    routed.tick()
+    podinfo.wait(Stage.HEALTHY)
