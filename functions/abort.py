@@ -92,6 +92,7 @@ def abort(
             Stage.ABORTED,
             ctx.now(),
             weight=0,
+            routes=(),
             reason=reason,
             message=message,
             paused_by="",

@@ -57,6 +57,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
                 stable_revision=revision,
                 canary_revision="",
                 weight=0,
+                routes=(),
                 step=len(spec.steps) if promoting else 0,
                 pause_until=0.0,
                 reason="RolloutCompleted" if promoting else "Initialized",

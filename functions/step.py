@@ -1,10 +1,12 @@
-"""step: performs canary step N: sets a traffic weight, pauses, or starts an analysis.
+"""step: performs canary step N: sets a traffic weight or route, pauses, or starts an analysis.
 
-``setWeight`` writes the weight to the router and completes at once. ``pause: {duration}``
-schedules a timer (``pause.expired``) and waits; the wall-clock end is kept in state, so a
-restart neither shortens nor lengthens it. ``pause: {}`` waits for a promote. ``analysis``
-creates the step's AnalysisRun and waits for its outcome (a template that cannot be used ends
-the run in Error, which aborts). Nothing starts while a person holds the rollout paused.
+``setWeight`` commits the weight, ``setHeaderRoute`` and ``setMirrorRoute`` the set of routes
+in effect, and each completes at once (the router is brought to the committed state after the
+commit, ``shared.levels``). ``pause: {duration}`` schedules a timer (``pause.expired``) and
+waits; the wall-clock end is kept in state, so a restart neither shortens nor lengthens it.
+``pause: {}`` waits for a promote. ``analysis`` creates the step's AnalysisRun and waits for
+its outcome (a template that cannot be used ends the run in Error, which aborts). Nothing
+starts while a person holds the rollout paused.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def _decide(turn: Turn) -> Outcome | None:
     if isinstance(step, models.SetWeight):
         message = f"{label}: canary weight {step.weight}%"
         return Outcome(state.with_(weight=step.weight, message=message), reply=done, note=message)
+    if isinstance(step, models.SetHeaderRoute | models.SetMirrorRoute):
+        routes = models.routes_after(spec.steps, state.routes, index)
+        kind = "header" if isinstance(step, models.SetHeaderRoute) else "mirror"
+        did = "set" if step.match else "removed"
+        message = f"{label}: {kind} route {step.name} {did}"
+        return Outcome(state.with_(routes=routes, message=message), reply=done, note=message)
     now = ctx.now()
     if isinstance(step, models.Analysis):
         name = runs.run_name(state, runs.STEP, index)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from shared import kube, workloads
+from shared import kube, models, routers, workloads
 from shared.context import Context
 from shared.events import RolloutRef
 from shared.rollouts import Rollout
@@ -30,7 +30,15 @@ Obj = dict[str, Any]
 Latest = Callable[[], RolloutState]
 
 
-LEVELS = ("stage", "weight", "scaled_down", "stable_revision", "canary_revision", "blocked")
+LEVELS = (
+    "stage",
+    "weight",
+    "routes",
+    "scaled_down",
+    "stable_revision",
+    "canary_revision",
+    "blocked",
+)
 """What the levels follow from: a commit that changes none of these moves no level."""
 
 
@@ -73,8 +81,16 @@ def _say(drift: bool, what: str, *args: object) -> None:
     log.log(logging.WARNING if drift else logging.DEBUG, what, *args)
 
 
+def traffic(state: RolloutState, rollout: Rollout) -> routers.Traffic:
+    """What the router should do in ``state``: its weight, and the header and mirror routes
+    the steps set while the canary is in progress (none at rest, aborted or promoting)."""
+    active = state.stage in ACTIVE
+    routes = models.routes_at(rollout.spec.steps, state.routes) if active else ()
+    return routers.Traffic(state.weight, routes)
+
+
 def _weight(ctx: Context, rollout: Rollout, latest: Latest, drift: bool) -> None:
-    def want(current: int) -> int | None:
+    def want(current: int) -> routers.Traffic | None:
         state = latest()
         if state.stage in (Stage.INITIALIZING, Stage.INVALID) or not state.exists:
             return None
@@ -87,7 +103,7 @@ def _weight(ctx: Context, rollout: Rollout, latest: Latest, drift: bool) -> None
                 current,
                 state.weight,
             )
-        return state.weight
+        return traffic(state, rollout)
 
     rollout.router.set_weight(rollout.spec, want)
 

@@ -112,7 +112,81 @@ class BackgroundAnalysis:
     starting_step: int = 0
 
 
-Step = SetWeight | Pause | Analysis
+@dataclass(frozen=True)
+class StringMatch:
+    """How a request's header, path or method is matched: ``exact``, ``prefix`` or ``regex``
+    (Argo Rollouts' ``headerValue`` and Istio's StringMatch)."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """``{headerName, headerValue: {exact|prefix|regex}}``."""
+
+    name: str
+    value: StringMatch
+
+
+@dataclass(frozen=True)
+class RequestMatch:
+    """One way a request is matched: every one of its parts must match (an empty one matches
+    every request)."""
+
+    headers: tuple[HeaderMatch, ...] = ()
+    method: StringMatch | None = None
+    path: StringMatch | None = None
+
+
+@dataclass(frozen=True)
+class SetHeaderRoute:
+    """A step: requests that match go to the canary, whatever the weight (Argo Rollouts'
+    ``setHeaderRoute``); no ``match`` removes the route of that name."""
+
+    name: str
+    match: tuple[HeaderMatch, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetMirrorRoute:
+    """A step: ``percentage`` percent of the requests that match any of ``match`` are copied to
+    the canary, its answers ignored (Argo Rollouts' ``setMirrorRoute``); no ``match`` removes
+    the route of that name."""
+
+    name: str
+    match: tuple[RequestMatch, ...] = ()
+    percentage: int = 100
+
+
+RouteStep = SetHeaderRoute | SetMirrorRoute
+INSTANT_STEPS = (SetWeight, SetHeaderRoute, SetMirrorRoute)
+"""Steps that complete as soon as their state is committed."""
+Step = SetWeight | Pause | Analysis | SetHeaderRoute | SetMirrorRoute
+
+
+def routes_at(steps: tuple[Step, ...], active: tuple[int, ...]) -> tuple[RouteStep, ...]:
+    """The routes in effect: the steps at the indexes ``active`` (a rollout's, in the order
+    they were set), each the step that last set its route (an index that is not a route step
+    of this spec, which may have changed since, is left out)."""
+    found = [steps[i] for i in active if 0 <= i < len(steps)]
+    return tuple(s for s in found if isinstance(s, SetHeaderRoute | SetMirrorRoute) and s.match)
+
+
+def routes_after(steps: tuple[Step, ...], active: tuple[int, ...], index: int) -> tuple[int, ...]:
+    """The routes in effect once the route step at ``index`` has run: its route set (in the
+    place of an earlier definition of the same name, or last), or removed when it has no
+    match."""
+    step = steps[index]
+    assert isinstance(step, SetHeaderRoute | SetMirrorRoute)
+    named = {
+        i for i in active if 0 <= i < len(steps) and getattr(steps[i], "name", None) == step.name
+    }
+    if not step.match:
+        return tuple(i for i in active if i not in named)
+    if named:
+        return tuple(index if i in named else i for i in active)
+    return (*active, index)
 
 
 @dataclass(frozen=True)
@@ -175,7 +249,10 @@ def _name(value: Any, where: str, problems: list[str]) -> str:
     return value
 
 
-_STEP_KINDS = "setWeight, pause, analysis"
+_STEP_KINDS = "setWeight, pause, analysis, setHeaderRoute, setMirrorRoute"
+_MATCH_KINDS = ("exact", "prefix", "regex")
+_ROUTE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+"""A route name: a DNS label (it names the rules Ferry adds to a user's route)."""
 _HASH_SOURCES = ("Stable", "Latest")
 
 
@@ -287,6 +364,97 @@ def _background(raw: Any, step_count: int, problems: list[str]) -> BackgroundAna
     return BackgroundAnalysis(analysis.templates, analysis.args, start)
 
 
+def _string_match(raw: Any, where: str, problems: list[str]) -> StringMatch | None:
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in _MATCH_KINDS:
+        problems.append(f"{where} must have exactly one of exact, prefix, regex")
+        return None
+    ((kind, value),) = raw.items()
+    if not isinstance(value, str) or (kind != "exact" and not value):
+        problems.append(f"{where}.{kind} must be a string")
+        return None
+    if kind == "regex":
+        try:
+            re.compile(value)
+        except re.error as exc:
+            problems.append(f"{where}.regex is not a regular expression: {exc}")
+            return None
+    return StringMatch(kind, value)
+
+
+def _header_matches(raw: Any, where: str, problems: list[str]) -> tuple[HeaderMatch, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{where} must list at least one {{headerName, headerValue}}")
+        return ()
+    found: list[HeaderMatch] = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict) or set(item) != {"headerName", "headerValue"}:
+            problems.append(f"{at} must be {{headerName: ..., headerValue: {{exact: ...}}}}")
+            continue
+        name = item["headerName"]
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
+            problems.append(f"{at}.headerName must be an HTTP header name, got {name!r}")
+            continue
+        value = _string_match(item["headerValue"], f"{at}.headerValue", problems)
+        if value is not None:
+            found.append(HeaderMatch(name, value))
+    return tuple(found)
+
+
+def _request_matches(raw: Any, where: str, problems: list[str]) -> tuple[RequestMatch, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{where} must list at least one match")
+        return ()
+    found: list[RequestMatch] = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict) or not item or set(item) - {"headers", "method", "path"}:
+            problems.append(f"{at} must have some of headers, method, path")
+            continue
+        headers: list[HeaderMatch] = []
+        raw_headers = item.get("headers") or {}
+        if not isinstance(raw_headers, dict):
+            problems.append(f"{at}.headers must map header names to matches")
+            raw_headers = {}
+        for name, value in raw_headers.items():
+            matched = _string_match(value, f"{at}.headers.{name}", problems)
+            if matched is not None:
+                headers.append(HeaderMatch(str(name), matched))
+        method = path = None
+        if "method" in item:
+            method = _string_match(item["method"], f"{at}.method", problems)
+        if "path" in item:
+            path = _string_match(item["path"], f"{at}.path", problems)
+        found.append(RequestMatch(tuple(headers), method, path))
+    return tuple(found)
+
+
+def _route_step(kind: str, value: Any, where: str, problems: list[str]) -> Step | None:
+    fields = {"name", "match"} | ({"percentage"} if kind == "setMirrorRoute" else set())
+    if not isinstance(value, dict) or set(value) - fields:
+        problems.append(f"{where} must be {{{', '.join(sorted(fields))}}}")
+        return None
+    name = value.get("name")
+    if not isinstance(name, str) or len(name) > 50 or not _ROUTE_NAME.match(name):
+        problems.append(f"{where}.name must be a DNS label of at most 50 characters, got {name!r}")
+        return None
+    if kind == "setHeaderRoute":
+        if "match" not in value:
+            return SetHeaderRoute(name)
+        before = len(problems)
+        headers = _header_matches(value["match"], f"{where}.match", problems)
+        return SetHeaderRoute(name, headers) if len(problems) == before else None
+    percentage = value.get("percentage", 100)
+    if isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 < percentage <= 100:
+        problems.append(f"{where}.percentage must be an integer from 1 to 100, got {percentage!r}")
+        return None
+    if "match" not in value:
+        return SetMirrorRoute(name)
+    before = len(problems)
+    matches = _request_matches(value["match"], f"{where}.match", problems)
+    return SetMirrorRoute(name, matches, percentage) if len(problems) == before else None
+
+
 def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
     if raw is None:
         return ()
@@ -324,6 +492,10 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
             analysis = _analysis(value, f"{where}.analysis", problems)
             if analysis is not None:
                 steps.append(analysis)
+        elif kind in ("setHeaderRoute", "setMirrorRoute"):
+            route = _route_step(kind, value, f"{where}.{kind}", problems)
+            if route is not None:
+                steps.append(route)
         else:
             problems.append(f"{where} has an unknown step {kind!r} (known: {_STEP_KINDS})")
     return tuple(steps)
@@ -401,6 +573,15 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         problems.append("spec.strategy.canary is required")
         canary = {}
     steps = _steps(canary.get("steps"), problems)
+    kinds: dict[str, str] = {}
+    for i, step in enumerate(steps):
+        if isinstance(step, SetHeaderRoute | SetMirrorRoute):
+            kind = "setHeaderRoute" if isinstance(step, SetHeaderRoute) else "setMirrorRoute"
+            if kinds.setdefault(step.name, kind) != kind:
+                problems.append(
+                    f"spec.strategy.canary.steps[{i}].{kind}.name {step.name!r} names a "
+                    f"{kinds[step.name]} route already; give each route its own name"
+                )
     background = _background(canary.get("analysis"), len(steps), problems)
     delay = canary.get("abortScaleDownDelaySeconds", DEFAULT_ABORT_SCALE_DOWN_DELAY)
     if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:

@@ -63,7 +63,7 @@ def next_events(
             return [fact(Type.PROMOTION_STARTED, state, canary)]
         started = fact(Type.STEP_STARTED, state, canary, step=state.step)
         if ctx.store.processed(state.ref, events.key(started)) and isinstance(
-            spec.steps[state.step], models.SetWeight
+            spec.steps[state.step], models.INSTANT_STEPS
         ):
             return [fact(Type.STEP_COMPLETED, state, canary, step=state.step)]
         return [started]

@@ -56,7 +56,7 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
         raise models.InvalidSpec(
             [f"spec.trafficRouting: unknown traffic router {spec.router!r} (known: {known})"]
         )
-    problems = routers.validate(spec.router, spec.routing)
+    problems = routers.validate(spec.router, spec.routing, spec.steps)
     if problems:
         raise models.InvalidSpec(problems)
     return Rollout(obj, spec, routers.get(spec.router, ctx.kube), routers.by_replicas(spec.router))

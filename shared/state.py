@@ -120,6 +120,10 @@ class RolloutState:
     router needs is missing): the phase is Degraded with this message until then."""
     runs: dict[str, Any] = field(default_factory=dict)
     """AnalysisRuns of the current attempt by name (see ``shared.analysis.runs``)."""
+    routes: tuple[int, ...] = ()
+    """The header and mirror routes the steps run so far have set, as the indexes of the steps
+    that set them (in the order set); in effect while the canary is in progress
+    (``shared.levels``)."""
 
     @property
     def ref(self) -> RolloutRef:
@@ -158,7 +162,7 @@ class RolloutState:
             if f.name in ("namespace", "name", "version"):
                 continue
             value = getattr(self, f.name)
-            if f.name == "runs":
+            if f.name in ("runs", "routes"):
                 out[f.name] = json.dumps(value)
             elif isinstance(value, bool):
                 out[f.name] = "1" if value else ""
@@ -181,6 +185,8 @@ class RolloutState:
             text = values[f.name]
             if f.name == "runs":
                 kwargs[f.name] = json.loads(text)
+            elif f.name == "routes":
+                kwargs[f.name] = tuple(int(n) for n in json.loads(text))
             elif f.type == "bool":
                 kwargs[f.name] = text == "1"
             elif f.name == "stage":

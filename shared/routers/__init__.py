@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,7 +21,7 @@ from shared import plugins
 from shared.kube import Kube
 
 if TYPE_CHECKING:
-    from shared.models import RolloutSpec
+    from shared.models import RolloutSpec, RouteStep, Step
 
 
 class Capability(StrEnum):
@@ -60,7 +61,8 @@ class Router(Protocol):
         ...
 
     def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
-        """Send ``want(current)`` percent of traffic to the canary (level-based, idempotent).
+        """Send traffic as ``want(current)`` says: its weight to the canary, and its header
+        and mirror routes (level-based, idempotent).
         ``want`` is called after the routing objects are read and before they are written,
         and the write is conditional on what was read (``Kube.fenced_patch``): a fence, so a
         weight computed from an older state never lands after a newer one (None: leave
@@ -81,8 +83,17 @@ class Router(Protocol):
         ...
 
 
-Want = Callable[[int], "int | None"]
-"""Given the weight in effect, the weight to send, asked at the moment of writing (see
+@dataclass(frozen=True)
+class Traffic:
+    """What a router is asked to do: the canary's weight, and the header and mirror routes in
+    effect (in the order they were set; empty unless the router declares HEADERS or MIRROR)."""
+
+    weight: int
+    routes: tuple[RouteStep, ...] = ()
+
+
+Want = Callable[[int], "Traffic | None"]
+"""Given the weight in effect, the traffic to send, asked at the moment of writing (see
 :meth:`Router.set_weight`); None: leave it."""
 
 
@@ -112,9 +123,35 @@ def get(name: str, kube: Kube) -> Router:
     return REGISTRY.create(name, kube)
 
 
-def validate(name: str, config: dict[str, Any]) -> list[str]:
-    """The problems of router ``name``'s configuration ``spec.trafficRouting.<name>``."""
-    return REGISTRY.validate(name, config, f"spec.trafficRouting.{name}")
+def validate(name: str, config: dict[str, Any], steps: tuple[Step, ...] = ()) -> list[str]:
+    """The problems of router ``name``'s configuration ``spec.trafficRouting.<name>``, and of
+    ``steps`` that ask it for what it cannot do (a route it does not have the capability for,
+    never silently ignored; or what the module's ``validate_steps`` refuses)."""
+    from shared import models  # the core's step types (routers import the core, not back)
+
+    problems = REGISTRY.validate(name, config, f"spec.trafficRouting.{name}")
+    declared = REGISTRY.capabilities(name)
+    needs = {models.SetHeaderRoute: Capability.HEADERS, models.SetMirrorRoute: Capability.MIRROR}
+    for i, step in enumerate(steps):
+        need = needs.get(type(step))
+        if need is None or need in declared:
+            continue
+        kind = "setHeaderRoute" if need == Capability.HEADERS else "setMirrorRoute"
+        able = ", ".join(n for n in REGISTRY.names if need in REGISTRY.capabilities(n))
+        what = "route by header" if need == Capability.HEADERS else "mirror traffic"
+        who = (
+            "a Rollout without spec.trafficRouting"
+            if Capability.REPLICAS in declared
+            else f"the {name} router"
+        )
+        problems.append(
+            f"spec.strategy.canary.steps[{i}].{kind}: {who} cannot {what} "
+            f"(routers that can: {able})"
+        )
+    check_steps = getattr(REGISTRY.module(name), "validate_steps", None)
+    if check_steps is not None and not problems:
+        problems += check_steps(steps)
+    return problems
 
 
 def by_replicas(name: str) -> bool:

@@ -20,16 +20,28 @@ It never creates or deletes a route, and never writes a route the Rollout does n
 
 from __future__ import annotations
 
+import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from shared.kube import Kube
-from shared.models import RolloutSpec
+from shared.models import (
+    HeaderMatch,
+    RolloutSpec,
+    SetHeaderRoute,
+    SetMirrorRoute,
+    Step,
+    StringMatch,
+)
 from shared.routers import Capability, NotReady, Want, full_size, splits
 
 Obj = dict[str, Any]
 API_VERSION = "gateway.networking.k8s.io/v1"
-CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.ROUTES})
+CAPABILITIES = frozenset(
+    {Capability.WEIGHTS, Capability.HEADERS, Capability.MIRROR, Capability.ROUTES}
+)
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 MARK = splits.MARK
 KINDS = {"httpRoute": ("HTTPRoute", "httproutes"), "grpcRoute": ("GRPCRoute", "grpcroutes")}
 """The config keys naming one route of a kind (``httpRoutes``/``grpcRoutes`` name several)."""
@@ -131,10 +143,13 @@ class GatewayApiRouter:
         for route in self._routes(rollout):
 
             def change(current: Obj) -> Obj | None:
-                weight = want(route_weight(current, rollout))
-                if weight is None:
+                traffic = want(route_weight(current, rollout))
+                if traffic is None:
                     return None
-                return _patch(current, weighted(current, rollout, weight))
+                desired = splits.weighted(
+                    current, SHAPE, splits.services(rollout), traffic.weight, traffic.routes
+                )
+                return _patch(current, desired)
 
             self.kube.fenced_patch(API_VERSION, route.plural, rollout.namespace, route.name, change)
 
@@ -188,8 +203,101 @@ def _canary(stable: Obj, name: str) -> Obj:
     return {**{k: v for k, v in stable.items() if k in ("group", "kind", "port")}, "name": name}
 
 
-SHAPE = splits.Shape(_rules, "backendRefs", _service, _canary, default_weight=1)
+def _header(match: HeaderMatch) -> Obj:
+    """A header match: Exact, or a RegularExpression (a prefix is ``^`` and the escaped
+    prefix; the dialect is the implementation's, RE2 for Envoy-based ones)."""
+    value = match.value
+    if value.kind == "exact":
+        return {"name": match.name, "type": "Exact", "value": value.value}
+    pattern = "^" + re.escape(value.value) if value.kind == "prefix" else value.value
+    return {"name": match.name, "type": "RegularExpression", "value": pattern}
+
+
+def _path(match: StringMatch) -> Obj:
+    kinds = {"exact": "Exact", "prefix": "PathPrefix", "regex": "RegularExpression"}
+    return {"type": kinds[match.kind], "value": match.value}
+
+
+def _matches(rule: Obj) -> list[Obj]:
+    """The rule's matches (a rule without any matches every request, as ``/`` does)."""
+    found = rule.get("matches")
+    return copy.deepcopy(found) if found else [{"path": {"type": "PathPrefix", "value": "/"}}]
+
+
+def _carried(rule: Obj) -> Obj:
+    """What of the user's rule an added rule keeps: its filters and timeouts."""
+    return {k: copy.deepcopy(v) for k, v in rule.items() if k in ("filters", "timeouts")}
+
+
+def _header_rule(rule: Obj, route: SetHeaderRoute, canary: Obj) -> Obj:
+    headers = [_header(h) for h in route.match]
+    matches = [{**m, "headers": [*(m.get("headers") or []), *headers]} for m in _matches(rule)]
+    return {**_carried(rule), "matches": matches, "backendRefs": [canary]}
+
+
+def _mirror_rule(rule: Obj, route: SetMirrorRoute, canary: Obj) -> Obj:
+    matches = []
+    for base in _matches(rule):
+        for want in route.match:
+            match = copy.deepcopy(base)
+            if want.path is not None:
+                match["path"] = _path(want.path)
+            if want.method is not None:
+                match["method"] = want.method.value
+            if want.headers:
+                match["headers"] = [*(match.get("headers") or []), *map(_header, want.headers)]
+            matches.append(match)
+    mirror = {k: v for k, v in canary.items() if k in ("group", "kind", "name", "port")}
+    filters = [
+        *(copy.deepcopy(rule.get("filters")) or []),
+        {
+            "type": "RequestMirror",
+            "requestMirror": {"backendRef": mirror, "percent": route.percentage},
+        },
+    ]
+    return {
+        **_carried(rule),
+        "matches": matches,
+        "filters": filters,
+        "backendRefs": copy.deepcopy(rule.get("backendRefs") or []),
+    }
+
+
+SHAPE = splits.Shape(
+    _rules,
+    "backendRefs",
+    _service,
+    _canary,
+    default_weight=1,
+    header_rule=_header_rule,
+    mirror_rule=_mirror_rule,
+)
 """A missing weight is 1, as the Gateway API defines it."""
+
+
+def validate_steps(steps: tuple[Step, ...]) -> list[str]:
+    """What the Gateway API cannot match: a method other than an exact HTTP method, a path
+    that is not absolute."""
+    problems = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, SetMirrorRoute):
+            continue
+        for j, match in enumerate(step.match):
+            at = f"spec.strategy.canary.steps[{i}].setMirrorRoute.match[{j}]"
+            if match.method is not None and (
+                match.method.kind != "exact" or match.method.value not in METHODS
+            ):
+                problems.append(
+                    f"{at}.method: the Gateway API matches an exact method only "
+                    f"({', '.join(METHODS)})"
+                )
+            if (
+                match.path is not None
+                and match.path.kind != "regex"
+                and not match.path.value.startswith("/")
+            ):
+                problems.append(f"{at}.path must start with / for the Gateway API")
+    return problems
 
 
 def route_weight(route: Obj, rollout: RolloutSpec) -> int:

@@ -7,7 +7,11 @@ VirtualService that sends to the stable Service (host ``<service>-primary`` or t
 (all of them when it names none), Ferry sets the stable destination's weight to ``100 - w`` and
 the canary's (host ``<service>-canary``, added in the same form if missing) to ``w``. What it
 changed is recorded in the VirtualService's annotation and put back exactly at weight 0
-(``splits``): at rest the VirtualService is as Git wrote it. Writes are merge patches
+(``splits``): at rest the VirtualService is as Git wrote it. A header route is an HTTP route
+Ferry adds just before the user's, with the header matches added to its matches and the canary
+as its only destination; a mirror route one with the user's destinations and ``mirror`` +
+``mirrorPercentage`` to the canary (Istio evaluates routes in order, so nothing another route
+would have taken is caught). Writes are merge patches
 conditional on the resourceVersion read. It is written as ``networking.istio.io/v1``.
 
 Subset-level splitting (``destinationRule``) is refused as an InvalidSpec for now: Ferry's
@@ -18,17 +22,20 @@ name.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 from shared.kube import Kube
-from shared.models import RolloutSpec
+from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
 from shared.routers import Capability, NotReady, Want, full_size, splits
 
 Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
 PLURAL = "virtualservices"
-CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.ROUTES})
+CAPABILITIES = frozenset(
+    {Capability.WEIGHTS, Capability.HEADERS, Capability.MIRROR, Capability.ROUTES}
+)
 FIELDS = ("virtualService", "virtualServices", "destinationRule")
 MARK = splits.MARK
 
@@ -137,7 +144,58 @@ def shape(rollout: RolloutSpec, vs: VirtualService) -> splits.Shape:
     def selected(rule: Obj) -> bool:
         return not vs.routes or rule.get("name") in vs.routes
 
-    return splits.Shape(rules, "route", service, canary, default_weight=0, selected=selected)
+    return splits.Shape(
+        rules,
+        "route",
+        service,
+        canary,
+        default_weight=0,
+        selected=selected,
+        header_rule=_header_rule,
+        mirror_rule=_mirror_rule,
+    )
+
+
+def _string(match: StringMatch) -> Obj:
+    return {match.kind: match.value}
+
+
+def _carried(rule: Obj) -> Obj:
+    """What of the user's route an added route keeps: all but its name, matches, destinations
+    and mirrors."""
+    dropped = {"name", "match", "route", "mirror", "mirrors", "mirrorPercentage"}
+    return {k: copy.deepcopy(v) for k, v in rule.items() if k not in dropped}
+
+
+def _header_rule(rule: Obj, route: SetHeaderRoute, canary: Obj) -> Obj:
+    headers = {h.name.lower(): _string(h.value) for h in route.match}
+    matches = [
+        {**m, "headers": {**(m.get("headers") or {}), **headers}}
+        for m in copy.deepcopy(rule.get("match") or [{}])
+    ]
+    return {**_carried(rule), "match": matches, "route": [canary]}
+
+
+def _mirror_rule(rule: Obj, route: SetMirrorRoute, canary: Obj) -> Obj:
+    matches = []
+    for base in rule.get("match") or [{}]:
+        for want in route.match:
+            match = copy.deepcopy(base)
+            if want.path is not None:
+                match["uri"] = _string(want.path)
+            if want.method is not None:
+                match["method"] = _string(want.method)
+            if want.headers:
+                headers = {h.name.lower(): _string(h.value) for h in want.headers}
+                match["headers"] = {**(match.get("headers") or {}), **headers}
+            matches.append(match)
+    return {
+        **_carried(rule),
+        "match": matches,
+        "route": copy.deepcopy(rule.get("route") or []),
+        "mirror": copy.deepcopy(canary["destination"]),
+        "mirrorPercentage": {"value": float(route.percentage)},
+    }
 
 
 class IstioRouter:
@@ -194,10 +252,12 @@ class IstioRouter:
             found = shape(rollout, vs)
 
             def change(current: Obj, found: splits.Shape = found) -> Obj | None:
-                weight = want(splits.route_weight(current, found, splits.services(rollout)))
-                if weight is None:
+                traffic = want(splits.route_weight(current, found, splits.services(rollout)))
+                if traffic is None:
                     return None
-                desired = splits.weighted(current, found, splits.services(rollout), weight)
+                desired = splits.weighted(
+                    current, found, splits.services(rollout), traffic.weight, traffic.routes
+                )
                 return splits.patch(current, desired, ("spec", "http"))
 
             self.kube.fenced_patch(API_VERSION, PLURAL, rollout.namespace, vs.name, change)

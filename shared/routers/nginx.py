@@ -1,5 +1,10 @@
 """The ingress-nginx router: a canary Ingress with ``canary`` / ``canary-weight`` annotations.
 
+A header route (``setHeaderRoute``, one header) is ``canary-by-header`` with
+``canary-by-header-value`` (exact) or ``canary-by-header-pattern`` (regex; a prefix is ``^`` and
+the escaped prefix); ingress-nginx sends a request whose header matches to the canary whatever
+the weight. ingress-nginx cannot mirror to a canary.
+
 The canary Ingress ``<stableIngress>-canary`` copies the stable Ingress's rules with every
 backend that points at the Rollout's Service rewritten to ``<service>-canary``; ingress-nginx
 then sends ``canary-weight`` percent of the traffic for those hosts to it. The stable Ingress is
@@ -9,17 +14,21 @@ the user's (Git's) and is never written. The canary Ingress is owned by the Roll
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.kube import Kube
-from shared.models import RolloutSpec
+from shared.models import RolloutSpec, SetHeaderRoute, Step, routes_after
 from shared.objects import MANAGED_LABELS, owner_reference
-from shared.routers import Capability, NotReady, Want, full_size
+from shared.routers import Capability, NotReady, Traffic, Want, full_size
 
 Obj = dict[str, Any]
 API_VERSION = "networking.k8s.io/v1"
-CAPABILITIES = frozenset({Capability.WEIGHTS})
+CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.HEADERS})
+HEADER_ANNOTATIONS = ("canary-by-header", "canary-by-header-value", "canary-by-header-pattern")
+"""ingress-nginx's header routing of a canary Ingress: a request whose header matches goes to
+the canary whatever the weight."""
 DEFAULT_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
 FIELDS = ("stableIngress", "annotationPrefix", "additionalIngressAnnotations")
 
@@ -52,6 +61,31 @@ def validate(config: Any, where: str) -> list[str]:
         isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
     ):
         problems.append(f"{where}.additionalIngressAnnotations must map strings to strings")
+    return problems
+
+
+def validate_steps(steps: tuple[Step, ...]) -> list[str]:
+    """ingress-nginx routes a canary Ingress by one header: a header route must match one
+    header, and only one header route may be in effect at a time."""
+    problems: list[str] = []
+    active: tuple[int, ...] = ()
+    for i, step in enumerate(steps):
+        if not isinstance(step, SetHeaderRoute):
+            continue
+        at = f"spec.strategy.canary.steps[{i}].setHeaderRoute"
+        if len(step.match) > 1:
+            problems.append(
+                f"{at}.match: the nginx router matches one header, not {len(step.match)}"
+            )
+        active = routes_after(steps, active, i)
+        if len(active) > 1:
+            first = steps[active[0]]
+            assert isinstance(first, SetHeaderRoute)
+            problems.append(
+                f"{at}: the nginx router has one header route at a time, and "
+                f"{first.name!r} is still set; remove it first (setHeaderRoute: {{name: "
+                f"{first.name}}})"
+            )
     return problems
 
 
@@ -127,15 +161,39 @@ class NginxRouter:
             del desired["metadata"]["annotations"][self._prefix(rollout, "canary-weight")]
         self.kube.ensure(desired)
 
-    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
-        key = self._prefix(rollout, "canary-weight")
+    def _routing(self, rollout: RolloutSpec, traffic: Traffic) -> dict[str, str | None]:
+        """The canary Ingress's routing annotations for ``traffic`` (None: absent)."""
+        wanted: dict[str, str | None] = {
+            self._prefix(rollout, name): None for name in HEADER_ANNOTATIONS
+        }
+        wanted[self._prefix(rollout, "canary-weight")] = str(traffic.weight)
+        for route in traffic.routes:
+            if isinstance(route, SetHeaderRoute):  # validation allows one, of one header
+                (match,) = route.match
+                wanted[self._prefix(rollout, "canary-by-header")] = match.name
+                if match.value.kind == "exact":
+                    wanted[self._prefix(rollout, "canary-by-header-value")] = match.value.value
+                else:
+                    pattern = match.value.value
+                    if match.value.kind == "prefix":
+                        pattern = "^" + re.escape(pattern)
+                    wanted[self._prefix(rollout, "canary-by-header-pattern")] = pattern
+        static = config(rollout).additional_annotations  # the user's, set by reconcile
+        return {
+            k: v
+            for k, v in wanted.items()
+            if k.removeprefix(self._prefix(rollout, "")) not in static and k not in static
+        }
 
+    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
         def change(current: Obj) -> Obj | None:
-            now = self._weight(rollout, current)
-            weight = want(now)
-            if weight is None or now == weight:
+            traffic = want(self._weight(rollout, current))
+            if traffic is None:
                 return None
-            return {"metadata": {"annotations": {key: str(weight)}}}
+            annotations = current["metadata"].get("annotations") or {}
+            wanted = self._routing(rollout, traffic)
+            patch = {k: v for k, v in wanted.items() if annotations.get(k) != v}
+            return {"metadata": {"annotations": patch}} if patch else None
 
         self.kube.fenced_patch(
             API_VERSION, "ingresses", rollout.namespace, canary_ingress(rollout), change

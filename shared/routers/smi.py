@@ -101,8 +101,8 @@ class SmiRouter:
 
     def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
         def change(current: Obj) -> Obj | None:
-            weight = want(_weight(current, rollout))
-            backends = None if weight is None else _backends(rollout, weight)
+            traffic = want(_weight(current, rollout))
+            backends = None if traffic is None else _backends(rollout, traffic.weight)
             if backends is None or (current.get("spec") or {}).get("backends") == backends:
                 return None
             return {"spec": {"backends": backends}}

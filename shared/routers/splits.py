@@ -4,8 +4,11 @@ The Gateway API and Istio routers edit objects that are the user's (Git's): the 
 HTTPRoute or a VirtualService that send to the stable Service get a canary reference and the
 two weights. :func:`weighted` records, in an annotation of the object (:data:`MARK`), what it
 changed (the original weights, whether it added the canary reference), and :func:`restored`
-puts exactly that back and removes the record: at weight 0 the object is as Git wrote it. A
-:class:`Shape` says where a kind keeps its rules and references; everything else is shared.
+puts exactly that back and removes the record: at weight 0 the object is as Git wrote it.
+Header and mirror routes are rules Ferry adds, each just before the user's rule it derives from
+(so no request another rule of the user's would have taken is caught), named
+``ferry-<route>-<n>`` and listed in the record, and removed the same way. A :class:`Shape` says
+where a kind keeps its rules and references and how its added rules look; the rest is shared.
 
 Pure functions over object dicts: no I/O (the routers write, with ``Kube.fenced_patch``).
 """
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from shared.models import RolloutSpec
+    from shared.models import RolloutSpec, RouteStep, SetHeaderRoute, SetMirrorRoute
 
 Obj = dict[str, Any]
 MARK = "ferry.dev/route-changes"
@@ -42,6 +45,12 @@ class Shape:
     """The weight of a reference without one."""
     selected: Callable[[Obj], bool] = lambda rule: True
     """Whether the Rollout's configuration lets Ferry touch this rule (e.g. by its name)."""
+    header_rule: Callable[[Obj, SetHeaderRoute, Obj], Obj] | None = None
+    """The rule Ferry adds for a header route: the user's rule's requests that also match
+    the headers, all to the canary reference given."""
+    mirror_rule: Callable[[Obj, SetMirrorRoute, Obj], Obj] | None = None
+    """The rule Ferry adds for a mirror route: the user's rule's requests that also match,
+    sent as the user's rule sends them and copied to the canary reference given."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +68,13 @@ def services(rollout: RolloutSpec) -> Services:
 
 
 def rollout_rules(route: Obj, shape: Shape, services: Services) -> list[int]:
-    """The indexes of the selected rules that send to the stable Service."""
+    """The indexes of the user's selected rules that send to the stable Service."""
+    added = set(_added(route))
     return [
         i
         for i, rule in enumerate(shape.rules(route))
         if isinstance(rule, dict)
+        and rule.get("name") not in added
         and shape.selected(rule)
         and any(shape.service(ref) in services.stable for ref in _list(rule, shape))
     ]
@@ -104,13 +115,25 @@ def route_weight(route: Obj, shape: Shape, services: Services) -> int:
     return next((s for s in shares if s != shares[0]), shares[0]) if shares else 0
 
 
-def _changes(route: Obj) -> dict[str, Obj]:
+def _record(route: Obj) -> Obj:
     raw = ((route.get("metadata") or {}).get("annotations") or {}).get(MARK)
     try:
-        changes = json.loads(raw) if isinstance(raw, str) and raw else {}
+        record = json.loads(raw) if isinstance(raw, str) and raw else {}
     except ValueError:
         return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _changes(route: Obj) -> dict[str, Obj]:
+    """The weights Ferry changed, by the index of the user's rule (without added rules)."""
+    changes = _record(route).get("weights")
     return changes if isinstance(changes, dict) else {}
+
+
+def _added(route: Obj) -> list[str]:
+    """The names of the rules Ferry added."""
+    added = _record(route).get("added")
+    return [n for n in added if isinstance(n, str)] if isinstance(added, list) else []
 
 
 def _set(ref: Obj, weight: Any) -> None:
@@ -124,6 +147,8 @@ def restored(route: Obj, shape: Shape, services: Services) -> Obj:
     """``route`` with every change Ferry recorded put back and the record removed."""
     out = copy.deepcopy(route)
     rules = shape.rules(out)
+    added = set(_added(route))
+    rules[:] = [r for r in rules if not (isinstance(r, dict) and r.get("name") in added)]
     present = rollout_rules(out, shape, services)
     for index, change in _changes(route).items():
         i = int(index) if index.isdigit() else -1
@@ -141,17 +166,22 @@ def restored(route: Obj, shape: Shape, services: Services) -> Obj:
     return out
 
 
-def weighted(route: Obj, shape: Shape, services: Services, weight: int) -> Obj:
-    """``route`` sending ``weight`` percent of each rollout rule's traffic to the canary: the
-    route as Git wrote it when that is what it does already, else with the two references'
-    weights set (and the changes recorded in :data:`MARK`)."""
+def weighted(
+    route: Obj, shape: Shape, services: Services, weight: int, routes: tuple[RouteStep, ...] = ()
+) -> Obj:
+    """``route`` sending ``weight`` percent of each rollout rule's traffic to the canary, with
+    the header and mirror ``routes`` added: the route as Git wrote it when that is what it does
+    already, else with the two references' weights set and the rules added (all recorded in
+    :data:`MARK`)."""
     out = restored(route, shape, services)
     rules = shape.rules(out)
     indexes = rollout_rules(out, shape, services)
-    if all(share(rules[i], shape, services) == weight for i in indexes):
+    if not routes and all(share(rules[i], shape, services) == weight for i in indexes):
         return out
     changes: dict[str, Obj] = {}
     for i in indexes:
+        if share(rules[i], shape, services) == weight:
+            continue
         stable, canary = refs(rules[i], shape, services)
         change: Obj = {"stable": stable.get("weight")}
         if canary is None:
@@ -162,11 +192,44 @@ def weighted(route: Obj, shape: Shape, services: Services, weight: int) -> Obj:
             change["canary"] = canary.get("weight")
         stable["weight"], canary["weight"] = 100 - weight, weight
         changes[str(i)] = change
+    added = _add_routes(rules, indexes, shape, services, routes)
+    if not changes and not added:
+        return out
     meta = out.setdefault("metadata", {})
     if not isinstance(meta.get("annotations"), dict):
         meta["annotations"] = {}
-    meta["annotations"][MARK] = json.dumps(changes, sort_keys=True)
+    record = {"weights": changes, "added": added}
+    meta["annotations"][MARK] = json.dumps(record, sort_keys=True)
     return out
+
+
+def _add_routes(
+    rules: list[Obj],
+    indexes: list[int],
+    shape: Shape,
+    services: Services,
+    routes: tuple[RouteStep, ...],
+) -> list[str]:
+    """Insert, just before each rollout rule, a rule per route; the names of those added."""
+    from shared.models import SetHeaderRoute  # the core's step types
+
+    made: dict[int, list[Obj]] = {}
+    for route in routes:
+        for i in indexes:
+            stable, canary = refs(rules[i], shape, services)
+            target = copy.deepcopy(canary) if canary else shape.canary(stable, services.canary)
+            target.pop("weight", None)
+            if isinstance(route, SetHeaderRoute):
+                assert shape.header_rule is not None, "the router declares no header routes"
+                rule = shape.header_rule(rules[i], route, target)
+            else:
+                assert shape.mirror_rule is not None, "the router declares no mirror routes"
+                rule = shape.mirror_rule(rules[i], route, target)
+            rule["name"] = f"ferry-{route.name}-{i}"
+            made.setdefault(i, []).append(rule)
+    names = [r["name"] for i in sorted(made) for r in made[i]]
+    rules[:] = [r for i, rule in enumerate(rules) for r in (*made.get(i, ()), rule)]
+    return names
 
 
 def patch(current: Obj, desired: Obj, rules_path: tuple[str, ...]) -> Obj | None:

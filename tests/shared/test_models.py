@@ -195,7 +195,10 @@ TEMPLATES = [{"templateName": "t"}]
         (_canary(abortScaleDownDelaySeconds=-1), "abortScaleDownDelaySeconds must be a number"),
         (_canary(abortScaleDownDelaySeconds="30s"), "abortScaleDownDelaySeconds must be a number"),
         ({"progressDeadlineAbort": "yes"}, "spec.progressDeadlineAbort must be true or false"),
-        (_canary(steps=[{"experiment": {}}]), "(known: setWeight, pause, analysis)"),
+        (
+            _canary(steps=[{"experiment": {}}]),
+            "(known: setWeight, pause, analysis, setHeaderRoute, setMirrorRoute)",
+        ),
     ],
 )
 def test_invalid_analysis_settings_say_what_is_wrong(

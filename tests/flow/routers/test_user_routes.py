@@ -6,7 +6,11 @@ the Service; the other rule never touched; a user's edit of an unrelated field d
 kept by the next step), and after the promotion the route is exactly as Git wrote it plus the
 user's edit; an abort and the Rollout's deletion put it back the same way; a weight set by hand
 is restored by the next reconcile; a missing route is a Degraded condition that its creation
-clears.
+clears. Header and mirror routes: a rule each, just before the rule it derives from (the header
+one to the canary only, the mirror one copying a percentage to it), every version accepted by
+the upstream schema, removed by their removal step, gone after the promotion and after an abort
+(the route exactly as Git wrote it), and an added rule removed by hand is back after the next
+reconcile.
 """
 
 from __future__ import annotations
@@ -196,3 +200,114 @@ def test_a_missing_route_is_a_condition_its_creation_clears(
     create(admin, case.make())
     routed.tick()
     podinfo.wait(Stage.HEALTHY)
+
+
+ROUTE_STEPS: list[Obj] = [
+    {"setWeight": 20},
+    {
+        "setHeaderRoute": {
+            "name": "testers",
+            "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}],
+        }
+    },
+    {
+        "setMirrorRoute": {
+            "name": "shadow",
+            "percentage": 30,
+            "match": [{"path": {"prefix": "/api"}}],
+        }
+    },
+    {"pause": {}},
+    {"setHeaderRoute": {"name": "testers"}},
+    {"pause": {}},
+]
+
+
+def _added(case: Case, obj: Obj) -> dict[str, Obj]:
+    """The rules Ferry added, by name."""
+    return {r["name"]: r for r in case.rules(obj) if str(r.get("name", "")).startswith("ferry-")}
+
+
+def _to_canary_only(case: Case, rule: Obj) -> bool:
+    targets = case.weights({"spec": {("rules" if case.plural == "httproutes" else "http"): [rule]}})
+    return [name for name, _ in targets[0]] == ["podinfo-canary"]
+
+
+def test_header_and_mirror_routes_are_added_removed_and_gone_at_the_end(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    admin.create(demo.deployment("podinfo:1"))
+    git = create(admin, case.make())
+    admin.create(rollout(case.routing, ROUTE_STEPS))
+    podinfo.wait(Stage.HEALTHY)
+    with Recorder(admin, case.api_version, case.plural, demo.NAME) as recorder:
+        podinfo.set_image("podinfo:2")
+        podinfo.wait(Stage.PAUSED, step=3)
+        now = case.get(admin)
+        added = _added(case, now)
+        assert sorted(added) == ["ferry-shadow-0", "ferry-testers-0"]
+        names = [r.get("name") for r in case.rules(now)]
+        assert names.index("ferry-testers-0") < names.index("ferry-shadow-0")
+        assert names.index("ferry-shadow-0") < names.index(case.rules(git)[0].get("name"))
+        assert _to_canary_only(case, added["ferry-testers-0"])
+        assert case.weights(now)[names.index(case.rules(git)[0].get("name"))] == AT_20
+        mirror = added["ferry-shadow-0"]
+        if case.plural == "httproutes":
+            header = added["ferry-testers-0"]["matches"][0]["headers"]
+            assert {"name": "X-Canary", "type": "Exact", "value": "yes"} in header
+            (filter_,) = [f for f in mirror["filters"] if f["type"] == "RequestMirror"]
+            assert filter_["requestMirror"]["percent"] == 30
+            assert filter_["requestMirror"]["backendRef"]["name"] == "podinfo-canary"
+            assert mirror["matches"][0]["path"] == {"type": "PathPrefix", "value": "/api"}
+        else:
+            assert added["ferry-testers-0"]["match"][0]["headers"] == {"x-canary": {"exact": "yes"}}
+            assert mirror["mirror"]["host"] == "podinfo-canary"
+            assert mirror["mirrorPercentage"] == {"value": 30.0}
+            assert mirror["match"][0]["uri"] == {"prefix": "/api"}
+
+        podinfo.command("promote")
+        podinfo.wait(Stage.PAUSED, step=5)
+        assert sorted(_added(case, case.get(admin))) == ["ferry-shadow-0"]
+        podinfo.command("promote")
+        podinfo.wait(Stage.HEALTHY, stable_revision=podinfo.state().canary_revision)
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(git)
+    for version in recorder.versions():
+        assert problems(version, case.crd) == [], version
+
+
+def test_routes_go_on_abort(routed: Runtime, admin: Kube, case: Case) -> None:
+    podinfo = Demo(routed, admin)
+    admin.create(demo.deployment("podinfo:1"))
+    git = create(admin, case.make())
+    admin.create(rollout(case.routing, ROUTE_STEPS))
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=3)
+    assert _added(case, case.get(admin))
+    podinfo.command("abort")
+    podinfo.wait(Stage.ABORTED)
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(git)
+
+
+def test_an_added_rule_removed_by_hand_is_back_after_the_next_reconcile(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    admin.create(demo.deployment("podinfo:1"))
+    create(admin, case.make())
+    admin.create(rollout(case.routing, ROUTE_STEPS))
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=3)
+    key = "rules" if case.plural == "httproutes" else "http"
+    kept = [r for r in case.rules(case.get(admin)) if r.get("name") != "ferry-testers-0"]
+    admin.merge_patch(
+        case.api_version, case.plural, demo.NAMESPACE, demo.NAME, {"spec": {key: kept}}
+    )
+    assert "ferry-testers-0" not in _added(case, case.get(admin))
+    routed.tick()
+    eventually(
+        lambda: sorted(_added(case, case.get(admin))) == ["ferry-shadow-0", "ferry-testers-0"],
+        what="the header route back",
+    )

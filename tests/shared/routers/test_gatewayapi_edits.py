@@ -146,3 +146,37 @@ def test_configuration_problems_are_named(config: Any, message: str) -> None:
 def test_a_valid_configuration_has_no_problem() -> None:
     config = {"httpRoutes": [{"name": "a"}, {"name": "b"}], "grpcRoute": "c"}
     assert gatewayapi.validate(config, "x") == []
+
+
+HEADER = models.SetHeaderRoute(
+    "testers", (models.HeaderMatch("X-Canary", models.StringMatch("prefix", "y.s")),)
+)
+MIRROR = models.SetMirrorRoute(
+    "shadow", (models.RequestMatch(path=models.StringMatch("prefix", "/api")),), 30
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    routes(),
+    st.integers(min_value=0, max_value=100),
+    st.lists(st.sampled_from([HEADER, MIRROR]), unique=True),
+)
+def test_added_routes_come_and_go_exactly(route: Obj, weight: int, added: list[Any]) -> None:
+    original = copy.deepcopy(route)
+    changed = splits.weighted(
+        route, gatewayapi.SHAPE, splits.services(ROLLOUT), weight, tuple(added)
+    )
+    assert splits.restored(changed, gatewayapi.SHAPE, splits.services(ROLLOUT)) == original
+    rules = changed["spec"]["rules"]
+    ours = [r for r in rules if str(r.get("name", "")).startswith("ferry-")]
+    indexes = gatewayapi._rollout_rules(original, ROLLOUT)
+    assert len(ours) == len(added) * len(indexes)
+    ferry = [str(r.get("name", "")).startswith("ferry-") for r in rules]
+    for position, rule in enumerate(rules):  # each just before the user's rule it comes from
+        if not ferry[position]:
+            continue
+        source = int(rule["name"].rsplit("-", 1)[1])
+        user = next(q for q in range(position, len(rules)) if not ferry[q])
+        assert ferry[:user].count(False) == source
+    assert gatewayapi.route_weight(changed, ROLLOUT) == (weight if indexes else 0)

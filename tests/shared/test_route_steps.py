@@ -1,0 +1,177 @@
+"""Header and mirror route steps: parsing, which routes are in effect, what routers refuse.
+
+Covered: ``setHeaderRoute`` and ``setMirrorRoute`` parse into their steps (Argo Rollouts'
+fields), a step without ``match`` removes its route; every malformed field is named; a route
+name used by both kinds is refused; the routes in effect after each step (set in place, set
+last, removed) and a changed spec's indexes dropped; a router without the capability refuses
+the step by index, naming the routers that can; nginx refuses two header routes at once or two
+headers in one; the Gateway API refuses a method it cannot match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import models, routers
+
+HEADER = {"name": "testers", "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}]}
+MIRROR = {"name": "shadow", "percentage": 30, "match": [{"path": {"prefix": "/api"}}]}
+
+
+def parse(steps: list[dict[str, Any]], routing: dict[str, Any] | None = None) -> models.RolloutSpec:
+    return models.parse(
+        {
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "targetRef": {"name": "web"},
+                "service": {"name": "web", "port": 80},
+                "trafficRouting": routing or {"gatewayAPI": {"httpRoute": "web"}},
+                "strategy": {"canary": {"steps": steps}},
+            },
+        }
+    )
+
+
+def test_route_steps_parse() -> None:
+    spec = parse(
+        [
+            {"setHeaderRoute": HEADER},
+            {"setMirrorRoute": MIRROR},
+            {"setHeaderRoute": {"name": "testers"}},
+        ]
+    )
+    exact = models.StringMatch("exact", "yes")
+    assert spec.steps == (
+        models.SetHeaderRoute("testers", (models.HeaderMatch("X-Canary", exact),)),
+        models.SetMirrorRoute(
+            "shadow", (models.RequestMatch(path=models.StringMatch("prefix", "/api")),), 30
+        ),
+        models.SetHeaderRoute("testers"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"setHeaderRoute": {"name": "Bad_Name"}}, "name must be a DNS label"),
+        ({"setHeaderRoute": {"name": "a", "match": []}}, "must list at least one"),
+        (
+            {"setHeaderRoute": {"name": "a", "match": [{"headerName": "x", "headerValue": {}}]}},
+            "headerValue must have exactly one of exact, prefix, regex",
+        ),
+        (
+            {
+                "setHeaderRoute": {
+                    "name": "a",
+                    "match": [{"headerName": "x y", "headerValue": {"exact": "1"}}],
+                }
+            },
+            "headerName must be an HTTP header name",
+        ),
+        (
+            {
+                "setHeaderRoute": {
+                    "name": "a",
+                    "match": [{"headerName": "x", "headerValue": {"regex": "("}}],
+                }
+            },
+            "regex is not a regular expression",
+        ),
+        (
+            {"setMirrorRoute": {"name": "a", "percentage": 0}},
+            "percentage must be an integer from 1",
+        ),
+        (
+            {"setMirrorRoute": {"name": "a", "match": [{"query": {}}]}},
+            "some of headers, method, path",
+        ),
+        ({"setMirrorRoute": {"name": "a", "weight": 3}}, "must be {match, name, percentage}"),
+    ],
+)
+def test_malformed_route_steps_are_named(step: dict[str, Any], problem: str) -> None:
+    with pytest.raises(models.InvalidSpec) as info:
+        parse([step])
+    assert problem in str(info.value)
+
+
+def test_a_name_is_one_kind_of_route() -> None:
+    with pytest.raises(models.InvalidSpec) as info:
+        parse([{"setHeaderRoute": HEADER}, {"setMirrorRoute": {**MIRROR, "name": "testers"}}])
+    assert "names a setHeaderRoute route already" in str(info.value)
+
+
+def test_the_routes_in_effect_after_each_step() -> None:
+    spec = parse(
+        [
+            {"setHeaderRoute": HEADER},
+            {"setMirrorRoute": MIRROR},
+            {
+                "setHeaderRoute": {
+                    **HEADER,
+                    "match": [{"headerName": "X-B", "headerValue": {"prefix": "b"}}],
+                }
+            },
+            {"setHeaderRoute": {"name": "testers"}},
+        ]
+    )
+    active: tuple[int, ...] = ()
+    seen = []
+    for index in range(len(spec.steps)):
+        active = models.routes_after(spec.steps, active, index)
+        seen.append(active)
+    assert seen == [(0,), (0, 1), (2, 1), (1,)]
+    assert models.routes_at(spec.steps, (2, 1)) == (spec.steps[2], spec.steps[1])
+    assert models.routes_at(spec.steps, (3, 7)) == ()  # not a route set, or gone from the spec
+
+
+def test_a_router_without_the_capability_refuses_the_step_by_index() -> None:
+    spec = parse(
+        [{"setWeight": 5}, {"setMirrorRoute": MIRROR}], {"nginx": {"stableIngress": "web"}}
+    )
+    problems = routers.validate(spec.router, spec.routing, spec.steps)
+    assert problems == [
+        "spec.strategy.canary.steps[1].setMirrorRoute: the nginx router cannot mirror traffic "
+        "(routers that can: gatewayAPI, istio)"
+    ]
+    smi = parse([{"setHeaderRoute": HEADER}], {"smi": {}})
+    assert (
+        "the smi router cannot route by header (routers that can: gatewayAPI, istio, nginx)"
+        in (routers.validate(smi.router, smi.routing, smi.steps)[0])
+    )
+
+
+def test_nginx_has_one_header_route_of_one_header() -> None:
+    two = {
+        "name": "two",
+        "match": [HEADER["match"][0], {"headerName": "X-B", "headerValue": {"exact": "1"}}],
+    }
+    spec = parse(
+        [{"setHeaderRoute": HEADER}, {"setHeaderRoute": two}], {"nginx": {"stableIngress": "web"}}
+    )
+    problems = routers.validate(spec.router, spec.routing, spec.steps)
+    assert any("matches one header, not 2" in p for p in problems)
+    assert any("one header route at a time, and 'testers' is still set" in p for p in problems)
+    fine = parse(
+        [
+            {"setHeaderRoute": HEADER},
+            {"setHeaderRoute": {"name": "testers"}},
+            {"setHeaderRoute": {**HEADER, "name": "b"}},
+        ],
+        {"nginx": {"stableIngress": "web"}},
+    )
+    assert routers.validate(fine.router, fine.routing, fine.steps) == []
+
+
+def test_the_gateway_api_matches_exact_methods_only() -> None:
+    step = {
+        "setMirrorRoute": {
+            "name": "m",
+            "match": [{"method": {"prefix": "G"}}, {"path": {"exact": "api"}}],
+        }
+    }
+    spec = parse([step])
+    problems = routers.validate(spec.router, spec.routing, spec.steps)
+    assert any("matches an exact method only" in p for p in problems)
+    assert any("path must start with /" in p for p in problems)
