@@ -123,6 +123,17 @@ def get(name: str, kube: Kube) -> Router:
     return REGISTRY.create(name, kube)
 
 
+def unknown_fields(config: Any, where: str, known: tuple[str, ...]) -> list[str]:
+    """The start of every router's ``validate``: ``config`` must be an object of the ``known``
+    fields (each unknown one named)."""
+    if not isinstance(config, dict):
+        return [f"{where} must be an object"]
+    return [
+        f"{where}.{key} is not a field (known: {', '.join(known)})"
+        for key in sorted(set(config) - set(known))
+    ]
+
+
 def validate(name: str, config: dict[str, Any], steps: tuple[Step, ...] = ()) -> list[str]:
     """The problems of router ``name``'s configuration ``spec.trafficRouting.<name>``, and of
     ``steps`` that ask it for what it cannot do (a route it does not have the capability for,

@@ -34,7 +34,7 @@ from shared.models import (
     Step,
     StringMatch,
 )
-from shared.routers import Capability, NotReady, Want, full_size, splits
+from shared.routers import Capability, NotReady, Want, full_size, splits, unknown_fields
 
 Obj = dict[str, Any]
 API_VERSION = "gateway.networking.k8s.io/v1"
@@ -68,12 +68,10 @@ def validate(config: Any, where: str) -> list[str]:
 
 
 def _routes(config: Any, where: str, problems: list[str]) -> tuple[Route, ...]:
-    if not isinstance(config, dict):
-        problems.append(f"{where} must be an object")
-        return ()
     known = {*KINDS, *(f"{key}s" for key in KINDS)}
-    for key in sorted(set(config) - known):
-        problems.append(f"{where}.{key} is not a field (known: {', '.join(sorted(known))})")
+    problems += unknown_fields(config, where, tuple(sorted(known)))
+    if not isinstance(config, dict):
+        return ()
     routes: list[Route] = []
     for key, (kind, plural) in KINDS.items():
         if key in config:

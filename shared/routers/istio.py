@@ -28,7 +28,7 @@ from typing import Any
 
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
-from shared.routers import Capability, NotReady, Want, full_size, splits
+from shared.routers import Capability, NotReady, Want, full_size, splits, unknown_fields
 
 Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
@@ -62,11 +62,9 @@ def validate(config: Any, where: str) -> list[str]:
 
 
 def _services(config: Any, where: str, problems: list[str]) -> tuple[VirtualService, ...]:
+    problems += unknown_fields(config, where, FIELDS)
     if not isinstance(config, dict):
-        problems.append(f"{where} must be an object")
         return ()
-    for key in sorted(set(config) - set(FIELDS)):
-        problems.append(f"{where}.{key} is not a field (known: {', '.join(FIELDS)})")
     if "destinationRule" in config:
         problems.append(
             f"{where}.destinationRule: subset-level splitting is not supported by Ferry's istio "

@@ -21,7 +21,7 @@ from typing import Any
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, Step, routes_after
 from shared.objects import MANAGED_LABELS, owner_reference
-from shared.routers import Capability, NotReady, Traffic, Want, full_size
+from shared.routers import Capability, NotReady, Traffic, Want, full_size, unknown_fields
 
 Obj = dict[str, Any]
 API_VERSION = "networking.k8s.io/v1"
@@ -44,12 +44,9 @@ class Nginx:
 
 def validate(config: Any, where: str) -> list[str]:
     """The problems of ``spec.trafficRouting.nginx`` (empty when valid)."""
+    problems = unknown_fields(config, where, FIELDS)
     if not isinstance(config, dict):
-        return [f"{where} must be an object"]
-    problems = [
-        f"{where}.{key} is not a field (known: {', '.join(FIELDS)})"
-        for key in sorted(set(config) - set(FIELDS))
-    ]
+        return problems
     name = config.get("stableIngress")
     if not isinstance(name, str) or not name:
         problems.append(f"{where}.stableIngress is required")

@@ -18,7 +18,7 @@ from typing import Any
 from shared.kube import Kube
 from shared.models import RolloutSpec
 from shared.objects import MANAGED_LABELS, owner_reference
-from shared.routers import Capability, NotReady, Want, full_size
+from shared.routers import Capability, NotReady, Want, full_size, unknown_fields
 
 Obj = dict[str, Any]
 API_VERSION = "split.smi-spec.io/v1alpha2"
@@ -41,12 +41,9 @@ class SplitTaken(NotReady):
 
 def validate(config: Any, where: str) -> list[str]:
     """The problems of ``spec.trafficRouting.smi`` (empty when valid)."""
+    problems = unknown_fields(config, where, FIELDS)
     if not isinstance(config, dict):
-        return [f"{where} must be an object"]
-    problems = [
-        f"{where}.{key} is not a field (known: {', '.join(FIELDS)})"
-        for key in sorted(set(config) - set(FIELDS))
-    ]
+        return problems
     for key in FIELDS:
         value = config.get(key)
         if value is not None and (not isinstance(value, str) or not value):
