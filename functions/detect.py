@@ -7,7 +7,8 @@ given -> ``primary.updated``; a stable Ingress changed -> ``rollout.changed`` (i
 follows); a person's new command in a Rollout's ``status.commands`` -> its ``*.requested``
 event; a measurement Job that finished -> ``measurement.requested`` (the measurement is read);
 an object Ferry keeps for a rollout (its canary Ingress, Services, the primary, the target's
-scale) changed away from what the state says -> ``drift.detected``.
+scale, the routes and splits of its router) changed away from what the state says ->
+``drift.detected``.
 A Rollout update that changed only its status (Ferry's own mirror) means nothing. It reads
 state but never writes it: the events it emits carry the guards.
 """
@@ -45,6 +46,41 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         return _ingress(ctx, namespace, name, event) or _owned(ctx, obj, event, "weight")
     if kind == "Service":
         return _owned(ctx, obj, event, "services")
+    if kind in ROUTING_KINDS:
+        return _routing(ctx, obj, event, str(kind))
+    return None
+
+
+ROUTING_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "VirtualService", "TrafficSplit"})
+"""The routing objects of the routers other than nginx (watched where ``knative/route-watch/``
+is applied)."""
+
+
+def _routing(ctx: Context, obj: Obj, event: CloudEvent, kind: str) -> CloudEvent | None:
+    """A routing object changed: for each Rollout of its namespace whose router reads or writes
+    it (a user's route, or a split the Rollout owns), ``rollout.changed`` when the rollout
+    waits for a routing object, else drift. The first such Rollout is answered for; the tick
+    heals any other."""
+    meta = obj["metadata"]
+    namespace = meta["namespace"]
+    for found in ctx.kube.rollouts(namespace):
+        if models.router_name(found) == models.BY_REPLICAS:
+            continue
+        ref = RolloutRef(namespace, found["metadata"]["name"])
+        rollout = rollouts.current(ctx, ref)
+        if rollout is None or (kind, meta["name"]) not in rollout.router.objects(rollout.spec):
+            continue
+        state = ctx.store.load(ref)
+        if state.blocked:  # it waits for a routing object: look again at once
+            return events.new(
+                Type.ROLLOUT_CHANGED,
+                ref,
+                event_id=events.derived_id(events.key(event), "route"),
+                generation=rollout.generation,
+            )
+        reply = _drift(ctx, state, events.key(event), frozenset({"weight"}))
+        if reply is not None:
+            return reply
     return None
 
 

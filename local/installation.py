@@ -21,8 +21,18 @@ from shared.kube import Kube, NotFound
 
 Obj = dict[str, Any]
 
-INSTALLED = ("namespace.yaml", "crds/*.yaml", "rbac.yaml", "routers.yaml", "admission.yaml")
-"""The manifest files :func:`install` applies, in this order."""
+INSTALLED = (
+    "namespace.yaml",
+    "crds/*.yaml",
+    "rbac.yaml",
+    "routers.yaml",
+    "route-watch/*.yaml",
+    "admission.yaml",
+)
+"""The manifest files :func:`install` applies, in this order (of ``route-watch/``, the RBAC:
+the runtime runs the sources itself, ``local.runtime``)."""
+SOURCES = frozenset({"ApiServerSource", "PingSource"})
+"""Kinds the runtime runs rather than installs."""
 
 _PATHS = {
     "Namespace": "/api/v1/namespaces",
@@ -46,7 +56,7 @@ def documents(manifests: Path) -> Iterator[Obj]:
     for pattern in INSTALLED:
         for path in sorted(manifests.glob(pattern)):
             for doc in yaml.safe_load_all(path.read_text()):
-                if isinstance(doc, dict) and doc.get("kind"):
+                if isinstance(doc, dict) and doc.get("kind") and doc["kind"] not in SOURCES:
                     yield doc
 
 

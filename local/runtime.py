@@ -197,11 +197,17 @@ class Runtime:
         return create_app(name, functions.handler(name), context, wiring.function_senders(service))
 
     def _source_manifests(self) -> list[dict[str, Any]]:
-        text = (self.options.manifests / "sources.yaml").read_text()
+        """The sources of ``sources.yaml`` and of ``route-watch/`` (a kind the cluster does not
+        serve yet is looked for again until it is, as its CRD may come later)."""
+        paths = [
+            self.options.manifests / "sources.yaml",
+            *sorted((self.options.manifests / "route-watch").glob("*.yaml")),
+        ]
         return [
             doc
-            for doc in yaml.safe_load_all(text)
-            if isinstance(doc, dict) and doc.get("kind") in ("ApiServerSource", "PingSource")
+            for path in paths
+            for doc in yaml.safe_load_all(path.read_text())
+            if isinstance(doc, dict) and doc.get("kind") in installation.SOURCES
         ]
 
     def _resolve(self, ref: dict[str, Any], functions_url: str) -> str:

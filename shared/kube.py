@@ -374,7 +374,7 @@ def difference(current: Any, desired: Any) -> Any:
                 sub = difference(current[key], value)
                 if sub:
                     patch[key] = sub
-            elif not _covers(current[key], value):
+            elif not covers(current[key], value):
                 patch[key] = value
         return patch
     return desired
@@ -384,17 +384,17 @@ _WHOLE = frozenset({"selector", "matchLabels"})
 """Maps compared whole: a label selector with one more key selects other Pods."""
 
 
-def _covers(current: Any, desired: Any) -> bool:
+def covers(current: Any, desired: Any) -> bool:
     """Whether ``current`` already carries everything ``desired`` says (the server may have
     added defaults, such as a Service port's protocol, which do not count as a difference)."""
     if isinstance(desired, dict):
         return isinstance(current, dict) and all(
-            k in current and _covers(current[k], v) for k, v in desired.items()
+            k in current and covers(current[k], v) for k, v in desired.items()
         )
     if isinstance(desired, list):
         return (
             isinstance(current, list)
             and len(current) == len(desired)
-            and all(_covers(c, d) for c, d in zip(current, desired, strict=True))
+            and all(covers(c, d) for c, d in zip(current, desired, strict=True))
         )
     return bool(current == desired)

@@ -165,8 +165,8 @@ def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
 
 
 ASPECTS = frozenset({"weight", "workloads", "services"})
-"""What :func:`differences` can compare: the routing objects' weight, the canary's replicas
-and the primary's template, the Services."""
+"""What :func:`differences` can compare: the routing objects (weight, header and mirror
+routes), the canary's replicas and the primary's template, the Services."""
 
 
 def differences(
@@ -183,6 +183,8 @@ def differences(
             found.append("the routing objects are missing")
         elif weight is not None and weight != state.weight:
             found.append(f"the canary weight is {weight}%, not {state.weight}%")
+        elif not rollout.router.converged(spec, traffic(state, rollout)):
+            found.append("the routing objects do not route as the state says")
     target = ctx.kube.deployment(spec.namespace, spec.target)
     if "workloads" in aspects:
         primary = ctx.kube.deployment(spec.namespace, spec.primary)

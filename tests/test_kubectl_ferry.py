@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from cli.kubectl_ferry import views
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
 from local.sim.cluster import Simulator
@@ -240,6 +241,38 @@ def test_a_healthy_rollout_is_listed_shown_and_done(
     done = ferry(config, "status", "podinfo", "--timeout", "10s")
     assert done.returncode == 0, done.stderr
     assert f"rollout podinfo is Healthy: revision {stable} is stable" in done.stdout
+
+
+def test_route_steps_are_shown_in_words(
+    podinfo: Demo,  # noqa: F811
+    config: Path,
+) -> None:
+    testers = {
+        "name": "testers",
+        "match": [{"headerName": "X-Canary", "headerValue": {"exact": "1"}}],
+    }
+    steps: list[Obj] = [
+        {"setWeight": 20},
+        {"setHeaderRoute": testers},
+        {"pause": {}},
+        {"setHeaderRoute": {"name": "testers"}},
+    ]
+    paused_indefinitely(podinfo, steps)
+    shown = ferry(config, "get", "ro", "podinfo").stdout
+    assert re.findall(r"^  (.)\s+\d\. (.*)$", shown, re.M) == [
+        ("✔", "setWeight 20%"),
+        ("✔", "setHeaderRoute testers: X-Canary = 1 -> canary"),
+        ("▶", "pause (until promoted)"),
+        (" ", "setHeaderRoute testers (removed)"),
+    ]
+    mirror = {
+        "name": "shadow",
+        "percentage": 30,
+        "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}],
+    }
+    assert views.describe_step({"setMirrorRoute": mirror}) == (
+        "setMirrorRoute shadow: 30% of method = GET and path ^= /api copied to canary"
+    )
 
 
 def test_a_rollout_paused_until_promoted_is_shown_and_status_times_out(

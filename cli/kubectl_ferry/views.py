@@ -77,7 +77,39 @@ def describe_step(step: Any) -> str:
         templates = (value or {}).get("templates") if isinstance(value, dict) else None
         names = [str(t.get("templateName")) for t in templates or [] if isinstance(t, dict)]
         return f"analysis {', '.join(names)}" if names else "analysis"
+    if kind in ("setHeaderRoute", "setMirrorRoute") and isinstance(value, dict):
+        return _route_step(kind, value)
     return str(kind)
+
+
+def _match(value: Any) -> str:
+    """``{exact: "1"}`` as ``= 1``, ``{prefix: "/api"}`` as ``^= /api``, a regex as ``~ re``."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return "?"
+    ((kind, text),) = value.items()
+    return f"{ {'exact': '=', 'prefix': '^=', 'regex': '~'}.get(kind, kind) } {text}"
+
+
+def _route_step(kind: str, value: Obj) -> str:
+    name, match = value.get("name", "?"), value.get("match")
+    if not isinstance(match, list):
+        return f"{kind} {name} (removed)"
+    if kind == "setHeaderRoute":
+        parts = [
+            f"{m.get('headerName')} {_match(m.get('headerValue'))}"
+            for m in match
+            if isinstance(m, dict)
+        ]
+        return f"setHeaderRoute {name}: {' and '.join(parts)} -> canary"
+    ways = []
+    for m in match:
+        if not isinstance(m, dict):
+            continue
+        part = [f"{k} {_match(m[k])}" for k in ("method", "path") if k in m]
+        part += [f"{h} {_match(v)}" for h, v in (m.get("headers") or {}).items()]
+        ways.append(" and ".join(part))
+    percentage = value.get("percentage", 100)
+    return f"setMirrorRoute {name}: {percentage}% of {' or '.join(ways)} copied to canary"
 
 
 def step_text(rollout: Obj) -> str:

@@ -373,12 +373,12 @@ class Store:
                     "finalizers can be added if the object is being deleted",
                 )
         new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+        if self.admission is not None:  # defaults first: a default written out is no change
+            self.admission(rt, new, old)
         if rt.generation:
             skip = ("metadata", "status") if rt.status else ("metadata",)
             if self._without(new, *skip) != self._without(old, *skip):
                 new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
-        if self.admission is not None:
-            self.admission(rt, new, old)
         self._validate(Write.of(UPDATE, rt, new, old, subresource, dry_run))
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:

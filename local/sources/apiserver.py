@@ -123,6 +123,10 @@ def label_selector(selector: Mapping[str, Any] | None) -> str:
     return ",".join(terms)
 
 
+class NotServed(LookupError):
+    """The API does not serve the kind (its CRD is not installed, or not yet)."""
+
+
 class _Gone(Exception):
     """The watch's resourceVersion is too old (410): relist."""
 
@@ -254,24 +258,35 @@ class ApiServerSourceEmulator:
         return json.loads(body)
 
     def _retrying(self, what: str, action: Callable[[], Any]) -> Any:
-        """``action()`` until it succeeds or the emulator stops (None then)."""
-        backoff = 0.1
+        """``action()`` until it succeeds or the emulator stops (None then). A kind the API
+        does not serve (yet: its CRD may come later) is said once, at INFO."""
+        backoff, said = 0.1, False
         while not self._stopped.is_set():
             try:
                 return action()
-            except Exception as exc:  # unreachable API, kind not served yet, ...
+            except NotServed as exc:
+                if not said:
+                    log.info("%s: %s; looking again until it is", what, exc)
+                    said = True
+            except Exception as exc:  # unreachable API, ...
                 log.warning("%s failed (%s); retrying in %.1fs", what, exc, backoff)
-                self._stopped.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+            self._stopped.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
         return None
 
     def _discover(self, api_version: str, kind: str) -> tuple[str, bool]:
         """(plural, namespaced) of ``kind`` from the API's discovery document."""
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-        for res in self._get_json(base, []).get("resources", []):
+        try:
+            document = self._get_json(base, [])
+        except OSError as exc:
+            if "HTTP 404" in str(exc):  # the group-version is not served at all
+                raise NotServed(f"the API serves no {api_version}") from None
+            raise
+        for res in document.get("resources", []):
             if res.get("kind") == kind and "/" not in res.get("name", ""):
                 return str(res["name"]), bool(res.get("namespaced"))
-        raise ValueError(f"the API serves no {kind} in {api_version}")
+        raise NotServed(f"the API serves no {kind} in {api_version}")
 
     def _namespaces(self) -> list[str | None]:
         """Where to watch: the source's namespace, every namespace (an empty

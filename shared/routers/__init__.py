@@ -69,8 +69,18 @@ class Router(Protocol):
         them)."""
         ...
 
+    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
+        """Whether the routing objects route ``traffic`` already (weight and routes): False
+        when one is missing or was changed (drift)."""
+        ...
+
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         """The canary weight in effect, or None if there are no routing objects."""
+        ...
+
+    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
+        """The (kind, name) of every routing object it reads or writes for ``rollout``: a
+        change to one of them may be drift."""
         ...
 
     def canary_replicas(self, weight: int, stable: int) -> int:

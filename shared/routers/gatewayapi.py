@@ -34,7 +34,15 @@ from shared.models import (
     Step,
     StringMatch,
 )
-from shared.routers import Capability, NotReady, Want, full_size, splits, unknown_fields
+from shared.routers import (
+    Capability,
+    NotReady,
+    Traffic,
+    Want,
+    full_size,
+    splits,
+    unknown_fields,
+)
 
 Obj = dict[str, Any]
 API_VERSION = "gateway.networking.k8s.io/v1"
@@ -142,14 +150,16 @@ class GatewayApiRouter:
 
             def change(current: Obj) -> Obj | None:
                 traffic = want(route_weight(current, rollout))
-                if traffic is None:
-                    return None
-                desired = splits.weighted(
-                    current, SHAPE, splits.services(rollout), traffic.weight, traffic.routes
-                )
-                return _patch(current, desired)
+                return None if traffic is None else _to(current, rollout, traffic)
 
             self.kube.fenced_patch(API_VERSION, route.plural, rollout.namespace, route.name, change)
+
+    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
+        for route in self._routes(rollout):
+            current = self._get(rollout, route)
+            if current is None or _to(current, rollout, traffic) is not None:
+                return False
+        return True
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         """The first route's canary weight, or the first that differs from it (so a drifted
@@ -161,6 +171,9 @@ class GatewayApiRouter:
                 return None
             weights.append(route_weight(obj, rollout))
         return next((w for w in weights if w != weights[0]), weights[0]) if weights else None
+
+    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
+        return {(route.kind, route.name) for route in self._routes(rollout)}
 
     def canary_replicas(self, weight: int, stable: int) -> int:
         return full_size(weight, stable)
@@ -316,3 +329,11 @@ def _rollout_rules(route: Obj, rollout: RolloutSpec) -> list[int]:
 
 def _patch(current: Obj, desired: Obj) -> Obj | None:
     return splits.patch(current, desired, ("spec", "rules"))
+
+
+def _to(current: Obj, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:
+    """The patch that makes the route ``current`` route ``traffic`` (None: it does)."""
+    services = splits.services(rollout)
+    return _patch(
+        current, splits.weighted(current, SHAPE, services, traffic.weight, traffic.routes)
+    )

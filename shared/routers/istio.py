@@ -28,7 +28,15 @@ from typing import Any
 
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
-from shared.routers import Capability, NotReady, Want, full_size, splits, unknown_fields
+from shared.routers import (
+    Capability,
+    NotReady,
+    Traffic,
+    Want,
+    full_size,
+    splits,
+    unknown_fields,
+)
 
 Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
@@ -251,14 +259,16 @@ class IstioRouter:
 
             def change(current: Obj, found: splits.Shape = found) -> Obj | None:
                 traffic = want(splits.route_weight(current, found, splits.services(rollout)))
-                if traffic is None:
-                    return None
-                desired = splits.weighted(
-                    current, found, splits.services(rollout), traffic.weight, traffic.routes
-                )
-                return splits.patch(current, desired, ("spec", "http"))
+                return None if traffic is None else _to(current, found, rollout, traffic)
 
             self.kube.fenced_patch(API_VERSION, PLURAL, rollout.namespace, vs.name, change)
+
+    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
+        for vs in self._virtual_services(rollout):
+            current = self._get(rollout, vs)
+            if current is None or _to(current, shape(rollout, vs), rollout, traffic) is not None:
+                return False
+        return True
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         weights = []
@@ -268,6 +278,9 @@ class IstioRouter:
                 return None
             weights.append(splits.route_weight(obj, shape(rollout, vs), splits.services(rollout)))
         return next((w for w in weights if w != weights[0]), weights[0]) if weights else None
+
+    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
+        return {("VirtualService", vs.name) for vs in self._virtual_services(rollout)}
 
     def canary_replicas(self, weight: int, stable: int) -> int:
         return full_size(weight, stable)
@@ -282,6 +295,13 @@ class IstioRouter:
                 return splits.patch(current, desired, ("spec", "http"))
 
             self.kube.fenced_patch(API_VERSION, PLURAL, rollout.namespace, vs.name, change)
+
+
+def _to(current: Obj, found: splits.Shape, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:
+    """The patch that makes the VirtualService ``current`` route ``traffic`` (None: it does)."""
+    services = splits.services(rollout)
+    desired = splits.weighted(current, found, services, traffic.weight, traffic.routes)
+    return splits.patch(current, desired, ("spec", "http"))
 
 
 def create(kube: Kube) -> IstioRouter:

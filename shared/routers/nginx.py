@@ -185,16 +185,24 @@ class NginxRouter:
     def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
         def change(current: Obj) -> Obj | None:
             traffic = want(self._weight(rollout, current))
-            if traffic is None:
-                return None
-            annotations = current["metadata"].get("annotations") or {}
-            wanted = self._routing(rollout, traffic)
-            patch = {k: v for k, v in wanted.items() if annotations.get(k) != v}
-            return {"metadata": {"annotations": patch}} if patch else None
+            return None if traffic is None else self._to(current, rollout, traffic)
 
         self.kube.fenced_patch(
             API_VERSION, "ingresses", rollout.namespace, canary_ingress(rollout), change
         )
+
+    def _to(self, current: Obj, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:
+        """The patch that makes the canary Ingress route ``traffic`` (None: it does)."""
+        annotations = current["metadata"].get("annotations") or {}
+        wanted = self._routing(rollout, traffic)
+        patch = {k: v for k, v in wanted.items() if annotations.get(k) != v}
+        return {"metadata": {"annotations": patch}} if patch else None
+
+    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
+        current = self.kube.get(
+            API_VERSION, "ingresses", rollout.namespace, canary_ingress(rollout)
+        )
+        return current is not None and self._to(current, rollout, traffic) is None
 
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         current = self.kube.get(
@@ -210,6 +218,9 @@ class NginxRouter:
             return int(value)
         except ValueError:
             return 0
+
+    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
+        return {("Ingress", canary_ingress(rollout)), ("Ingress", config(rollout).stable_ingress)}
 
     def canary_replicas(self, weight: int, stable: int) -> int:
         return full_size(weight, stable)

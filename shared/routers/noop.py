@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.kube import Kube
 from shared.models import RolloutSpec
-from shared.routers import Capability, Want, share_of
+from shared.routers import Capability, Traffic, Want, share_of
 
 CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.REPLICAS})
 
@@ -30,9 +30,17 @@ class NoopRouter:
         """Nothing to write: the weight is the canary's share of replicas, a level of the
         workloads (``shared.levels``), not of routing objects."""
 
+    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
+        """Always: there are no routing objects (the replicas are a level of their own)."""
+        return True
+
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         """None: no routing objects (the canary's replicas are healed as a scale)."""
         return None
+
+    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
+        """None: there are no routing objects."""
+        return set()
 
     def canary_replicas(self, weight: int, stable: int) -> int:
         return share_of(weight, stable)

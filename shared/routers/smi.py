@@ -18,7 +18,7 @@ from typing import Any
 from shared.kube import Kube
 from shared.models import RolloutSpec
 from shared.objects import MANAGED_LABELS, owner_reference
-from shared.routers import Capability, NotReady, Want, full_size, unknown_fields
+from shared.routers import Capability, NotReady, Traffic, Want, full_size, unknown_fields
 
 Obj = dict[str, Any]
 API_VERSION = "split.smi-spec.io/v1alpha2"
@@ -99,18 +99,22 @@ class SmiRouter:
     def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
         def change(current: Obj) -> Obj | None:
             traffic = want(_weight(current, rollout))
-            backends = None if traffic is None else _backends(rollout, traffic.weight)
-            if backends is None or (current.get("spec") or {}).get("backends") == backends:
-                return None
-            return {"spec": {"backends": backends}}
+            return None if traffic is None else _to(current, rollout, traffic)
 
         self.kube.fenced_patch(
             API_VERSION, PLURAL, rollout.namespace, _config(rollout).split, change
         )
 
+    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
+        current = self._get(rollout)
+        return current is not None and _to(current, rollout, traffic) is None
+
     def get_weight(self, rollout: RolloutSpec) -> int | None:
         current = self._get(rollout)
         return None if current is None else _weight(current, rollout)
+
+    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
+        return {("TrafficSplit", _config(rollout).split)}
 
     def canary_replicas(self, weight: int, stable: int) -> int:
         return full_size(weight, stable)
@@ -121,6 +125,14 @@ class SmiRouter:
 
 def create(kube: Kube) -> SmiRouter:
     return SmiRouter(kube)
+
+
+def _to(current: Obj, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:
+    """The patch that gives the split ``current`` the weights of ``traffic`` (None: it has)."""
+    backends = _backends(rollout, traffic.weight)
+    if (current.get("spec") or {}).get("backends") == backends:
+        return None
+    return {"spec": {"backends": backends}}
 
 
 def _backends(rollout: RolloutSpec, weight: int) -> list[Obj]:

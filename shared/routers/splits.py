@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared.kube import covers
+
 if TYPE_CHECKING:
     from shared.models import RolloutSpec, RouteStep, SetHeaderRoute, SetMirrorRoute
 
@@ -234,14 +236,16 @@ def _add_routes(
 
 def patch(current: Obj, desired: Obj, rules_path: tuple[str, ...]) -> Obj | None:
     """The merge patch from ``current`` to ``desired`` (they differ only in the rules, found at
-    ``rules_path``, and the :data:`MARK` annotation); None when equal. The rules list is
-    replaced whole: the write is conditional on the version read, so no edit is lost."""
+    ``rules_path``, and the :data:`MARK` annotation); None when ``current`` says all that
+    ``desired`` says (the API server adds the schema's defaults to the rules Ferry adds: a
+    backendRef's weight, group and kind; they are no difference). The rules list is replaced
+    whole: the write is conditional on the version read, so no edit is lost."""
     out: Obj = {}
     now = (current.get("metadata") or {}).get("annotations") or {}
     then = (desired.get("metadata") or {}).get("annotations") or {}
     if now.get(MARK) != then.get(MARK):
         out["metadata"] = {"annotations": {MARK: then.get(MARK)}}
-    if _at(desired, rules_path) != _at(current, rules_path):
+    if not covers(_at(current, rules_path), _at(desired, rules_path)):
         node = out
         for key in rules_path[:-1]:
             node = node.setdefault(key, {})

@@ -13,6 +13,7 @@ from __future__ import annotations
 from kubernetes.dynamic import DynamicClient
 
 from tests.manifests.helpers import (
+    KNATIVE,
     _builtin_errors,
     _contains,
     _create,
@@ -88,6 +89,17 @@ def test_the_installation_is_accepted_by_the_real_schemas(cluster: DynamicClient
         assert stored["metadata"].get("namespace") == doc["metadata"].get("namespace"), where
         if "spec" in doc:
             assert _contains(stored["spec"], doc["spec"]), f"{where} lost fields: {stored}"
+
+
+def test_the_route_watch_sources_are_accepted_by_the_real_schemas(cluster: DynamicClient) -> None:
+    """Each optional ``route-watch/`` file: its RBAC and its ApiServerSource (no field lost)."""
+    files = sorted((KNATIVE / "route-watch").glob("*.yaml"))
+    assert [p.name for p in files] == ["gatewayapi.yaml", "istio.yaml", "smi.yaml"]
+    for path in files:
+        for doc in _manifest(f"route-watch/{path.name}"):
+            stored = _create(cluster, doc)
+            if "spec" in doc:
+                assert _contains(stored["spec"], doc["spec"]), f"{path.name} lost fields"
 
 
 def test_a_misspelled_trigger_field_is_rejected(cluster: DynamicClient, scratch: str) -> None:

@@ -123,13 +123,18 @@ def test_install_order_and_readme_cover_every_manifest() -> None:
     on_disk = {
         str(p.relative_to(KNATIVE))
         for p in KNATIVE.rglob("*.yaml")
-        if p.relative_to(KNATIVE).parts[0] not in ("examples", "eventing-auth")
+        if p.relative_to(KNATIVE).parts[0] not in ("examples", "eventing-auth", "route-watch")
         and p != KUSTOMIZATION
     }
     assert on_disk == set(INSTALL_ORDER)
     assert yaml.safe_load(KUSTOMIZATION.read_text())["resources"] == list(INSTALL_ORDER)
     readme = (KNATIVE / "README.md").read_text()
-    optional = ["examples/rollout.yaml", "eventing-auth/eventpolicy.yaml", "kustomization.yaml"]
+    optional = [
+        "examples/rollout.yaml",
+        "eventing-auth/eventpolicy.yaml",
+        "kustomization.yaml",
+        *(f"route-watch/{p.name}" for p in sorted((KNATIVE / "route-watch").glob("*.yaml"))),
+    ]
     for name in [*INSTALL_ORDER, *optional]:
         assert f"`{name}`" in readme, f"README.md does not describe {name}"
     assert "placeholder" in readme

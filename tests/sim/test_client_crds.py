@@ -1,7 +1,8 @@
 """CustomResourceDefinitions through the official and the dynamic client.
 
 Covered: a CRD served at once (namespaced and cluster-scoped), found and watched by the dynamic
-client; schema validation and pruning of unknown fields; status and scale subresources, status
+client; schema validation and pruning of unknown fields; a write that only leaves out defaulted
+fields changes nothing; status and scale subresources, status
 stored as-is without a status subresource; deleting a CRD removes its objects and stops
 serving it.
 """
@@ -38,6 +39,19 @@ def test_crd_is_served_at_once_namespaced_and_cluster_scoped(api: client.ApiClie
     assert "namespace" not in made["metadata"]
     listed = custom(api).list_cluster_custom_object(GROUP, "v1", "gizmos")
     assert [i["metadata"]["name"] for i in listed["items"]] == ["g"]
+
+
+def test_a_write_that_only_leaves_out_defaults_changes_nothing(api: client.ApiClient) -> None:
+    """The API server defaults the written object before it compares: leaving out a field the
+    schema defaults (``color: blue``) is no change, so neither the generation nor the
+    resourceVersion moves (and no watch event follows)."""
+    create_crd(api, widget_crd())
+    made = custom(api).create_namespaced_custom_object(GROUP, "v1", NS, "widgets", widget("w"))
+    body = {"spec": {"size": 1, "color": None}}  # color removed: the default comes back
+    again = custom(api).patch_namespaced_custom_object(GROUP, "v1", NS, "widgets", "w", body)
+    assert again["spec"] == {"size": 1, "color": "blue"}
+    assert again["metadata"]["generation"] == made["metadata"]["generation"] == 1
+    assert again["metadata"]["resourceVersion"] == made["metadata"]["resourceVersion"]
 
 
 def test_dynamic_client_finds_a_new_crd(api: client.ApiClient) -> None:

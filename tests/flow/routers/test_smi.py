@@ -3,7 +3,7 @@
 Covered, on the runtime with the upstream SMI CRD: the split is created at weight 0 for the apex
 Service, owned by the Rollout; every version of it through a canary is accepted by the upstream
 v1alpha2 schema, with the weights 80/20 then 100/0 after the promotion; rootService and
-trafficSplitName are honoured; a weight set by hand is restored by the next reconcile; deleting
+trafficSplitName are honoured; a weight set by hand is restored on the split's watch event; deleting
 the Rollout deletes the split; a TrafficSplit of that name that is not the Rollout's is a
 condition, never overwritten. Every request of Ferry's is allowed, and every SMI grant in
 knative/routers.yaml is used.
