@@ -177,13 +177,15 @@ def differences(
     spec, found = rollout.spec, []
     if state.stage in (Stage.INITIALIZING, Stage.INVALID) or not state.exists:
         return []
-    if "weight" in aspects:
+    if "weight" in aspects and not rollout.router.converged(spec, traffic(state, rollout)):
+        # one read when all is well (Ferry's own writes come back as watch events); the
+        # weight is read again only to say what differs
         weight = rollout.router.get_weight(spec)
         if weight is None and not rollout.by_replicas:
             found.append("the routing objects are missing")
         elif weight is not None and weight != state.weight:
             found.append(f"the canary weight is {weight}%, not {state.weight}%")
-        elif not rollout.router.converged(spec, traffic(state, rollout)):
+        else:
             found.append("the routing objects do not route as the state says")
     target = ctx.kube.deployment(spec.namespace, spec.target)
     if "workloads" in aspects:
