@@ -34,15 +34,8 @@ from shared.models import (
     Step,
     StringMatch,
 )
-from shared.routers import (
-    Capability,
-    NotReady,
-    Traffic,
-    Want,
-    full_size,
-    splits,
-    unknown_fields,
-)
+from shared.routers import Capability, NotReady, splits, unknown_fields
+from shared.routers.edited import EditedRoutes, Target
 
 Obj = dict[str, Any]
 API_VERSION = "gateway.networking.k8s.io/v1"
@@ -114,79 +107,27 @@ def _route_name(value: Any, where: str, problems: list[str]) -> str:
     return value
 
 
-class GatewayApiRouter:
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-
-    def _routes(self, rollout: RolloutSpec) -> tuple[Route, ...]:
+class GatewayApiRouter(EditedRoutes):
+    def targets(self, rollout: RolloutSpec) -> list[Target]:
         problems: list[str] = []
         routes = _routes(rollout.routing, "spec.trafficRouting.gatewayAPI", problems)
         if problems:
             raise ValueError("; ".join(problems))
-        return routes
+        rules = ("spec", "rules")
+        return [Target(API_VERSION, r.plural, r.kind, r.name, SHAPE, rules) for r in routes]
 
-    def _get(self, rollout: RolloutSpec, route: Route) -> Obj | None:
-        return self.kube.get(API_VERSION, route.plural, rollout.namespace, route.name)
-
-    def reconcile(self, rollout: RolloutSpec, owner: Obj) -> None:
-        """Check that every route exists and sends to the Service (the routes are the user's:
-        nothing is created)."""
-        for route in self._routes(rollout):
-            obj = self._get(rollout, route)
-            where = f"the {route.kind} {rollout.namespace}/{route.name}"
-            if obj is None:
-                raise RouteMissing(
-                    f"{where} (spec.trafficRouting.gatewayAPI) does not exist; create it with a "
-                    f"rule whose backendRefs include the Service {rollout.primary_service}"
-                )
-            if not _rollout_rules(obj, rollout):
-                raise RouteMissing(
-                    f"{where} has no rule sending to the Service {rollout.primary_service} or "
-                    f"{rollout.service.name}; add one to its backendRefs"
-                )
-
-    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
-        for route in self._routes(rollout):
-
-            def change(current: Obj) -> Obj | None:
-                traffic = want(route_weight(current, rollout))
-                return None if traffic is None else _to(current, rollout, traffic)
-
-            self.kube.fenced_patch(API_VERSION, route.plural, rollout.namespace, route.name, change)
-
-    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
-        for route in self._routes(rollout):
-            current = self._get(rollout, route)
-            if current is None or _to(current, rollout, traffic) is not None:
-                return False
-        return True
-
-    def get_weight(self, rollout: RolloutSpec) -> int | None:
-        """The first route's canary weight, or the first that differs from it (so a drifted
-        route shows); None if a route is missing."""
-        weights = []
-        for route in self._routes(rollout):
-            obj = self._get(rollout, route)
-            if obj is None:
-                return None
-            weights.append(route_weight(obj, rollout))
-        return next((w for w in weights if w != weights[0]), weights[0]) if weights else None
-
-    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
-        return {(route.kind, route.name) for route in self._routes(rollout)}
-
-    def canary_replicas(self, weight: int, stable: int) -> int:
-        return full_size(weight, stable)
-
-    def finalize(self, rollout: RolloutSpec) -> None:
-        """Put back what Ferry changed in every route (the routes themselves stay)."""
-        for route in self._routes(rollout):
-            self.kube.fenced_patch(
-                API_VERSION,
-                route.plural,
-                rollout.namespace,
-                route.name,
-                lambda current: _patch(current, restored(current, rollout)),
+    def check(self, rollout: RolloutSpec, target: Target, obj: Obj | None) -> None:
+        """The route exists and sends to the Service."""
+        where = f"the {target.kind} {rollout.namespace}/{target.name}"
+        if obj is None:
+            raise RouteMissing(
+                f"{where} (spec.trafficRouting.gatewayAPI) does not exist; create it with a "
+                f"rule whose backendRefs include the Service {rollout.primary_service}"
+            )
+        if not _rollout_rules(obj, rollout):
+            raise RouteMissing(
+                f"{where} has no rule sending to the Service {rollout.primary_service} or "
+                f"{rollout.service.name}; add one to its backendRefs"
             )
 
 
@@ -329,11 +270,3 @@ def _rollout_rules(route: Obj, rollout: RolloutSpec) -> list[int]:
 
 def _patch(current: Obj, desired: Obj) -> Obj | None:
     return splits.patch(current, desired, ("spec", "rules"))
-
-
-def _to(current: Obj, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:
-    """The patch that makes the route ``current`` route ``traffic`` (None: it does)."""
-    services = splits.services(rollout)
-    return _patch(
-        current, splits.weighted(current, SHAPE, services, traffic.weight, traffic.routes)
-    )

@@ -28,15 +28,8 @@ from typing import Any
 
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
-from shared.routers import (
-    Capability,
-    NotReady,
-    Traffic,
-    Want,
-    full_size,
-    splits,
-    unknown_fields,
-)
+from shared.routers import Capability, NotReady, splits, unknown_fields
+from shared.routers.edited import EditedRoutes, Target
 
 Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
@@ -204,104 +197,47 @@ def _mirror_rule(rule: Obj, route: SetMirrorRoute, canary: Obj) -> Obj:
     }
 
 
-class IstioRouter:
-    def __init__(self, kube: Kube) -> None:
-        self.kube = kube
-
-    def _virtual_services(self, rollout: RolloutSpec) -> tuple[VirtualService, ...]:
+class IstioRouter(EditedRoutes):
+    def targets(self, rollout: RolloutSpec) -> list[Target]:
         problems: list[str] = []
         found = _services(rollout.routing, "spec.trafficRouting.istio", problems)
         if problems:
             raise ValueError("; ".join(problems))
-        return found
+        http = ("spec", "http")
+        return [
+            Target(
+                API_VERSION, PLURAL, "VirtualService", vs.name, shape(rollout, vs), http, vs.routes
+            )
+            for vs in found
+        ]
 
-    def _get(self, rollout: RolloutSpec, vs: VirtualService) -> Obj | None:
-        return self.kube.get(API_VERSION, PLURAL, rollout.namespace, vs.name)
-
-    def reconcile(self, rollout: RolloutSpec, owner: Obj) -> None:
-        """Check every VirtualService: it exists, has the named routes, and each route to the
-        Service sends to it and the canary only (Istio wants the weights of a route to add up
-        to 100). Nothing is created."""
-        for vs in self._virtual_services(rollout):
-            obj = self._get(rollout, vs)
-            where = f"the VirtualService {rollout.namespace}/{vs.name}"
-            if obj is None:
+    def check(self, rollout: RolloutSpec, target: Target, obj: Obj | None) -> None:
+        """The VirtualService exists, has the named routes, and each route to the Service sends
+        to it and the canary only (Istio wants the weights of a route to add up to 100)."""
+        where = f"the VirtualService {rollout.namespace}/{target.name}"
+        if obj is None:
+            raise VirtualServiceNotReady(
+                f"{where} (spec.trafficRouting.istio) does not exist; create it with an HTTP "
+                f"route to the host {rollout.primary_service}"
+            )
+        found = target.shape
+        names = {rule.get("name") for rule in found.rules(obj)}
+        missing = [r for r in target.named if r not in names]
+        if missing:
+            raise VirtualServiceNotReady(f"{where} has no HTTP route named {missing[0]!r}")
+        indexes = splits.rollout_rules(obj, found, splits.services(rollout))
+        if not indexes:
+            raise VirtualServiceNotReady(
+                f"{where} has no HTTP route to the host {rollout.primary_service} or "
+                f"{rollout.service.name}"
+            )
+        for i in indexes:
+            routes = found.rules(obj)[i].get("route") or []
+            if any(found.service(ref) is None for ref in routes):
                 raise VirtualServiceNotReady(
-                    f"{where} (spec.trafficRouting.istio) does not exist; create it with an HTTP "
-                    f"route to the host {rollout.primary_service}"
+                    f"{where}: HTTP route {i} also sends to other destinations; Ferry "
+                    "splits a route between the stable and canary Services only"
                 )
-            found = shape(rollout, vs)
-            names = {rule.get("name") for rule in found.rules(obj)}
-            missing = [r for r in vs.routes if r not in names]
-            if missing:
-                raise VirtualServiceNotReady(f"{where} has no HTTP route named {missing[0]!r}")
-            indexes = splits.rollout_rules(obj, found, splits.services(rollout))
-            if not indexes:
-                raise VirtualServiceNotReady(
-                    f"{where} has no HTTP route to the host {rollout.primary_service} or "
-                    f"{rollout.service.name}"
-                )
-            for i in indexes:
-                others = [
-                    ref
-                    for ref in found.rules(obj)[i].get("route") or []
-                    if found.service(ref) is None
-                ]
-                if others:
-                    raise VirtualServiceNotReady(
-                        f"{where}: HTTP route {i} also sends to other destinations; Ferry "
-                        "splits a route between the stable and canary Services only"
-                    )
-
-    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
-        for vs in self._virtual_services(rollout):
-            found = shape(rollout, vs)
-
-            def change(current: Obj, found: splits.Shape = found) -> Obj | None:
-                traffic = want(splits.route_weight(current, found, splits.services(rollout)))
-                return None if traffic is None else _to(current, found, rollout, traffic)
-
-            self.kube.fenced_patch(API_VERSION, PLURAL, rollout.namespace, vs.name, change)
-
-    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
-        for vs in self._virtual_services(rollout):
-            current = self._get(rollout, vs)
-            if current is None or _to(current, shape(rollout, vs), rollout, traffic) is not None:
-                return False
-        return True
-
-    def get_weight(self, rollout: RolloutSpec) -> int | None:
-        weights = []
-        for vs in self._virtual_services(rollout):
-            obj = self._get(rollout, vs)
-            if obj is None:
-                return None
-            weights.append(splits.route_weight(obj, shape(rollout, vs), splits.services(rollout)))
-        return next((w for w in weights if w != weights[0]), weights[0]) if weights else None
-
-    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
-        return {("VirtualService", vs.name) for vs in self._virtual_services(rollout)}
-
-    def canary_replicas(self, weight: int, stable: int) -> int:
-        return full_size(weight, stable)
-
-    def finalize(self, rollout: RolloutSpec) -> None:
-        """Put back what Ferry changed in every VirtualService (they stay)."""
-        for vs in self._virtual_services(rollout):
-            found = shape(rollout, vs)
-
-            def change(current: Obj, found: splits.Shape = found) -> Obj | None:
-                desired = splits.restored(current, found, splits.services(rollout))
-                return splits.patch(current, desired, ("spec", "http"))
-
-            self.kube.fenced_patch(API_VERSION, PLURAL, rollout.namespace, vs.name, change)
-
-
-def _to(current: Obj, found: splits.Shape, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:
-    """The patch that makes the VirtualService ``current`` route ``traffic`` (None: it does)."""
-    services = splits.services(rollout)
-    desired = splits.weighted(current, found, services, traffic.weight, traffic.routes)
-    return splits.patch(current, desired, ("spec", "http"))
 
 
 def create(kube: Kube) -> IstioRouter:
