@@ -1,12 +1,12 @@
 """step: performs canary step N: sets a traffic weight or route, pauses, or starts an analysis.
 
-``setWeight`` commits the weight, ``setHeaderRoute`` and ``setMirrorRoute`` the set of routes
-in effect, and each completes at once (the router is brought to the committed state after the
-commit, ``shared.levels``). ``pause: {duration}`` schedules a timer (``pause.expired``) and
-waits; the wall-clock end is kept in state, so a restart neither shortens nor lengthens it.
-``pause: {}`` waits for a promote. ``analysis`` creates the step's AnalysisRun and waits for
-its outcome (a template that cannot be used ends the run in Error, which aborts). Nothing
-starts while a person holds the rollout paused.
+``setWeight`` commits the weight, ``setHeaderRoute``, ``setCookieRoute`` and ``setMirrorRoute``
+the set of routes in effect, and each completes at once (the router is brought to the committed
+state after the commit, ``shared.levels``). ``pause: {duration}`` schedules a timer
+(``pause.expired``) and waits; the wall-clock end is kept in state, so a restart neither
+shortens nor lengthens it. ``pause: {}`` waits for a promote. ``analysis`` creates the step's
+AnalysisRun and waits for its outcome (a template that cannot be used ends the run in Error,
+which aborts). Nothing starts while a person holds the rollout paused.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def _decide(turn: Turn) -> Outcome | None:
     if isinstance(step, models.SetWeight):
         message = f"{label}: canary weight {step.weight}%"
         return Outcome(state.with_(weight=step.weight, message=message), reply=done, note=message)
-    if isinstance(step, models.SetHeaderRoute | models.SetMirrorRoute):
+    if isinstance(step, models.ROUTE_STEPS):
         routes = models.routes_after(spec.steps, state.routes, index)
-        kind = "header" if isinstance(step, models.SetHeaderRoute) else "mirror"
+        kind = models.step_kind(step).removeprefix("set").removesuffix("Route").lower()
         did = "set" if step.match else "removed"
         message = f"{label}: {kind} route {step.name} {did}"
         return Outcome(state.with_(routes=routes, message=message), reply=done, note=message)

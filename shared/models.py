@@ -159,10 +159,44 @@ class SetMirrorRoute:
     percentage: int = 100
 
 
-RouteStep = SetHeaderRoute | SetMirrorRoute
-INSTANT_STEPS = (SetWeight, SetHeaderRoute, SetMirrorRoute)
+@dataclass(frozen=True)
+class SetCookieRoute:
+    """A step: requests carrying the cookie ``cookie_name`` with the value ``value`` go to the
+    canary, whatever the weight (ingress-nginx's ``canary-by-cookie``, whose value is
+    ``always``); no ``cookie_name`` removes the route of that name."""
+
+    name: str
+    cookie_name: str = ""
+    value: str = "always"
+
+    @property
+    def match(self) -> tuple[HeaderMatch, ...]:
+        """The same route as a match on the Cookie header (for routers that match headers):
+        the cookie anywhere in the header, with exactly that value."""
+        if not self.cookie_name:
+            return ()
+        pattern = rf"^(.*?;\s*)?{re.escape(self.cookie_name)}={re.escape(self.value)}(;.*)?$"
+        return (HeaderMatch("Cookie", StringMatch("regex", pattern)),)
+
+
+RouteStep = SetHeaderRoute | SetMirrorRoute | SetCookieRoute
+ROUTE_STEPS = (SetHeaderRoute, SetMirrorRoute, SetCookieRoute)
+INSTANT_STEPS = (SetWeight, *ROUTE_STEPS)
 """Steps that complete as soon as their state is committed."""
-Step = SetWeight | Pause | Analysis | SetHeaderRoute | SetMirrorRoute
+Step = SetWeight | Pause | Analysis | SetHeaderRoute | SetMirrorRoute | SetCookieRoute
+
+
+def step_kind(step: Step) -> str:
+    """The step's name in the spec (``setWeight``, ``setCookieRoute``, ...)."""
+    kinds = {
+        SetWeight: "setWeight",
+        Pause: "pause",
+        Analysis: "analysis",
+        SetHeaderRoute: "setHeaderRoute",
+        SetMirrorRoute: "setMirrorRoute",
+        SetCookieRoute: "setCookieRoute",
+    }
+    return kinds[type(step)]
 
 
 def routes_at(steps: tuple[Step, ...], active: tuple[int, ...]) -> tuple[RouteStep, ...]:
@@ -170,7 +204,7 @@ def routes_at(steps: tuple[Step, ...], active: tuple[int, ...]) -> tuple[RouteSt
     they were set), each the step that last set its route (an index that is not a route step
     of this spec, which may have changed since, is left out)."""
     found = [steps[i] for i in active if 0 <= i < len(steps)]
-    return tuple(s for s in found if isinstance(s, SetHeaderRoute | SetMirrorRoute) and s.match)
+    return tuple(s for s in found if isinstance(s, ROUTE_STEPS) and s.match)
 
 
 def routes_after(steps: tuple[Step, ...], active: tuple[int, ...], index: int) -> tuple[int, ...]:
@@ -178,7 +212,7 @@ def routes_after(steps: tuple[Step, ...], active: tuple[int, ...], index: int) -
     place of an earlier definition of the same name, or last), or removed when it has no
     match."""
     step = steps[index]
-    assert isinstance(step, SetHeaderRoute | SetMirrorRoute)
+    assert isinstance(step, ROUTE_STEPS)
     named = {
         i for i in active if 0 <= i < len(steps) and getattr(steps[i], "name", None) == step.name
     }
@@ -249,7 +283,9 @@ def _name(value: Any, where: str, problems: list[str]) -> str:
     return value
 
 
-_STEP_KINDS = "setWeight, pause, analysis, setHeaderRoute, setMirrorRoute"
+_STEP_KINDS = "setWeight, pause, analysis, setHeaderRoute, setMirrorRoute, setCookieRoute"
+_COOKIE_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+"""A cookie name (an HTTP token)."""
 _MATCH_KINDS = ("exact", "prefix", "regex")
 _ROUTE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 """A route name: a DNS label (it names the rules Ferry adds to a user's route)."""
@@ -429,8 +465,25 @@ def _request_matches(raw: Any, where: str, problems: list[str]) -> tuple[Request
     return tuple(found)
 
 
+def _cookie_step(value: dict[str, Any], name: str, where: str, problems: list[str]) -> Step | None:
+    if "cookieName" not in value:
+        return SetCookieRoute(name)
+    cookie, text = value["cookieName"], value.get("value", "always")
+    if not isinstance(cookie, str) or not _COOKIE_NAME.match(cookie):
+        problems.append(f"{where}.cookieName must be a cookie name, got {cookie!r}")
+        return None
+    if not isinstance(text, str) or not text or not _COOKIE_NAME.match(text):
+        problems.append(f"{where}.value must be a cookie value (an HTTP token), got {text!r}")
+        return None
+    return SetCookieRoute(name, cookie, text)
+
+
 def _route_step(kind: str, value: Any, where: str, problems: list[str]) -> Step | None:
-    fields = {"name", "match"} | ({"percentage"} if kind == "setMirrorRoute" else set())
+    fields = {
+        "setHeaderRoute": {"name", "match"},
+        "setMirrorRoute": {"name", "match", "percentage"},
+        "setCookieRoute": {"name", "cookieName", "value"},
+    }[kind]
     if not isinstance(value, dict) or set(value) - fields:
         problems.append(f"{where} must be {{{', '.join(sorted(fields))}}}")
         return None
@@ -438,6 +491,8 @@ def _route_step(kind: str, value: Any, where: str, problems: list[str]) -> Step 
     if not isinstance(name, str) or len(name) > 50 or not _ROUTE_NAME.match(name):
         problems.append(f"{where}.name must be a DNS label of at most 50 characters, got {name!r}")
         return None
+    if kind == "setCookieRoute":
+        return _cookie_step(value, name, where, problems)
     if kind == "setHeaderRoute":
         if "match" not in value:
             return SetHeaderRoute(name)
@@ -492,7 +547,7 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
             analysis = _analysis(value, f"{where}.analysis", problems)
             if analysis is not None:
                 steps.append(analysis)
-        elif kind in ("setHeaderRoute", "setMirrorRoute"):
+        elif kind in ("setHeaderRoute", "setMirrorRoute", "setCookieRoute"):
             route = _route_step(kind, value, f"{where}.{kind}", problems)
             if route is not None:
                 steps.append(route)
@@ -575,8 +630,8 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
     steps = _steps(canary.get("steps"), problems)
     kinds: dict[str, str] = {}
     for i, step in enumerate(steps):
-        if isinstance(step, SetHeaderRoute | SetMirrorRoute):
-            kind = "setHeaderRoute" if isinstance(step, SetHeaderRoute) else "setMirrorRoute"
+        if isinstance(step, ROUTE_STEPS):
+            kind = step_kind(step)
             if kinds.setdefault(step.name, kind) != kind:
                 problems.append(
                     f"spec.strategy.canary.steps[{i}].{kind}.name {step.name!r} names a "

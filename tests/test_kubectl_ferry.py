@@ -270,6 +270,8 @@ def test_route_steps_are_shown_in_words(
         "percentage": 30,
         "match": [{"method": {"exact": "GET"}, "path": {"prefix": "/api"}}],
     }
+    cookie = {"setCookieRoute": {"name": "beta", "cookieName": "canary"}}
+    assert views.describe_step(cookie) == "setCookieRoute beta: cookie canary=always -> canary"
     assert views.describe_step({"setMirrorRoute": mirror}) == (
         "setMirrorRoute shadow: 30% of method = GET and path ^= /api copied to canary"
     )

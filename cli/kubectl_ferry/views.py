@@ -77,6 +77,11 @@ def describe_step(step: Any) -> str:
         templates = (value or {}).get("templates") if isinstance(value, dict) else None
         names = [str(t.get("templateName")) for t in templates or [] if isinstance(t, dict)]
         return f"analysis {', '.join(names)}" if names else "analysis"
+    if kind == "setCookieRoute" and isinstance(value, dict):
+        name, cookie = value.get("name", "?"), value.get("cookieName")
+        if not cookie:
+            return f"setCookieRoute {name} (removed)"
+        return f"setCookieRoute {name}: cookie {cookie}={value.get('value', 'always')} -> canary"
     if kind in ("setHeaderRoute", "setMirrorRoute") and isinstance(value, dict):
         return _route_step(kind, value)
     return str(kind)

@@ -32,7 +32,7 @@ class Capability(StrEnum):
     HEADERS = "headers"
     """Sends requests with a given header to the canary (``setHeaderRoute``)."""
     COOKIES = "cookies"
-    """Sends requests with a given cookie to the canary."""
+    """Sends requests with a given cookie to the canary (``setCookieRoute``)."""
     MIRROR = "mirror"
     """Sends a copy of requests to the canary, its answers ignored (``setMirrorRoute``)."""
     ROUTES = "routes"
@@ -152,21 +152,25 @@ def validate(name: str, config: dict[str, Any], steps: tuple[Step, ...] = ()) ->
 
     problems = REGISTRY.validate(name, config, f"spec.trafficRouting.{name}")
     declared = REGISTRY.capabilities(name)
-    needs = {models.SetHeaderRoute: Capability.HEADERS, models.SetMirrorRoute: Capability.MIRROR}
+    needs = {
+        models.SetHeaderRoute: (Capability.HEADERS, "route by header"),
+        models.SetMirrorRoute: (Capability.MIRROR, "mirror traffic"),
+        models.SetCookieRoute: (Capability.COOKIES, "route by cookie"),
+    }
     for i, step in enumerate(steps):
-        need = needs.get(type(step))
-        if need is None or need in declared:
+        if type(step) not in needs:
             continue
-        kind = "setHeaderRoute" if need == Capability.HEADERS else "setMirrorRoute"
+        need, what = needs[type(step)]
+        if need in declared:
+            continue
         able = ", ".join(n for n in REGISTRY.names if need in REGISTRY.capabilities(n))
-        what = "route by header" if need == Capability.HEADERS else "mirror traffic"
         who = (
             "a Rollout without spec.trafficRouting"
             if Capability.REPLICAS in declared
             else f"the {name} router"
         )
         problems.append(
-            f"spec.strategy.canary.steps[{i}].{kind}: {who} cannot {what} "
+            f"spec.strategy.canary.steps[{i}].{models.step_kind(step)}: {who} cannot {what} "
             f"(routers that can: {able})"
         )
     check_steps = getattr(REGISTRY.module(name), "validate_steps", None)

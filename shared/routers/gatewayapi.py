@@ -40,7 +40,13 @@ from shared.routers.edited import EditedRoutes, Target
 Obj = dict[str, Any]
 API_VERSION = "gateway.networking.k8s.io/v1"
 CAPABILITIES = frozenset(
-    {Capability.WEIGHTS, Capability.HEADERS, Capability.MIRROR, Capability.ROUTES}
+    {
+        Capability.WEIGHTS,
+        Capability.HEADERS,
+        Capability.COOKIES,
+        Capability.MIRROR,
+        Capability.ROUTES,
+    }
 )
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 MARK = splits.MARK

@@ -35,7 +35,13 @@ Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
 PLURAL = "virtualservices"
 CAPABILITIES = frozenset(
-    {Capability.WEIGHTS, Capability.HEADERS, Capability.MIRROR, Capability.ROUTES}
+    {
+        Capability.WEIGHTS,
+        Capability.HEADERS,
+        Capability.COOKIES,
+        Capability.MIRROR,
+        Capability.ROUTES,
+    }
 )
 FIELDS = ("virtualService", "virtualServices", "destinationRule")
 MARK = splits.MARK

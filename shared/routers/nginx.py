@@ -3,7 +3,9 @@
 A header route (``setHeaderRoute``, one header) is ``canary-by-header`` with
 ``canary-by-header-value`` (exact) or ``canary-by-header-pattern`` (regex; a prefix is ``^`` and
 the escaped prefix); ingress-nginx sends a request whose header matches to the canary whatever
-the weight. ingress-nginx cannot mirror to a canary.
+the weight. A cookie route (``setCookieRoute``) is ``canary-by-cookie``: a request whose cookie
+of that name is ``always`` goes to the canary (a header route is looked at first).
+ingress-nginx cannot mirror to a canary.
 
 The canary Ingress ``<stableIngress>-canary`` copies the stable Ingress's rules with every
 backend that points at the Rollout's Service rewritten to ``<service>-canary``; ingress-nginx
@@ -19,16 +21,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.kube import Kube
-from shared.models import RolloutSpec, SetHeaderRoute, Step, routes_after
+from shared.models import RolloutSpec, SetCookieRoute, SetHeaderRoute, Step, routes_after
 from shared.objects import MANAGED_LABELS, owner_reference
 from shared.routers import Capability, NotReady, Traffic, Want, full_size, unknown_fields
 
 Obj = dict[str, Any]
 API_VERSION = "networking.k8s.io/v1"
-CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.HEADERS})
-HEADER_ANNOTATIONS = ("canary-by-header", "canary-by-header-value", "canary-by-header-pattern")
-"""ingress-nginx's header routing of a canary Ingress: a request whose header matches goes to
-the canary whatever the weight."""
+CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.HEADERS, Capability.COOKIES})
+HEADER_ANNOTATIONS = (
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-header-pattern",
+    "canary-by-cookie",
+)
+"""ingress-nginx's header and cookie routing of a canary Ingress: a request whose header (or
+cookie, set to ``always``) matches goes to the canary whatever the weight; the header first."""
 DEFAULT_ANNOTATION_PREFIX = "nginx.ingress.kubernetes.io"
 FIELDS = ("stableIngress", "annotationPrefix", "additionalIngressAnnotations")
 
@@ -62,26 +69,33 @@ def validate(config: Any, where: str) -> list[str]:
 
 
 def validate_steps(steps: tuple[Step, ...]) -> list[str]:
-    """ingress-nginx routes a canary Ingress by one header: a header route must match one
-    header, and only one header route may be in effect at a time."""
+    """ingress-nginx routes a canary Ingress by one header and one cookie: a header route must
+    match one header, a cookie route the value ``always``, and only one route of each kind may
+    be in effect at a time."""
     problems: list[str] = []
     active: tuple[int, ...] = ()
     for i, step in enumerate(steps):
-        if not isinstance(step, SetHeaderRoute):
+        if not isinstance(step, SetHeaderRoute | SetCookieRoute):
             continue
-        at = f"spec.strategy.canary.steps[{i}].setHeaderRoute"
-        if len(step.match) > 1:
+        kind = "setHeaderRoute" if isinstance(step, SetHeaderRoute) else "setCookieRoute"
+        at = f"spec.strategy.canary.steps[{i}].{kind}"
+        if isinstance(step, SetHeaderRoute) and len(step.match) > 1:
             problems.append(
                 f"{at}.match: the nginx router matches one header, not {len(step.match)}"
             )
-        active = routes_after(steps, active, i)
-        if len(active) > 1:
-            first = steps[active[0]]
-            assert isinstance(first, SetHeaderRoute)
+        if isinstance(step, SetCookieRoute) and step.cookie_name and step.value != "always":
             problems.append(
-                f"{at}: the nginx router has one header route at a time, and "
-                f"{first.name!r} is still set; remove it first (setHeaderRoute: {{name: "
-                f"{first.name}}})"
+                f"{at}.value: ingress-nginx sends a cookie to the canary when its value is "
+                f"always, not {step.value!r}"
+            )
+        active = routes_after(steps, active, i)
+        same = [steps[j] for j in active if type(steps[j]) is type(step)]
+        if len(same) > 1:
+            first = same[0]
+            assert isinstance(first, SetHeaderRoute | SetCookieRoute)
+            problems.append(
+                f"{at}: the nginx router has one {kind} at a time, and {first.name!r} is still "
+                f"set; remove it first ({kind}: {{name: {first.name}}})"
             )
     return problems
 
@@ -165,6 +179,8 @@ class NginxRouter:
         }
         wanted[self._prefix(rollout, "canary-weight")] = str(traffic.weight)
         for route in traffic.routes:
+            if isinstance(route, SetCookieRoute):  # validation allows one, valued "always"
+                wanted[self._prefix(rollout, "canary-by-cookie")] = route.cookie_name
             if isinstance(route, SetHeaderRoute):  # validation allows one, of one header
                 (match,) = route.match
                 wanted[self._prefix(rollout, "canary-by-header")] = match.name

@@ -213,7 +213,7 @@ def _add_routes(
     routes: tuple[RouteStep, ...],
 ) -> list[str]:
     """Insert, just before each rollout rule, a rule per route; the names of those added."""
-    from shared.models import SetHeaderRoute  # the core's step types
+    from shared.models import SetCookieRoute, SetHeaderRoute  # the core's step types
 
     made: dict[int, list[Obj]] = {}
     for route in routes:
@@ -221,6 +221,8 @@ def _add_routes(
             stable, canary = refs(rules[i], shape, services)
             target = copy.deepcopy(canary) if canary else shape.canary(stable, services.canary)
             target.pop("weight", None)
+            if isinstance(route, SetCookieRoute):  # a match on the Cookie header
+                route = SetHeaderRoute(route.name, route.match)
             if isinstance(route, SetHeaderRoute):
                 assert shape.header_rule is not None, "the router declares no header routes"
                 rule = shape.header_rule(rules[i], route, target)

@@ -197,7 +197,7 @@ TEMPLATES = [{"templateName": "t"}]
         ({"progressDeadlineAbort": "yes"}, "spec.progressDeadlineAbort must be true or false"),
         (
             _canary(steps=[{"experiment": {}}]),
-            "(known: setWeight, pause, analysis, setHeaderRoute, setMirrorRoute)",
+            "(known: setWeight, pause, analysis, setHeaderRoute, setMirrorRoute, setCookieRoute)",
         ),
     ],
 )

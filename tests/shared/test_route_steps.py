@@ -10,6 +10,7 @@ headers in one; the Gateway API refuses a method it cannot match.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -152,7 +153,7 @@ def test_nginx_has_one_header_route_of_one_header() -> None:
     )
     problems = routers.validate(spec.router, spec.routing, spec.steps)
     assert any("matches one header, not 2" in p for p in problems)
-    assert any("one header route at a time, and 'testers' is still set" in p for p in problems)
+    assert any("one setHeaderRoute at a time, and 'testers' is still set" in p for p in problems)
     fine = parse(
         [
             {"setHeaderRoute": HEADER},
@@ -175,3 +176,72 @@ def test_the_gateway_api_matches_exact_methods_only() -> None:
     problems = routers.validate(spec.router, spec.routing, spec.steps)
     assert any("matches an exact method only" in p for p in problems)
     assert any("path must start with /" in p for p in problems)
+
+
+def test_a_cookie_route_parses_and_is_a_match_on_the_cookie_header() -> None:
+    spec = parse(
+        [
+            {"setCookieRoute": {"name": "beta", "cookieName": "canary"}},
+            {"setCookieRoute": {"name": "beta"}},
+            {"setCookieRoute": {"name": "vip", "cookieName": "tier", "value": "gold"}},
+        ]
+    )
+    beta, removed, vip = spec.steps
+    assert beta == models.SetCookieRoute("beta", "canary", "always")
+    assert removed == models.SetCookieRoute("beta") and removed.match == ()
+    ((header,),) = (beta.match,)
+    assert header.name == "Cookie" and header.value.kind == "regex"
+    pattern = re.compile(header.value.value)
+    for cookie in (
+        "canary=always",
+        "a=1; canary=always",
+        "canary=always; b=2",
+        "x=y;canary=always",
+    ):
+        assert pattern.match(cookie), cookie
+    for cookie in ("canary=never", "notcanary=always", "canary=alwaysx", "a=canary=always"):
+        assert not pattern.match(cookie), cookie
+    assert re.compile(vip.match[0].value.value).match("tier=gold")
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        ({"setCookieRoute": {"name": "a", "cookieName": "has space"}}, "cookieName must be"),
+        ({"setCookieRoute": {"name": "a", "cookieName": "c", "value": ""}}, "value must be"),
+        ({"setCookieRoute": {"name": "a", "match": []}}, "must be {cookieName, name, value}"),
+    ],
+)
+def test_malformed_cookie_routes_are_named(step: dict[str, Any], problem: str) -> None:
+    with pytest.raises(models.InvalidSpec) as info:
+        parse([step])
+    assert problem in str(info.value)
+
+
+def test_nginx_cookies_are_always_and_one_at_a_time_and_smi_has_none() -> None:
+    nginx = {"nginx": {"stableIngress": "web"}}
+    gold = parse([{"setCookieRoute": {"name": "a", "cookieName": "c", "value": "gold"}}], nginx)
+    assert any(
+        "when its value is always, not 'gold'" in p
+        for p in routers.validate(gold.router, gold.routing, gold.steps)
+    )
+    two = parse(
+        [
+            {"setCookieRoute": {"name": "a", "cookieName": "c"}},
+            {"setCookieRoute": {"name": "b", "cookieName": "d"}},
+        ],
+        nginx,
+    )
+    assert any(
+        "one setCookieRoute at a time" in p
+        for p in routers.validate(two.router, two.routing, two.steps)
+    )
+    both = parse(
+        [{"setHeaderRoute": HEADER}, {"setCookieRoute": {"name": "b", "cookieName": "d"}}], nginx
+    )
+    assert routers.validate(both.router, both.routing, both.steps) == []
+    smi = parse([{"setCookieRoute": {"name": "a", "cookieName": "c"}}], {"smi": {}})
+    assert routers.validate(smi.router, smi.routing, smi.steps) == [
+        "spec.strategy.canary.steps[0].setCookieRoute: the smi router cannot route by cookie "
+        "(routers that can: gatewayAPI, istio, nginx)"
+    ]

@@ -3,7 +3,8 @@
 Covered: ``setHeaderRoute`` sets ``canary-by-header`` with ``canary-by-header-value`` (exact)
 on the canary Ingress, its removal step and the promotion take them away, and annotations the
 user gives in ``additionalIngressAnnotations`` are never touched; a regex becomes
-``canary-by-header-pattern``; a ``setMirrorRoute`` on nginx, or a ``setHeaderRoute`` without a
+``canary-by-header-pattern``; a ``setCookieRoute`` is ``canary-by-cookie`` until its removal
+step; a ``setMirrorRoute`` on nginx, or a ``setHeaderRoute`` without a
 router, is an InvalidSpec naming the step and the router (never silently ignored, unlike
 argoproj/argo-rollouts#2830), and nothing is touched.
 """
@@ -102,3 +103,24 @@ def test_a_header_route_without_a_router_is_refused(routed: Runtime, admin: Kube
     admin.create(obj)
     text = eventually(lambda: _invalid(admin), what="the InvalidSpec condition")
     assert "steps[1].setHeaderRoute: a Rollout without spec.trafficRouting cannot route" in text
+
+
+def test_a_cookie_route_is_canary_by_cookie_until_removed(routed: Runtime, admin: Kube) -> None:
+    podinfo = Demo(routed, admin)
+    steps: list[Obj] = [
+        {"setWeight": 10},
+        {"setCookieRoute": {"name": "beta", "cookieName": "canary"}},
+        {"pause": {}},
+        {"setCookieRoute": {"name": "beta"}},
+        {"pause": {}},
+    ]
+    admin.create(demo.deployment("podinfo:1"))
+    admin.create(demo.ingress())
+    admin.create(demo.rollout(steps))
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=2)
+    assert annotations(admin)["canary-by-cookie"] == "canary"
+    podinfo.command("promote")
+    podinfo.wait(Stage.PAUSED, step=4)
+    assert "canary-by-cookie" not in annotations(admin)

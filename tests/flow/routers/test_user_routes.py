@@ -11,7 +11,7 @@ Header and mirror routes: a rule each, just before the rule it derives from (the
 the canary only, the mirror one copying a percentage to it), every version accepted by the
 upstream schema, removed by their removal step, gone after the promotion and after an abort
 (the route exactly as Git wrote it), and an added rule removed by hand is back on the route's
-watch event.
+watch event. A cookie route is a rule matching the Cookie header.
 """
 
 from __future__ import annotations
@@ -307,3 +307,34 @@ def test_an_added_rule_removed_by_hand_is_back_on_its_own_watch_event(
         lambda: sorted(_added(case, case.get(admin))) == ["ferry-shadow-0", "ferry-testers-0"],
         what="the header route back",
     )
+
+
+def test_a_cookie_route_is_a_rule_matching_the_cookie_header(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    steps: list[Obj] = [
+        {"setWeight": 20},
+        {"setCookieRoute": {"name": "beta", "cookieName": "canary"}},
+        {"pause": {}},
+    ]
+    admin.create(demo.deployment("podinfo:1"))
+    git = create(admin, case.make())
+    admin.create(rollout(case.routing, steps))
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=2)
+    now = case.get(admin)
+    assert problems(now, case.crd) == []
+    rule = _added(case, now)["ferry-beta-0"]
+    assert _to_canary_only(case, rule)
+    pattern = r"^(.*?;\s*)?canary=always(;.*)?$"
+    if case.plural == "httproutes":
+        assert {"name": "Cookie", "type": "RegularExpression", "value": pattern} in (
+            rule["matches"][0]["headers"]
+        )
+    else:
+        assert rule["match"][0]["headers"] == {"cookie": {"regex": pattern}}
+    podinfo.command("promote")
+    podinfo.wait(Stage.HEALTHY, stable_revision=podinfo.state().canary_revision)
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(git)
