@@ -9,9 +9,10 @@ is restored on the route's own watch event (``knative/route-watch/``; the period
 a missing route is a Degraded condition that its creation clears, on its watch event too.
 Header and mirror routes: a rule each, just before the rule it derives from (the header one to
 the canary only, the mirror one copying a percentage to it), every version accepted by the
-upstream schema, removed by their removal step, gone after the promotion and after an abort
-(the route exactly as Git wrote it), and an added rule removed by hand is back on the route's
-watch event. A cookie route is a rule matching the Cookie header.
+upstream schema, removed by their removal step, gone after the promotion, after an abort
+and after a rollback to the stable template (the route exactly as Git wrote it), and an added
+rule removed by hand is back on the route's watch event. A cookie route is a rule matching the
+Cookie header.
 """
 
 from __future__ import annotations
@@ -337,4 +338,24 @@ def test_a_cookie_route_is_a_rule_matching_the_cookie_header(
         assert rule["match"][0]["headers"] == {"cookie": {"regex": pattern}}
     podinfo.command("promote")
     podinfo.wait(Stage.HEALTHY, stable_revision=podinfo.state().canary_revision)
+    assert as_git_wrote(case.get(admin)) == as_git_wrote(git)
+
+
+def test_a_rollback_to_the_stable_template_puts_the_route_back(
+    routed: Runtime, admin: Kube, case: Case
+) -> None:
+    podinfo = Demo(routed, admin)
+    admin.create(demo.deployment("podinfo:1"))
+    git = create(admin, case.make())
+    admin.create(rollout(case.routing, ROUTE_STEPS))
+    podinfo.wait(Stage.HEALTHY)
+    target = admin.deployment(demo.NAMESPACE, demo.NAME)
+    assert target is not None
+    template = copy.deepcopy(target["spec"]["template"])
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=3)
+    assert _added(case, case.get(admin))
+    body = {"spec": {"template": template}}  # the user reverts the target to the stable one
+    admin.merge_patch("apps/v1", "deployments", demo.NAMESPACE, demo.NAME, body)
+    podinfo.wait(Stage.HEALTHY, reason="RolledBack")
     assert as_git_wrote(case.get(admin)) == as_git_wrote(git)
