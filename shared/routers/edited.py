@@ -9,14 +9,26 @@ on the resourceVersion read (``Kube.fenced_patch``). It never creates or deletes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.kube import Kube
 from shared.models import RolloutSpec
 from shared.routers import Traffic, Want, full_size, splits
 
 Obj = dict[str, Any]
+T = TypeVar("T")
+
+
+def configured(parse: Callable[[Any, str, list[str]], T], rollout: RolloutSpec, where: str) -> T:
+    """The router's configuration as ``parse`` reads it (problems collected into a list);
+    ValueError if it has any (a loaded Rollout was validated already: this is a bug)."""
+    problems: list[str] = []
+    found = parse(rollout.routing, where, problems)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return found
 
 
 @dataclass(frozen=True)

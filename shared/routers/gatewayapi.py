@@ -35,7 +35,7 @@ from shared.models import (
     StringMatch,
 )
 from shared.routers import Capability, NotReady, splits, unknown_fields
-from shared.routers.edited import EditedRoutes, Target
+from shared.routers.edited import EditedRoutes, Target, configured
 
 Obj = dict[str, Any]
 API_VERSION = "gateway.networking.k8s.io/v1"
@@ -115,10 +115,7 @@ def _route_name(value: Any, where: str, problems: list[str]) -> str:
 
 class GatewayApiRouter(EditedRoutes):
     def targets(self, rollout: RolloutSpec) -> list[Target]:
-        problems: list[str] = []
-        routes = _routes(rollout.routing, "spec.trafficRouting.gatewayAPI", problems)
-        if problems:
-            raise ValueError("; ".join(problems))
+        routes = configured(_routes, rollout, "spec.trafficRouting.gatewayAPI")
         rules = ("spec", "rules")
         return [Target(API_VERSION, r.plural, r.kind, r.name, SHAPE, rules) for r in routes]
 

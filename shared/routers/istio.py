@@ -29,7 +29,7 @@ from typing import Any
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
 from shared.routers import Capability, NotReady, splits, unknown_fields
-from shared.routers.edited import EditedRoutes, Target
+from shared.routers.edited import EditedRoutes, Target, configured
 
 Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
@@ -205,10 +205,7 @@ def _mirror_rule(rule: Obj, route: SetMirrorRoute, canary: Obj) -> Obj:
 
 class IstioRouter(EditedRoutes):
     def targets(self, rollout: RolloutSpec) -> list[Target]:
-        problems: list[str] = []
-        found = _services(rollout.routing, "spec.trafficRouting.istio", problems)
-        if problems:
-            raise ValueError("; ".join(problems))
+        found = configured(_services, rollout, "spec.trafficRouting.istio")
         http = ("spec", "http")
         return [
             Target(

@@ -83,6 +83,28 @@ class JsonEndpoint:
         self.server.server_close()
 
 
+class Check:
+    """A web metric's endpoint: answers ok until told otherwise; knows the tokens it got."""
+
+    def __init__(self) -> None:
+        self.ok = True
+        self.endpoint = JsonEndpoint(lambda: {"ok": 1 if self.ok else 0})
+        self.url = self.endpoint.url
+
+    @property
+    def tokens(self) -> set[str]:
+        return {h.get("X-Token", "") for h in self.endpoint.headers}
+
+
+@pytest.fixture
+def check() -> Iterator[Check]:
+    found = Check()
+    try:
+        yield found
+    finally:
+        found.endpoint.stop()
+
+
 def let_analyses_read_secrets(kube: Kube, namespace: str = demo.NAMESPACE) -> None:
     """What a namespace does to let Ferry's analyses read its Secrets (knative/rbac.yaml)."""
     kube.request(

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
-from collections.abc import Iterator
 
-import pytest
 import yaml
 
 from local import demo
@@ -30,8 +28,8 @@ from shared.kube import Kube
 from shared.state import Stage
 from tests.flow.conftest import (
     REF,
+    Check,
     Demo,
-    JsonEndpoint,
     eventually,
     let_analyses_read_secrets,
     publish,
@@ -67,28 +65,6 @@ NOT_SHOWN: dict[tuple[str, Grant], str] = {
 }
 """Grants a real cluster needs that no local run can show, and why."""
 FERRY = "system:serviceaccount:ferry-system:"
-
-
-class Check:
-    """A web metric's endpoint: answers ok until told otherwise; knows the tokens it got."""
-
-    def __init__(self) -> None:
-        self.ok = True
-        self.endpoint = JsonEndpoint(lambda: {"ok": 1 if self.ok else 0})
-        self.url = self.endpoint.url
-
-    @property
-    def tokens(self) -> set[str]:
-        return {h.get("X-Token", "") for h in self.endpoint.headers}
-
-
-@pytest.fixture
-def check() -> Iterator[Check]:
-    found = Check()
-    try:
-        yield found
-    finally:
-        found.endpoint.stop()
 
 
 def granted() -> dict[str, set[Grant]]:

@@ -11,17 +11,14 @@ the rollout aborts and the route is as Git wrote it too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from local import demo
 from local.runtime import Runtime
 from shared import models
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo, JsonEndpoint, Recorder
+from tests.flow.conftest import Check, Demo, Recorder
 from tests.flow.routers.conftest import GATEWAY, as_git_wrote, create, http_route, rollout
 
 Obj = dict[str, Any]
@@ -30,21 +27,6 @@ STEPS: list[Obj] = [
     {"setHeaderRoute": TESTERS},
     {"analysis": {"templates": [{"templateName": "ab"}]}},
 ]
-
-
-class Check:
-    def __init__(self) -> None:
-        self.ok = True
-        self.endpoint = JsonEndpoint(lambda: {"ok": 1 if self.ok else 0})
-
-
-@pytest.fixture
-def check() -> Iterator[Check]:
-    found = Check()
-    try:
-        yield found
-    finally:
-        found.endpoint.stop()
 
 
 def _template(url: str) -> Obj:
