@@ -78,7 +78,9 @@ def abort(
     ctx.timers.cancel(facts.of_attempt(state, Type.DEADLINE_EXPIRED))
     ended = runs.terminate(ctx, state, rollout.obj)
     delay = spec.abort_scale_down_delay
-    scaled_down = scale_now or rollout.by_replicas  # without a router, weight 0 is 0 Pods
+    # when the apex Service reaches the canary's Pods (no router, Istio subsets), weight 0 is
+    # no canary Pods
+    scaled_down = scale_now or rollout.shared_pods
     if scaled_down:
         after = "canary scaled down"
     elif delay > 0:

@@ -51,7 +51,9 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     return None
 
 
-ROUTING_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "VirtualService", "TrafficSplit"})
+ROUTING_KINDS = frozenset(
+    {"HTTPRoute", "GRPCRoute", "VirtualService", "DestinationRule", "TrafficSplit"}
+)
 """The routing objects of the routers other than nginx (watched where ``knative/route-watch/``
 is applied)."""
 

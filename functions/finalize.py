@@ -35,7 +35,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         if target is None:
             return None
         for service in workloads.services(
-            spec, target, turn.rollout.obj, by_replicas=turn.rollout.by_replicas
+            spec, target, turn.rollout.obj, shared=turn.rollout.shared_pods
         ):
             ctx.kube.ensure(service)
         turn.rollout.router.reconcile(spec, turn.rollout.obj)

@@ -36,7 +36,7 @@ def _decide(turn: Turn) -> Outcome | None:
         target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
         if target is not None:
             for service in workloads.services(
-                rollout.spec, target, rollout.obj, by_replicas=rollout.by_replicas
+                rollout.spec, target, rollout.obj, shared=rollout.shared_pods
             ):
                 ctx.kube.ensure(service)
             rollout.router.reconcile(rollout.spec, rollout.obj)
@@ -71,7 +71,7 @@ def _decide(turn: Turn) -> Outcome | None:
         replicas = max(workloads.replicas(target), 1)
         primary = ctx.kube.create(
             workloads.primary(
-                rollout.spec, target, rollout.obj, replicas, by_replicas=rollout.by_replicas
+                rollout.spec, target, rollout.obj, replicas, shared=rollout.shared_pods
             )
         )
         verb = "created"
@@ -112,6 +112,7 @@ def _invalid(ctx: Context, ref: RolloutRef, state: RolloutState, message: str) -
             generation=generation,
             reason="InvalidSpec",
             message=text,
+            blocked="",  # what it waited for no longer matters: the spec must be fixed first
         ),
         note=text,
     )

@@ -64,7 +64,7 @@ def heal(ctx: Context, ref: RolloutRef) -> None:
     target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
     if target is not None and state.stage not in (Stage.INITIALIZING, Stage.INVALID):
         for service in workloads.services(
-            rollout.spec, target, rollout.obj, by_replicas=rollout.by_replicas
+            rollout.spec, target, rollout.obj, shared=rollout.shared_pods
         ):
             ctx.kube.ensure(service)
         try:

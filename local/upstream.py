@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 FOR_ROUTER: dict[str, tuple[str, ...]] = {
     "gatewayAPI": ("gateway-api/httproutes.yaml", "gateway-api/grpcroutes.yaml"),
-    "istio": ("istio/virtualservices.yaml",),
+    "istio": ("istio/virtualservices.yaml", "istio/destinationrules.yaml"),
     "smi": ("smi/trafficsplits.yaml",),
 }
 """The CRDs each router's objects need, by the router's name in ``spec.trafficRouting``."""

@@ -146,7 +146,7 @@ def _primary_patch(ctx: Context, rollout: Rollout, state: RolloutState, primary:
         target,
         rollout.obj,
         max(workloads.replicas(primary), 1),
-        by_replicas=rollout.by_replicas,
+        shared=rollout.shared_pods,
     )
     patch: Obj | None = kube.difference(primary, desired) or None
     return patch
@@ -198,9 +198,7 @@ def differences(
         elif _primary_patch(ctx, rollout, state, primary):
             found.append(f"{spec.primary} does not run the template it should")
     if target is not None and "services" in aspects:
-        for service in workloads.services(
-            spec, target, rollout.obj, by_replicas=rollout.by_replicas
-        ):
+        for service in workloads.services(spec, target, rollout.obj, shared=rollout.shared_pods):
             name = service["metadata"]["name"]
             current = ctx.kube.get("v1", "services", spec.namespace, name)
             if current is None or kube.difference(current, service):

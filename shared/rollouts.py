@@ -23,6 +23,8 @@ class Rollout:
     router: routers.Router
     by_replicas: bool
     """The router splits traffic by replica counts (see ``shared.routers.noop``)."""
+    shared_pods: bool
+    """One Service is in front of the Pods of both revisions (see ``shared.workloads``)."""
 
     @property
     def uid(self) -> str:
@@ -59,4 +61,10 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
     problems = routers.validate(spec.router, spec.routing, spec.steps)
     if problems:
         raise models.InvalidSpec(problems)
-    return Rollout(obj, spec, routers.get(spec.router, ctx.kube), routers.by_replicas(spec.router))
+    return Rollout(
+        obj,
+        spec,
+        routers.get(spec.router, ctx.kube),
+        by_replicas=routers.by_replicas(spec.router),
+        shared_pods=routers.shares_pods(spec.router, spec.routing),
+    )

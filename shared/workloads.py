@@ -4,10 +4,11 @@ The user's Deployment (the *target*, owned by Git) runs the canary; Ferry keeps 
 ``<target>-primary``, that serves the stable revision, and three Services: ``<service>`` and
 ``<service>-primary`` select the primary's Pods, ``<service>-canary`` the target's. The primary's
 selector labels are the target's with ``-primary`` appended to each value, so the two sets of
-Pods never overlap. Without a traffic router (weights as replica shares) the primary's Pods
-carry the target's labels plus ``ferry.dev/role: primary`` instead, the apex selects both sets,
-and there is no canary Service. A *revision* is a hash of the target's pod template. Pure
-functions over dicts: no I/O here.
+Pods never overlap. When one Service must be in front of both revisions (without a traffic
+router, weights are replica shares; Istio's subset-level splitting picks the Pods of each
+revision behind one host) the primary's Pods carry the target's labels plus ``ferry.dev/role:
+primary`` instead, the apex selects both sets, and there is no canary Service. A *revision* is
+a hash of the target's pod template. Pure functions over dicts: no I/O here.
 """
 
 from __future__ import annotations
@@ -44,30 +45,29 @@ ROLE_LABEL = "ferry.dev/role"
 """Without a traffic router: on the primary's Pods, beside the target's own labels."""
 
 
-def primary_labels(target: Obj, *, by_replicas: bool) -> dict[str, str]:
+def primary_labels(target: Obj, *, shared: bool) -> dict[str, str]:
     """The primary's selector labels. With a traffic router, the target's with ``-primary``
-    appended to each value, so the two sets of Pods never overlap; when traffic is split by
-    replica counts (``by_replicas``), the target's plus ``ferry.dev/role: primary``, so a
-    Service selecting the target's labels reaches the Pods of both revisions."""
-    if by_replicas:
+    appended to each value, so the two sets of Pods never overlap; when one Service is in front
+    of both revisions (``shared``: replica-count splitting, Istio subsets), the target's plus
+    ``ferry.dev/role: primary``, so a Service selecting the target's labels reaches the Pods of
+    both revisions."""
+    if shared:
         return {**selector_labels(target), ROLE_LABEL: "primary"}
     return {key: f"{value}-primary" for key, value in selector_labels(target).items()}
 
 
-def primary(
-    rollout: RolloutSpec, target: Obj, owner: Obj, replicas: int, *, by_replicas: bool
-) -> Obj:
+def primary(rollout: RolloutSpec, target: Obj, owner: Obj, replicas: int, *, shared: bool) -> Obj:
     """The primary Deployment running ``target``'s current template."""
     spec = target.get("spec") or {}
     template = copy.deepcopy(spec.get("template") or {})
     meta = template.setdefault("metadata", {})
     labels = dict(meta.get("labels") or {})
-    labels.update(primary_labels(target, by_replicas=by_replicas))
+    labels.update(primary_labels(target, shared=shared))
     meta["labels"] = labels
     meta.setdefault("annotations", {})[REVISION_ANNOTATION] = revision(target)
     desired_spec: Obj = {
         "replicas": replicas,
-        "selector": {"matchLabels": primary_labels(target, by_replicas=by_replicas)},
+        "selector": {"matchLabels": primary_labels(target, shared=shared)},
         "template": template,
     }
     for kept in ("strategy", "minReadySeconds", "revisionHistoryLimit"):
@@ -79,7 +79,7 @@ def primary(
         "metadata": {
             "name": rollout.primary,
             "namespace": rollout.namespace,
-            "labels": {**MANAGED_LABELS, **primary_labels(target, by_replicas=by_replicas)},
+            "labels": {**MANAGED_LABELS, **primary_labels(target, shared=shared)},
             "ownerReferences": [owner_reference(owner)],
         },
         "spec": desired_spec,
@@ -96,11 +96,11 @@ def primary_revision(primary_obj: Obj | None) -> str | None:
     return str(value) if value else None
 
 
-def services(rollout: RolloutSpec, target: Obj, owner: Obj, *, by_replicas: bool) -> list[Obj]:
+def services(rollout: RolloutSpec, target: Obj, owner: Obj, *, shared: bool) -> list[Obj]:
     """``<service>`` and ``<service>-primary`` (primary Pods), ``<service>-canary`` (target
-    Pods); without a traffic router, the apex selects the Pods of both and there is no canary
-    Service. The apex Service carries no owner reference: it keeps serving after the Rollout is
-    deleted (then re-pointed at the target)."""
+    Pods); when one Service is in front of both revisions (``shared``), the apex selects the
+    Pods of both and there is no canary Service. The apex Service carries no owner reference:
+    it keeps serving after the Rollout is deleted (then re-pointed at the target)."""
     port = {
         "name": "http",
         "port": rollout.service.port,
@@ -119,10 +119,10 @@ def services(rollout: RolloutSpec, target: Obj, owner: Obj, *, by_replicas: bool
             "spec": {"type": "ClusterIP", "selector": selector, "ports": [port]},
         }
 
-    stable = primary_labels(target, by_replicas=by_replicas)
-    if by_replicas:
-        # No router: the apex selects both revisions, and no Service can select the canary's
-        # Pods alone (they carry only the user's labels, which the primary's Pods share).
+    stable = primary_labels(target, shared=shared)
+    if shared:
+        # The apex selects both revisions, and no Service can select the canary's Pods alone
+        # (they carry only the user's labels, which the primary's Pods share).
         return [
             service(rollout.service.name, selector_labels(target), owned=False),
             service(rollout.primary_service, stable, owned=True),

@@ -184,6 +184,16 @@ def by_replicas(name: str) -> bool:
     return Capability.REPLICAS in REGISTRY.capabilities(name)
 
 
+def shares_pods(name: str, config: dict[str, Any]) -> bool:
+    """Whether router ``name`` with ``config`` needs one Service in front of the Pods of both
+    revisions (``shared.workloads``): replica-count splitting always, others when their module
+    says so for the configuration (``shares_pods(config)``, e.g. Istio's subsets)."""
+    if by_replicas(name):
+        return True
+    decide = getattr(REGISTRY.module(name), "shares_pods", None)
+    return bool(decide(config)) if decide is not None else False
+
+
 def spec_names() -> tuple[str, ...]:
     """The routers a Rollout names under ``spec.trafficRouting`` (all but the one used
     without it)."""

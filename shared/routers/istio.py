@@ -14,10 +14,20 @@ as its only destination; a mirror route one with the user's destinations and ``m
 would have taken is caught). Writes are merge patches
 conditional on the resourceVersion read. It is written as ``networking.istio.io/v1``.
 
-Subset-level splitting (``destinationRule``) is refused as an InvalidSpec for now: Ferry's
-revisions run as separate Deployments behind separate Services, which host-level routes
-reach. It never creates or deletes a VirtualService, and never writes one the Rollout does not
-name.
+Subset-level splitting (``destinationRule: {name, canarySubsetName, stableSubsetName}``): the
+routes send to two subsets of the apex Service's host instead, and the user's DestinationRule
+says which Pods each holds. The apex then selects the Pods of both revisions (the primary's
+carry the target's labels plus ``ferry.dev/role: primary``, see ``shared.workloads``), and
+Ferry adds to the DestinationRule's subsets the labels that tell them apart (``subsets``):
+``ferry.dev/role: primary`` to the stable subset for as long as the Rollout exists (write it in
+Git and nothing differs), and, while the canary receives traffic, ``pod-template-hash`` of the
+target's current ReplicaSet to the canary subset (as Argo Rollouts injects
+``rollouts-pod-template-hash``). Each is put back exactly (at rest; the stable label when the
+Rollout is deleted). The rule's labels are written before a route sends the canary traffic and
+taken back after the routes send it none.
+
+It never creates or deletes a VirtualService or DestinationRule, and never writes one the
+Rollout does not name.
 """
 
 from __future__ import annotations
@@ -28,12 +38,17 @@ from typing import Any
 
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
-from shared.routers import Capability, NotReady, splits, unknown_fields
+from shared.routers import Capability, NotReady, Traffic, Want, splits, subsets, unknown_fields
 from shared.routers.edited import EditedRoutes, Target, configured
+from shared.workloads import ROLE_LABEL, selector_labels
 
 Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
 PLURAL = "virtualservices"
+RULES = "destinationrules"
+HASH_LABEL = "pod-template-hash"
+"""The label the Deployment controller gives the Pods of each of its ReplicaSets."""
+REVISION = "deployment.kubernetes.io/revision"
 CAPABILITIES = frozenset(
     {
         Capability.WEIGHTS,
@@ -44,6 +59,7 @@ CAPABILITIES = frozenset(
     }
 )
 FIELDS = ("virtualService", "virtualServices", "destinationRule")
+SUBSET_FIELDS = ("name", "canarySubsetName", "stableSubsetName")
 MARK = splits.MARK
 
 
@@ -55,29 +71,67 @@ class VirtualService:
     stable Service."""
 
 
+@dataclass(frozen=True)
+class DestinationRule:
+    name: str
+    canary: str
+    """The canary subset's name (``canarySubsetName``)."""
+    stable: str
+    """The stable subset's name (``stableSubsetName``)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    services: tuple[VirtualService, ...]
+    rule: DestinationRule | None
+    """Subset-level splitting, when given."""
+
+
 class VirtualServiceNotReady(NotReady):
     """A VirtualService the Rollout names is missing, or does not route as needed."""
 
     reason = "VirtualServiceNotReady"
 
 
+class DestinationRuleNotReady(NotReady):
+    """The DestinationRule is missing or lacks a subset, or the canary's Pods are not known."""
+
+    reason = "DestinationRuleNotReady"
+
+
 def validate(config: Any, where: str) -> list[str]:
     """The problems of ``spec.trafficRouting.istio`` (empty when valid)."""
     problems: list[str] = []
-    _services(config, where, problems)
+    _config(config, where, problems)
     return problems
+
+
+def shares_pods(config: Any) -> bool:
+    """Subset-level splitting puts the Pods of both revisions behind the apex Service."""
+    return isinstance(config, dict) and "destinationRule" in config
+
+
+def _config(config: Any, where: str, problems: list[str]) -> Config:
+    services = _services(config, where, problems)
+    raw = config.get("destinationRule") if isinstance(config, dict) else None
+    if raw is None:
+        return Config(services, None)
+    at = f"{where}.destinationRule"
+    problems += unknown_fields(raw, at, SUBSET_FIELDS)
+    values = {f: raw.get(f) if isinstance(raw, dict) else None for f in SUBSET_FIELDS}
+    for field, value in values.items():
+        if not isinstance(value, str) or not value:
+            problems.append(f"{at}.{field} must be a name (Argo Rollouts' subset-level shape)")
+    if values["canarySubsetName"] == values["stableSubsetName"] and values["stableSubsetName"]:
+        problems.append(f"{at}: the canary and stable subsets must differ")
+    name, canary, stable = (str(values[f] or "") for f in SUBSET_FIELDS)
+    return Config(services, DestinationRule(name, canary, stable))
 
 
 def _services(config: Any, where: str, problems: list[str]) -> tuple[VirtualService, ...]:
     problems += unknown_fields(config, where, FIELDS)
     if not isinstance(config, dict):
         return ()
-    if "destinationRule" in config:
-        problems.append(
-            f"{where}.destinationRule: subset-level splitting is not supported by Ferry's istio "
-            "router; leave it out and route to the hosts <service>-primary and <service>-canary "
-            "(host-level splitting)"
-        )
     found: list[VirtualService] = []
     if "virtualService" in config:
         found.append(_one(config["virtualService"], f"{where}.virtualService", problems))
@@ -119,13 +173,21 @@ def _hosts(name: str, namespace: str) -> tuple[str, ...]:
     )
 
 
-def shape(rollout: RolloutSpec, vs: VirtualService) -> splits.Shape:
-    """Where a VirtualService keeps its weights, for this Rollout's Services."""
+def shape(rollout: RolloutSpec, vs: VirtualService, rule: DestinationRule | None) -> splits.Shape:
+    """Where a VirtualService keeps its weights, for this Rollout's Services (host-level), or
+    for the subsets of its apex Service's host (``rule``: subset-level; the stable subset is
+    read as ``<service>-primary`` and the canary as ``<service>-canary``)."""
     known = {
         host: name
         for name in (rollout.primary_service, rollout.service.name, rollout.canary_service)
         for host in _hosts(name, rollout.namespace)
     }
+    apex = set(_hosts(rollout.service.name, rollout.namespace))
+    by_subset = (
+        {}
+        if rule is None
+        else {rule.stable: rollout.primary_service, rule.canary: rollout.canary_service}
+    )
 
     def rules(obj: Obj) -> list[Obj]:
         spec = obj.get("spec")
@@ -134,14 +196,23 @@ def shape(rollout: RolloutSpec, vs: VirtualService) -> splits.Shape:
 
     def service(ref: Obj) -> str | None:
         destination = ref.get("destination")
-        if not isinstance(destination, dict) or "subset" in destination:
+        if not isinstance(destination, dict):
+            return None
+        if rule is not None:
+            if destination.get("host") not in apex:
+                return None
+            return by_subset.get(str(destination.get("subset")))
+        if "subset" in destination:
             return None
         return known.get(str(destination.get("host")))
 
     def canary(stable: Obj, name: str) -> Obj:
         host = str(stable["destination"]["host"])
-        suffix = host[len(service(stable) or "") :]
-        destination: Obj = {"host": name + suffix}
+        destination: Obj
+        if rule is not None:
+            destination = {"host": host, "subset": rule.canary}
+        else:
+            destination = {"host": name + host[len(service(stable) or "") :]}
         if "port" in stable["destination"]:
             destination["port"] = stable["destination"]["port"]
         return {"destination": destination}
@@ -204,14 +275,23 @@ def _mirror_rule(rule: Obj, route: SetMirrorRoute, canary: Obj) -> Obj:
 
 
 class IstioRouter(EditedRoutes):
+    def _config(self, rollout: RolloutSpec) -> Config:
+        return configured(_config, rollout, "spec.trafficRouting.istio")
+
     def targets(self, rollout: RolloutSpec) -> list[Target]:
-        found = configured(_services, rollout, "spec.trafficRouting.istio")
+        found = self._config(rollout)
         http = ("spec", "http")
         return [
             Target(
-                API_VERSION, PLURAL, "VirtualService", vs.name, shape(rollout, vs), http, vs.routes
+                API_VERSION,
+                PLURAL,
+                "VirtualService",
+                vs.name,
+                shape(rollout, vs, found.rule),
+                http,
+                vs.routes,
             )
-            for vs in found
+            for vs in found.services
         ]
 
     def check(self, rollout: RolloutSpec, target: Target, obj: Obj | None) -> None:
@@ -229,6 +309,12 @@ class IstioRouter(EditedRoutes):
         if missing:
             raise VirtualServiceNotReady(f"{where} has no HTTP route named {missing[0]!r}")
         indexes = splits.rollout_rules(obj, found, splits.services(rollout))
+        rule = self._config(rollout).rule
+        if not indexes and rule is not None:
+            raise VirtualServiceNotReady(
+                f"{where} has no HTTP route to the subset {rule.stable!r} of the host "
+                f"{rollout.service.name} (spec.trafficRouting.istio.destinationRule)"
+            )
         if not indexes:
             raise VirtualServiceNotReady(
                 f"{where} has no HTTP route to the host {rollout.primary_service} or "
@@ -241,6 +327,126 @@ class IstioRouter(EditedRoutes):
                     f"{where}: HTTP route {i} also sends to other destinations; Ferry "
                     "splits a route between the stable and canary Services only"
                 )
+
+    # -- subset-level splitting: the DestinationRule's labels ---------------------------------
+
+    def reconcile(self, rollout: RolloutSpec, owner: Obj) -> None:
+        super().reconcile(rollout, owner)
+        rule = self._config(rollout).rule
+        if rule is not None:
+            self._check_rule(rollout, rule, self._rule(rollout, rule))
+
+    def _rule(self, rollout: RolloutSpec, rule: DestinationRule) -> Obj | None:
+        return self.kube.get(API_VERSION, RULES, rollout.namespace, rule.name)
+
+    def _check_rule(self, rollout: RolloutSpec, rule: DestinationRule, obj: Obj | None) -> None:
+        where = f"the DestinationRule {rollout.namespace}/{rule.name}"
+        if obj is None:
+            raise DestinationRuleNotReady(
+                f"{where} (spec.trafficRouting.istio.destinationRule) does not exist; create it "
+                f"for the host {rollout.service.name} with the subsets {rule.stable!r} and "
+                f"{rule.canary!r}"
+            )
+        host = (obj.get("spec") or {}).get("host")
+        if host not in _hosts(rollout.service.name, rollout.namespace):
+            raise DestinationRuleNotReady(
+                f"{where} is for the host {host!r}, not the Rollout's Service "
+                f"{rollout.service.name}"
+            )
+        missing = [s for s in (rule.stable, rule.canary) if s not in subsets.names(obj)]
+        if missing:
+            raise DestinationRuleNotReady(f"{where} has no subset named {missing[0]!r}")
+
+    def _canary_hash(self, rollout: RolloutSpec) -> str:
+        """The ``pod-template-hash`` of the target's current ReplicaSet (its Pods are the
+        canary's)."""
+        target = self.kube.deployment(rollout.namespace, rollout.target)
+        revision = ((target or {}).get("metadata") or {}).get("annotations", {}).get(REVISION)
+        if target is not None and revision:
+            selector = ",".join(f"{k}={v}" for k, v in sorted(selector_labels(target).items()))
+            uid = target["metadata"].get("uid")
+            for rs in self.kube.list_of(
+                "apps/v1", "replicasets", rollout.namespace, label_selector=selector or None
+            ):
+                meta = rs.get("metadata") or {}
+                owned = any(ref.get("uid") == uid for ref in meta.get("ownerReferences") or [])
+                current = (meta.get("annotations") or {}).get(REVISION) == revision
+                found = (meta.get("labels") or {}).get(HASH_LABEL)
+                if owned and current and found:
+                    return str(found)
+        raise DestinationRuleNotReady(
+            f"the current ReplicaSet of {rollout.namespace}/{rollout.target} is not there yet: "
+            "the canary subset cannot be told apart"
+        )
+
+    def _labels(
+        self, rollout: RolloutSpec, rule: DestinationRule, traffic: Traffic
+    ) -> dict[str, subsets.Labels]:
+        """What each subset must carry for ``traffic``."""
+        wanted = {rule.stable: {ROLE_LABEL: "primary"}}
+        if traffic.weight > 0 or traffic.routes:
+            wanted[rule.canary] = {HASH_LABEL: self._canary_hash(rollout)}
+        return wanted
+
+    def _write_rule(
+        self, rollout: RolloutSpec, rule: DestinationRule, labels: dict[str, subsets.Labels]
+    ) -> None:
+        def change(current: Obj) -> Obj | None:
+            self._check_rule(rollout, rule, current)
+            desired = subsets.labelled(current, labels)
+            return subsets.patch(current, desired)
+
+        self.kube.fenced_patch(API_VERSION, RULES, rollout.namespace, rule.name, change)
+
+    def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
+        """With subsets, the DestinationRule's labels before the routes when the canary is to
+        receive traffic, after them when it is not (the rule's write follows the routes' weight
+        as read just before; a later change is healed by the next drift check)."""
+        rule = self._config(rollout).rule
+        if rule is None:
+            super().set_weight(rollout, want)
+            return
+        traffic = want(self.get_weight(rollout) or 0)
+        if traffic is None:
+            return
+        labels = self._labels(rollout, rule, traffic)
+        active = traffic.weight > 0 or bool(traffic.routes)
+        if active:
+            self._write_rule(rollout, rule, labels)
+        super().set_weight(rollout, want)
+        if not active:
+            self._write_rule(rollout, rule, labels)
+
+    def converged(self, rollout: RolloutSpec, traffic: Traffic) -> bool:
+        if not super().converged(rollout, traffic):
+            return False
+        rule = self._config(rollout).rule
+        if rule is None:
+            return True
+        current = self._rule(rollout, rule)
+        if current is None:
+            return False
+        try:
+            labels = self._labels(rollout, rule, traffic)
+        except DestinationRuleNotReady:
+            return False
+        return subsets.patch(current, subsets.labelled(current, labels)) is None
+
+    def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
+        rule = self._config(rollout).rule
+        extra = set() if rule is None else {("DestinationRule", rule.name)}
+        return super().objects(rollout) | extra
+
+    def finalize(self, rollout: RolloutSpec) -> None:
+        """Put back the routes, then the DestinationRule's subsets (no label of Ferry's)."""
+        super().finalize(rollout)
+        rule = self._config(rollout).rule
+        if rule is not None:
+
+            def change(current: Obj) -> Obj | None:
+                return subsets.patch(current, subsets.restored(current))
+
+            self.kube.fenced_patch(API_VERSION, RULES, rollout.namespace, rule.name, change)
 
 
 def create(kube: Kube) -> IstioRouter:

@@ -44,6 +44,7 @@ PLURALS = {
     "HTTPRoute": "httproutes",
     "GRPCRoute": "grpcroutes",
     "VirtualService": "virtualservices",
+    "DestinationRule": "destinationrules",
 }
 
 
@@ -130,6 +131,50 @@ def virtual_service(name: str = demo.NAME, host: str = f"{demo.NAME}-primary") -
     }
 
 
+SUBSETS = {"stable": f"{demo.NAME}-primary", "canary": f"{demo.NAME}-canary"}
+"""The subsets of the subset-level tests, and the Service each stands for."""
+SUBSET_ROUTING: Obj = {
+    "istio": {
+        "virtualService": {"name": demo.NAME, "routes": ["primary"]},
+        "destinationRule": {
+            "name": demo.NAME,
+            "canarySubsetName": "canary",
+            "stableSubsetName": "stable",
+        },
+    }
+}
+
+
+def subset_virtual_service(name: str = demo.NAME) -> Obj:
+    """The user's VirtualService for subset-level splitting, as Argo Rollouts' docs write it:
+    the route to the Service's host sends to its stable subset (weight 100) and its canary
+    subset (weight 0)."""
+    obj = virtual_service(name)
+    obj["spec"]["http"][0]["route"] = [
+        {"destination": {"host": demo.NAME, "subset": "stable"}, "weight": 100},
+        {"destination": {"host": demo.NAME, "subset": "canary"}, "weight": 0},
+    ]
+    return obj
+
+
+def destination_rule(name: str = demo.NAME, stable_labels: Obj | None = None) -> Obj:
+    """The user's DestinationRule: the canary subset with the app's label (as in Argo
+    Rollouts' docs), the stable subset with ``stable_labels`` (none: no labels at all)."""
+    stable: Obj = {"name": "stable"}
+    if stable_labels is not None:
+        stable["labels"] = stable_labels
+    return {
+        "apiVersion": ISTIO,
+        "kind": "DestinationRule",
+        "metadata": {"name": name, "namespace": demo.NAMESPACE},
+        "spec": {
+            "host": demo.NAME,
+            "trafficPolicy": {"loadBalancer": {"simple": "ROUND_ROBIN"}},
+            "subsets": [{"name": "canary", "labels": {"app": demo.NAME}}, stable],
+        },
+    }
+
+
 def rollout(routing: Obj, steps: list[Obj] | None = None) -> Obj:
     obj = demo.rollout(steps)
     obj["spec"]["trafficRouting"] = routing
@@ -158,8 +203,15 @@ def gateway_weights(obj: Obj) -> Weights:
 
 
 def istio_weights(obj: Obj) -> Weights:
-    """Each HTTP route's destinations of a VirtualService as (host, weight or None)."""
+    """Each HTTP route's destinations of a VirtualService as (host, weight or None); a subset
+    of the Rollout's Service as the Service it stands for (:data:`SUBSETS`)."""
+
+    def host(destination: Obj) -> str:
+        if destination.get("host") == demo.NAME and "subset" in destination:
+            return SUBSETS[destination["subset"]]
+        return str(destination["host"])
+
     return [
-        [(ref["destination"]["host"], ref.get("weight")) for ref in rule.get("route") or []]
+        [(host(ref["destination"]), ref.get("weight")) for ref in rule.get("route") or []]
         for rule in obj["spec"]["http"]
     ]

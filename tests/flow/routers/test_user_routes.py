@@ -34,14 +34,17 @@ from tests.flow.conftest import Demo, Recorder, eventually
 from tests.flow.routers.conftest import (
     GATEWAY,
     ISTIO,
+    SUBSET_ROUTING,
     Weights,
     as_git_wrote,
     create,
+    destination_rule,
     gateway_weights,
     http_route,
     istio_weights,
     problems,
     rollout,
+    subset_virtual_service,
     virtual_service,
 )
 
@@ -62,11 +65,22 @@ class Case:
     hosts: str
     """The route's list of host names: the unrelated field the user edits."""
     kind: str
+    canary_destination: Obj
+    """Where a mirror rule copies requests to."""
+    extra: Callable[[], list[Obj]] = list
+    """The user's other objects the router needs (Istio's DestinationRule for subsets)."""
 
     def get(self, kube: Kube) -> Obj:
         found = kube.get(self.api_version, self.plural, demo.NAMESPACE, demo.NAME)
         assert found is not None
         return found
+
+    def install(self, kube: Kube, *, route: bool = True) -> Obj:
+        """Create the user's objects (with the route unless told not to); the route as
+        stored: with the schema's defaults."""
+        for obj in self.extra():
+            create(kube, obj)
+        return create(kube, self.make()) if route else {}
 
     def rules(self, obj: Obj) -> list[Obj]:
         return list(obj["spec"]["rules" if self.plural == "httproutes" else "http"])
@@ -82,6 +96,7 @@ CASES = {
         gateway_weights,
         "hostnames",
         "HTTPRoute",
+        {"name": "podinfo-canary", "port": 80},
     ),
     "istio": Case(
         {"istio": {"virtualService": {"name": demo.NAME, "routes": ["primary"]}}},
@@ -92,6 +107,19 @@ CASES = {
         istio_weights,
         "hosts",
         "VirtualService",
+        {"host": "podinfo-canary"},
+    ),
+    "istio-subsets": Case(
+        SUBSET_ROUTING,
+        ISTIO,
+        "virtualservices",
+        "istio/virtualservices.yaml",
+        subset_virtual_service,
+        istio_weights,
+        "hosts",
+        "VirtualService",
+        {"host": demo.NAME, "subset": "canary"},
+        lambda: [destination_rule()],
     ),
 }
 AT_20 = [("podinfo-primary", 80), ("podinfo-canary", 20)]
@@ -105,7 +133,7 @@ def case(request: pytest.FixtureRequest) -> Case:
 
 def start(podinfo: Demo, admin: Kube, case: Case) -> Obj:
     admin.create(demo.deployment("podinfo:1"))
-    git = create(admin, case.make())  # as stored: with the schema's defaults
+    git = case.install(admin)
     admin.create(rollout(case.routing, STEPS))
     podinfo.wait(Stage.HEALTHY)
     return git
@@ -189,6 +217,7 @@ def test_a_missing_route_is_a_condition_its_creation_clears(
 ) -> None:
     podinfo = Demo(routed, admin)
     admin.create(demo.deployment("podinfo:1"))
+    case.install(admin, route=False)
     admin.create(rollout(case.routing, STEPS))
 
     def message() -> str:
@@ -237,7 +266,7 @@ def test_header_and_mirror_routes_are_added_removed_and_gone_at_the_end(
 ) -> None:
     podinfo = Demo(routed, admin)
     admin.create(demo.deployment("podinfo:1"))
-    git = create(admin, case.make())
+    git = case.install(admin)
     admin.create(rollout(case.routing, ROUTE_STEPS))
     podinfo.wait(Stage.HEALTHY)
     with Recorder(admin, case.api_version, case.plural, demo.NAME) as recorder:
@@ -257,11 +286,12 @@ def test_header_and_mirror_routes_are_added_removed_and_gone_at_the_end(
             assert {"name": "X-Canary", "type": "Exact", "value": "yes"} in header
             (filter_,) = [f for f in mirror["filters"] if f["type"] == "RequestMirror"]
             assert filter_["requestMirror"]["percent"] == 30
-            assert filter_["requestMirror"]["backendRef"]["name"] == "podinfo-canary"
+            backend = filter_["requestMirror"]["backendRef"]
+            assert case.canary_destination.items() <= backend.items()
             assert mirror["matches"][0]["path"] == {"type": "PathPrefix", "value": "/api"}
         else:
             assert added["ferry-testers-0"]["match"][0]["headers"] == {"x-canary": {"exact": "yes"}}
-            assert mirror["mirror"]["host"] == "podinfo-canary"
+            assert mirror["mirror"] == case.canary_destination
             assert mirror["mirrorPercentage"] == {"value": 30.0}
             assert mirror["match"][0]["uri"] == {"prefix": "/api"}
 
@@ -278,7 +308,7 @@ def test_header_and_mirror_routes_are_added_removed_and_gone_at_the_end(
 def test_routes_go_on_abort(routed: Runtime, admin: Kube, case: Case) -> None:
     podinfo = Demo(routed, admin)
     admin.create(demo.deployment("podinfo:1"))
-    git = create(admin, case.make())
+    git = case.install(admin)
     admin.create(rollout(case.routing, ROUTE_STEPS))
     podinfo.wait(Stage.HEALTHY)
     podinfo.set_image("podinfo:2")
@@ -294,7 +324,7 @@ def test_an_added_rule_removed_by_hand_is_back_on_its_own_watch_event(
 ) -> None:
     podinfo = Demo(routed, admin)
     admin.create(demo.deployment("podinfo:1"))
-    create(admin, case.make())
+    case.install(admin)
     admin.create(rollout(case.routing, ROUTE_STEPS))
     podinfo.wait(Stage.HEALTHY)
     podinfo.set_image("podinfo:2")
@@ -320,7 +350,7 @@ def test_a_cookie_route_is_a_rule_matching_the_cookie_header(
         {"pause": {}},
     ]
     admin.create(demo.deployment("podinfo:1"))
-    git = create(admin, case.make())
+    git = case.install(admin)
     admin.create(rollout(case.routing, steps))
     podinfo.wait(Stage.HEALTHY)
     podinfo.set_image("podinfo:2")
@@ -346,7 +376,7 @@ def test_a_rollback_to_the_stable_template_puts_the_route_back(
 ) -> None:
     podinfo = Demo(routed, admin)
     admin.create(demo.deployment("podinfo:1"))
-    git = create(admin, case.make())
+    git = case.install(admin)
     admin.create(rollout(case.routing, ROUTE_STEPS))
     podinfo.wait(Stage.HEALTHY)
     target = admin.deployment(demo.NAMESPACE, demo.NAME)
