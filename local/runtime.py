@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -265,6 +266,16 @@ class Runtime:
         if found is None or not found.audience:
             raise ValueError(f"function {function} has no audience in the manifests")
         return found.audience
+
+    def wait_watching(self, timeout: float = 10.0) -> bool:
+        """True once every ApiServerSource watches all its kinds (a kind whose CRD came after
+        the start is found within a second)."""
+        deadline = time.monotonic() + timeout
+        return all(
+            emulator.wait_synced(max(0.0, deadline - time.monotonic()))
+            for emulator in self._sources
+            if isinstance(emulator, ApiServerSourceEmulator)
+        )
 
     def tick(self) -> None:
         """Send a reconcile tick now (as the PingSource would on its schedule)."""

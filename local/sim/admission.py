@@ -62,7 +62,7 @@ class Admission:
         name = meta.get("name", "")
         self._metadata(rt, meta, causes)
         if rt.schema is not None:
-            self._custom(rt, new, causes)
+            self._custom(rt, new, old, causes)
         check = self._by_kind.get((rt.group, rt.kind))
         if check is not None and not causes:
             check(new, old, causes)
@@ -109,14 +109,14 @@ class Admission:
                 causes.append((f"metadata.annotations.{key}", "Invalid value: must be a string"))
 
     @staticmethod
-    def _custom(rt: ResourceType, new: Obj, causes: Causes) -> None:
+    def _custom(rt: ResourceType, new: Obj, old: Obj | None, causes: Causes) -> None:
         assert rt.schema is not None
         schemas.apply_defaults(new, rt.schema)
         schemas.prune(new, rt.schema)
-        causes.extend(
-            (e.path, str(e).partition(": ")[2] or e.message)
-            for e in schemas.validate(new, rt.schema)
-        )
+        errors = schemas.validate(new, rt.schema)
+        if not errors:  # the rules read values of the schema's types
+            errors = schemas.check_rules(new, rt.schema, old)
+        causes.extend((e.path, str(e).partition(": ")[2] or e.message) for e in errors)
 
     # ------------------------------------------------------------------ built-in kinds
 

@@ -42,6 +42,8 @@ from local.sources.sink import OnEvent, Sender, ce_overrides
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
+NOT_SERVED_BACKOFF = 1.0
+"""How often discovery is asked again for a kind not served yet (a cheap GET)."""
 """Longest wait between two attempts to reach the API after errors."""
 WATCH_TIMEOUT = 300
 """``timeoutSeconds`` asked of each watch; it is then resumed from the last resourceVersion."""
@@ -268,6 +270,7 @@ class ApiServerSourceEmulator:
                 if not said:
                     log.info("%s: %s; looking again until it is", what, exc)
                     said = True
+                backoff = min(backoff, NOT_SERVED_BACKOFF / 2)  # a CRD may arrive any moment
             except Exception as exc:  # unreachable API, ...
                 log.warning("%s failed (%s); retrying in %.1fs", what, exc, backoff)
             self._stopped.wait(backoff)

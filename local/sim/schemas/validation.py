@@ -48,8 +48,8 @@ def validate(obj: Mapping[str, Any], schema: Schema) -> list[FieldError]:
     ``multipleOf``, string length, ``pattern`` (``re.search``), ``format: date-time``, item and
     property counts, ``uniqueItems``, ``allOf``/``anyOf``/``oneOf``/``not``,
     ``x-kubernetes-list-type: set|map`` duplicates and the ``apiVersion``/``kind`` of embedded
-    resources. ``x-kubernetes-validations`` (CEL) is NOT evaluated. Unknown fields are not errors
-    here: ``prune`` reports them.
+    resources. The CEL rules (``x-kubernetes-validations``) are ``rules``'. Unknown fields are not
+    errors here: ``prune`` reports them.
     """
     errors: list[FieldError] = []
     _validate(obj, schema, "", errors)

@@ -1,8 +1,9 @@
 """A runtime whose simulator serves the upstream routing CRDs, and the routers' objects.
 
-``routed`` is ``ferry up`` with the Gateway API and SMI CRDs installed (from
-``../shared/schemas``: the tests fail, not skip, without them). ``Schemas`` checks an object
-against the CRD it belongs to, as an API server would, for every version the tests record.
+``routed`` is ``ferry up`` with the Gateway API, Istio and SMI CRDs installed (from
+``../shared/schemas``: the tests fail, not skip, without them), its route-watch sources
+watching them. ``problems`` checks an object against the CRD it belongs to, as an API server
+would (CEL rules included), for every version the tests record.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def routed() -> Iterator[Runtime]:
         admin = Kube(started.sim.api_client())
         for router in upstream.FOR_ROUTER:
             upstream.install(admin, router)
+        # knative/route-watch/: the sources find the new kinds (else a test's first writes
+        # could come before their watch starts)
+        assert started.wait_watching(), "a route-watch source does not watch its kinds"
         yield started
 
 
@@ -60,14 +64,16 @@ def create(kube: Kube, obj: Obj) -> Obj:
 
 
 def problems(obj: Obj, crd_file: str) -> list[str]:
-    """What the upstream CRD's schema refuses in ``obj`` (unknown fields, then value errors)."""
+    """What the upstream CRD's schema refuses in ``obj`` (unknown fields, then value errors,
+    then the CEL rules it breaks)."""
     crd = upstream.crd(crd_file)
     version = obj["apiVersion"].split("/")[-1]
     schema = schemas.schema_for_version(crd, version)
     assert schema is not None, f"{crd_file} does not serve {version}"
     copied = copy.deepcopy(obj)
     unknown = [f"unknown field {path}" for path in schemas.prune(copied, schema)]
-    return unknown + [str(error) for error in schemas.validate(copied, schema)]
+    errors = schemas.validate(copied, schema) or schemas.check_rules(copied, schema)
+    return unknown + [str(error) for error in errors]
 
 
 def http_route(name: str = demo.NAME, *, canary_ref: bool = False) -> Obj:
