@@ -101,6 +101,13 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     print(f"Ferry is up. Broker: {runtime.broker_url}", flush=True)
     print(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts", flush=True)
+    if runtime.sim is not None:  # a local administrator's token, in a file only its owner reads
+        path = Path(runtime.kubeconfig).with_name("dashboard-token")
+        path.touch(mode=0o600)
+        path.write_text(runtime.sim.add_user("admin", groups=("system:masters",)) + "\n")
+        print(f"Dashboard: {runtime.dashboard_url}/ (sign in with the token in {path})", flush=True)
+    else:
+        print(f"Dashboard: {runtime.dashboard_url}/ (sign in with a bearer token)", flush=True)
     return _until_signal(runtime.stop)
 
 

@@ -28,11 +28,12 @@ INSTALLED = (
     "routers.yaml",
     "route-watch/*.yaml",
     "admission.yaml",
+    "dashboard.yaml",
 )
 """The manifest files :func:`install` applies, in this order (of ``route-watch/``, the RBAC:
 the runtime runs the sources itself, ``local.runtime``)."""
 SOURCES = frozenset({"ApiServerSource", "PingSource"})
-"""Kinds the runtime runs rather than installs."""
+"""Kinds the runtime runs rather than installs (with Knative Services, ``serving.knative.dev``)."""
 
 _PATHS = {
     "Namespace": "/api/v1/namespaces",
@@ -56,7 +57,12 @@ def documents(manifests: Path) -> Iterator[Obj]:
     for pattern in INSTALLED:
         for path in sorted(manifests.glob(pattern)):
             for doc in yaml.safe_load_all(path.read_text()):
-                if isinstance(doc, dict) and doc.get("kind") and doc["kind"] not in SOURCES:
+                if (
+                    isinstance(doc, dict)
+                    and doc.get("kind")
+                    and doc["kind"] not in SOURCES
+                    and not str(doc.get("apiVersion")).startswith("serving.knative.dev/")
+                ):
                     yield doc
 
 

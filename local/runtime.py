@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 import functions
+from dashboard.app import create_app as create_dashboard
 from local import installation, redis_server
 from local.broker import Broker, load_manifests
 from local.faults import Faults
@@ -53,6 +55,7 @@ log = logging.getLogger(__name__)
 KNATIVE_DIR = Path(__file__).resolve().parents[1] / "knative"
 NAMESPACE = "ferry-system"
 BROKER = "ferry"
+DASHBOARD_ACCOUNT = "ferry-dashboard"
 TIMER_WORKER = "ferry-timer"
 """The timer worker's ServiceAccount (knative/timer-worker.yaml): a token for the Broker only."""
 
@@ -93,6 +96,9 @@ class Runtime:
         self.broker_url = ""
         self.functions_url = ""
         """Base URL of the functions' host: function ``x`` is served at ``/ferry-x/``."""
+        self.dashboard_url = ""
+        """The dashboard (``knative/dashboard.yaml``), as its ServiceAccount, on plain HTTP."""
+        self._dashboard: BaseWSGIServer | None = None
         self.store: StateStore | None = None
         self._api: client.ApiClient | None = None
         self._functions: BaseWSGIServer | None = None
@@ -164,6 +170,7 @@ class Runtime:
         host.app = DispatcherMiddleware(NotFound(), cast("dict[str, WSGIApplication]", apps))
         threading.Thread(target=host.serve_forever, name="ferry-functions", daemon=True).start()
 
+        self._start_dashboard(wiring, shared_context)
         self._start_worker(settings, wiring, work)
         for source in self._source_manifests():
             token = wiring.source_token(source, BROKER)
@@ -178,6 +185,20 @@ class Runtime:
             self._sources.append(emulator)
             emulator.start()
         self.tick()  # the first tick resumes whatever was in flight
+
+    def _start_dashboard(self, wiring: Wiring, shared_context: Context) -> None:
+        """The dashboard on a port of its own (cookies without ``Secure``: plain HTTP on
+        127.0.0.1), signing sessions with a key made for this run."""
+        app = create_dashboard(
+            wiring.api(DASHBOARD_ACCOUNT),
+            shared_context.store,
+            secrets.token_bytes(32),
+            secure_cookies=False,
+        )
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+        self._dashboard = server
+        self.dashboard_url = f"http://127.0.0.1:{server.server_port}"
+        threading.Thread(target=server.serve_forever, name="ferry-dashboard", daemon=True).start()
 
     def _app(self, name: str, wiring: Wiring, shared_context: Context) -> Any:
         """Function ``name``'s app, acting as its Knative Service's ServiceAccount."""
@@ -299,6 +320,11 @@ class Runtime:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        if self._dashboard is not None:
+            self._dashboard.shutdown()
+            self._dashboard.server_close()
+            self._dashboard = None
+            self.dashboard_url = ""
         if self._functions is not None:
             self._functions.shutdown()
             self._functions.server_close()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, config
+from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import HTTPError
 
 from shared import models
@@ -75,8 +76,22 @@ def _path(
 class Kube:
     """Dict-speaking access to one cluster."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(
+        self, api_client: client.ApiClient, impersonation: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.api = api_client
+        self.impersonation = impersonation
+        """Headers sent with every request (:meth:`acting_as`)."""
+
+    def acting_as(self, user: str, groups: tuple[str, ...] = (), uid: str = "") -> Kube:
+        """This client's connection asking the API server to run each request as ``user``
+        (Kubernetes impersonation: the caller needs ``impersonate`` rights, and RBAC and
+        admission then see ``user``). Each group is a header of its own, as the API server
+        reads them."""
+        headers = [("Impersonate-User", user), *(("Impersonate-Group", g) for g in groups)]
+        if uid:
+            headers.append(("Impersonate-Uid", uid))
+        return Kube(self.api, tuple(headers))
 
     @classmethod
     def from_env(cls) -> Kube:
@@ -111,8 +126,13 @@ class Kube:
                 body=body,
                 auth_settings=["BearerToken"],
             )
+            sent: Any = headers
+            if self.impersonation:
+                sent = HTTPHeaderDict(headers)  # a header may repeat (Impersonate-Group)
+                for key, value in self.impersonation:
+                    sent.add(key, value)
             response = self.api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=30
+                method, url, header_params=sent, body=payload, _request_timeout=30
             )
             response.read()  # type: ignore[no-untyped-call]
         except HTTPError as exc:

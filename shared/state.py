@@ -319,6 +319,28 @@ class StateStore:
         )
         return [json.loads(fields_[b"entry"]) for _, fields_ in entries]
 
+    def history_head(self, ref: RolloutRef) -> str:
+        """The id of the rollout's newest history entry (``0-0``: none yet)."""
+        found = cast(
+            "list[tuple[bytes, Any]]", self.redis.xrevrange(Keys.of(Keys.history, ref), count=1)
+        )
+        return found[0][0].decode() if found else "0-0"
+
+    def history_after(self, ref: RolloutRef, after: str, wait: float) -> str:
+        """The id of the rollout's newest history entry, waiting up to ``wait`` seconds for
+        one newer than ``after`` (``"$"``: newer than now); ``after`` itself if none came.
+        A change notice for live views: one blocking read, no polling."""
+        found = cast(
+            "list[tuple[bytes, list[tuple[bytes, Any]]]]",
+            self.redis.xread(
+                {Keys.of(Keys.history, ref): after}, count=1000, block=max(int(wait * 1000), 1)
+            ),
+        )
+        for _, entries in found or []:
+            if entries:
+                return entries[-1][0].decode()
+        return after
+
     def rollouts(self) -> Iterator[RolloutRef]:
         """Every rollout that has state."""
         for member in sorted(cast("set[bytes]", self.redis.smembers(Keys.index))):

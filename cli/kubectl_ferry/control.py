@@ -14,9 +14,7 @@ import contextlib
 import getpass
 import json
 import math
-import random
 import time
-import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,23 +23,16 @@ from kubernetes import client, config
 from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
-from shared import models, workloads
-from shared.clock import rfc3339
+from shared import appends, models, workloads
 from shared.kube import ApiError, Kube, NotFound, Transient
 
 Obj = dict[str, Any]
 
-ACTIONS = ("promote", "abort", "retry", "pause", "resume")
-"""What a person may ask of a rollout."""
-MAX_COMMANDS = 20
-"""Entries kept in status.commands (the oldest is dropped when one is appended)."""
+ACTIONS = appends.ACTIONS
 REFUSALS = ("ignored", "refused", "rejected")
 """A history note that starts with one of these words means Ferry did not act on the command."""
 ROLLOUT_LABEL = "ferry.dev/rollout"
 """The label naming its Rollout on every AnalysisRun."""
-APPEND_PATIENCE = 30.0
-"""Seconds an append keeps retrying conflicts: a Rollout whose status is written often (Ferry
-mirrors every transition into it) must not make a person's command fail after a few tries."""
 WATCH_ROUND = 300
 """Seconds one watch request lasts when there is no deadline (then it is made again)."""
 
@@ -245,47 +236,18 @@ def whoami(session: Session) -> str:
 
 def new_command(action: str, user: str, *, full: bool = False, now: float | None = None) -> Obj:
     """A ``status.commands`` entry (``full`` only for promote)."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
-    entry: Obj = {"id": str(uuid.uuid4()), "action": action}
-    if action == "promote":
-        entry["full"] = full
-    entry["user"] = user
-    entry["time"] = rfc3339(time.time() if now is None else now)
-    return entry
+    return appends.new_command(action, user, full=full, now=now)
 
 
 def append_command(session: Session, name: str, entry: Obj) -> Obj:
-    """Append ``entry`` to the Rollout's status.commands (keeping the last
-    :data:`MAX_COMMANDS`) through the status subresource; re-read and retry on a conflict.
-    Returns the Rollout as written."""
+    """Append ``entry`` to the Rollout's status.commands (``shared.appends``) with the user's
+    credentials. Returns the Rollout as written."""
     ns = session.namespace
-    deadline = time.monotonic() + APPEND_PATIENCE
-    attempt = 0
-    while True:
-        attempt += 1
-        current = rollout(session, name)
-        status = current.get("status") or {}
-        kept = [c for c in status.get("commands") or [] if isinstance(c, dict)]
-        commands = [*kept[max(0, len(kept) - (MAX_COMMANDS - 1)) :], entry]
-        patch = {
-            "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-            "status": {"commands": commands},
-        }
-        with session.doing("patch", "rollouts/status", ns):
-            try:
-                written: Obj = session.kube.merge_patch(
-                    models.API_VERSION, models.PLURAL, ns, name, patch, sub="status"
-                )
-                return written
-            except NotFound:
-                raise not_found(name, ns) from None
-            except Transient as exc:
-                if unreachable(exc) or time.monotonic() >= deadline:
-                    raise
-        # changed meanwhile (409), or a passing server error: re-read and try again, after a
-        # jittered pause that grows (so concurrent appenders spread out) up to half a second
-        time.sleep(random.uniform(0.5, 1.0) * min(0.5, 0.01 * 2 ** min(attempt, 6)))
+    with session.doing("patch", "rollouts/status", ns):
+        try:
+            return appends.append(session.kube, ns, name, entry, gave_up=unreachable)
+        except NotFound:
+            raise not_found(name, ns) from None
 
 
 def answer_to(obj: Obj, command_id: str) -> Obj | None:

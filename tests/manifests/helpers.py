@@ -46,6 +46,7 @@ INSTALL_ORDER = (
     "triggers.yaml",
     "sources.yaml",
     "timer-worker.yaml",
+    "dashboard.yaml",
 )
 """The installation, in the order the README installs it (examples are not part of it)."""
 KUSTOMIZATION = KNATIVE / "kustomization.yaml"

@@ -1,0 +1,13 @@
+"""The dashboard: rollouts seen and steered from a browser, with Kubernetes RBAC as the policy.
+
+A person signs in with a Kubernetes bearer token (checked with a TokenReview, then forgotten:
+the session keeps only who they are). Every read is authorized for that identity with a
+SubjectAccessReview; every action is a command appended to the Rollout's status *as that
+person* (Kubernetes impersonation), so RBAC and the admission policy see them, not the
+dashboard. Pages update live from the state store. It reads rollouts and writes only commands:
+never a spec, never Redis.
+
+``identity`` (who is asking, and what they may do), ``sessions`` (signed cookies, CSRF),
+``views`` (what a page shows, from the API's objects), ``live`` (change notices from the state
+store), ``app`` (the Flask app).
+"""
