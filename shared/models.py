@@ -556,13 +556,38 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+MANAGED_ROUTES = "managedRoutes"
+"""Argo Rollouts' list of the route names the steps may set, beside the router."""
+
+
+def _managed_routes(raw: Any, problems: list[str]) -> tuple[str, ...] | None:
+    """The names ``spec.trafficRouting.managedRoutes`` lists (None: not given)."""
+    if not isinstance(raw, dict) or MANAGED_ROUTES not in raw:
+        return None
+    where = f"spec.trafficRouting.{MANAGED_ROUTES}"
+    found = raw[MANAGED_ROUTES]
+    if not isinstance(found, list) or not all(
+        isinstance(r, dict) and set(r) == {"name"} and isinstance(r["name"], str) and r["name"]
+        for r in found
+    ):
+        problems.append(f"{where} must list routes as [{{name: ...}}]")
+        return None
+    names = tuple(r["name"] for r in found)
+    if len(set(names)) != len(names):
+        problems.append(f"{where} names a route twice")
+    return names
+
+
 def _traffic_routing(raw: Any, problems: list[str]) -> tuple[str, dict[str, Any]]:
     """The router named by ``spec.trafficRouting`` (absent: :data:`BY_REPLICAS`) and its
-    configuration. The name and the configuration are checked against the router registry when
-    the Rollout is loaded (``shared.rollouts``): the core knows no router."""
+    configuration (``managedRoutes`` aside). The name and the configuration are checked against
+    the router registry when the Rollout is loaded (``shared.rollouts``): the core knows no
+    router."""
     where = "spec.trafficRouting"
     if raw is None:
         return BY_REPLICAS, {}
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k != MANAGED_ROUTES}
     if not isinstance(raw, dict) or len(raw) != 1:
         problems.append(
             f"{where} must name exactly one router; leave it out to split traffic by replica counts"
@@ -578,8 +603,10 @@ def _traffic_routing(raw: Any, problems: list[str]) -> tuple[str, dict[str, Any]
 def router_name(rollout: dict[str, Any]) -> str:
     """The router a Rollout object names (without parsing the rest of its spec)."""
     routing = (rollout.get("spec") or {}).get("trafficRouting")
-    if isinstance(routing, dict) and len(routing) == 1:
-        return str(next(iter(routing)))
+    if isinstance(routing, dict):
+        names = [k for k in routing if k != MANAGED_ROUTES]
+        if len(names) == 1:
+            return str(names[0])
     return BY_REPLICAS
 
 
@@ -622,6 +649,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
             )
         service = ServiceSpec(name, port, target_port)
     router, routing = _traffic_routing(spec.get("trafficRouting"), problems)
+    managed = _managed_routes(spec.get("trafficRouting"), problems)
     strategy = spec.get("strategy")
     canary = strategy.get("canary") if isinstance(strategy, dict) else None
     if not isinstance(canary, dict):
@@ -636,6 +664,11 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
                 problems.append(
                     f"spec.strategy.canary.steps[{i}].{kind}.name {step.name!r} names a "
                     f"{kinds[step.name]} route already; give each route its own name"
+                )
+            if managed is not None and step.name not in managed:
+                problems.append(
+                    f"spec.strategy.canary.steps[{i}].{kind}.name {step.name!r} is not listed "
+                    f"in spec.trafficRouting.{MANAGED_ROUTES}"
                 )
     background = _background(canary.get("analysis"), len(steps), problems)
     delay = canary.get("abortScaleDownDelaySeconds", DEFAULT_ABORT_SCALE_DOWN_DELAY)

@@ -5,7 +5,8 @@ fields), a step without ``match`` removes its route; every malformed field is na
 name used by both kinds is refused; the routes in effect after each step (set in place, set
 last, removed) and a changed spec's indexes dropped; a router without the capability refuses
 the step by index, naming the routers that can; nginx refuses two header routes at once or two
-headers in one; the Gateway API refuses a method it cannot match.
+headers in one; the Gateway API refuses a method it cannot match; Argo Rollouts'
+``managedRoutes`` is accepted beside the router and a step's route must be listed in it.
 """
 
 from __future__ import annotations
@@ -245,3 +246,29 @@ def test_nginx_cookies_are_always_and_one_at_a_time_and_smi_has_none() -> None:
         "spec.strategy.canary.steps[0].setCookieRoute: the smi router cannot route by cookie "
         "(routers that can: gatewayAPI, istio, nginx)"
     ]
+
+
+def test_argo_managed_routes_are_accepted_and_checked() -> None:
+    """Argo Rollouts' ``trafficRouting.managedRoutes``: beside the router, not a router; when
+    given, every route a step sets must be listed."""
+    routing = {
+        "managedRoutes": [{"name": "testers"}, {"name": "shadow"}],
+        "gatewayAPI": {"httpRoute": "web"},
+    }
+    spec = parse([{"setHeaderRoute": HEADER}, {"setMirrorRoute": MIRROR}], routing)
+    assert spec.router == "gatewayAPI" and spec.routing == {"httpRoute": "web"}
+    assert models.router_name({"spec": {"trafficRouting": routing}}) == "gatewayAPI"
+    with pytest.raises(models.InvalidSpec) as missing:
+        parse([{"setHeaderRoute": HEADER}], {**routing, "managedRoutes": [{"name": "shadow"}]})
+    assert (
+        "spec.strategy.canary.steps[0].setHeaderRoute.name 'testers' is not listed in "
+        "spec.trafficRouting.managedRoutes"
+    ) in str(missing.value)
+    with pytest.raises(models.InvalidSpec) as malformed:
+        parse([], {**routing, "managedRoutes": ["testers"]})
+    assert "spec.trafficRouting.managedRoutes must list routes as [{name: ...}]" in str(
+        malformed.value
+    )
+    with pytest.raises(models.InvalidSpec) as only:
+        parse([], {"managedRoutes": [{"name": "testers"}]})
+    assert "spec.trafficRouting must name exactly one router" in str(only.value)

@@ -1,7 +1,8 @@
 """A/B testing: the canary gets only the requests that match, for N measured iterations, then
 is promoted (Flagger's ``analysis.match`` with ``iterations``, written as Argo Rollouts' steps).
 
-Covered, through the user's HTTPRoute with the upstream Gateway API CRDs: the steps
+Covered, through the user's HTTPRoute with the upstream Gateway API CRDs (the Rollout lists its
+route in Argo Rollouts' ``managedRoutes``): the steps
 ``setHeaderRoute`` (testers' header) then an ``analysis`` whose web metric is measured
 ``count: 3`` times: while it runs, every version of the route sends 0% of the other requests
 to the canary and the matching ones to the canary only; three measurements are taken; the
@@ -50,7 +51,8 @@ def _start(routed: Runtime, admin: Kube, check: Check) -> tuple[Demo, Obj]:
     admin.create(_template(check.endpoint.url))
     admin.create(demo.deployment("podinfo:1"))
     git = create(admin, http_route())
-    admin.create(rollout({"gatewayAPI": {"httpRoute": demo.NAME}}, STEPS))
+    routing = {"managedRoutes": [{"name": "testers"}], "gatewayAPI": {"httpRoute": demo.NAME}}
+    admin.create(rollout(routing, STEPS))  # as Argo Rollouts' users write it
     podinfo.wait(Stage.HEALTHY)
     return podinfo, git
 
