@@ -27,6 +27,7 @@ from typing import Any
 
 from shared.kube import Kube
 from shared.models import (
+    ROUTE_STEPS,
     HeaderMatch,
     RolloutSpec,
     SetHeaderRoute,
@@ -59,6 +60,16 @@ class Route:
     kind: str
     plural: str
     name: str
+
+
+MAX_RULES = 16
+"""Rules per HTTPRoute or GRPCRoute (the Gateway API's ``maxItems``)."""
+
+
+class RouteTooLong(NotReady):
+    """The rules Ferry would add would take a route past :data:`MAX_RULES`."""
+
+    reason = "RouteTooLong"
 
 
 class RouteMissing(NotReady):
@@ -127,10 +138,21 @@ class GatewayApiRouter(EditedRoutes):
                 f"{where} (spec.trafficRouting.gatewayAPI) does not exist; create it with a "
                 f"rule whose backendRefs include the Service {rollout.primary_service}"
             )
-        if not _rollout_rules(obj, rollout):
+        rollout_rules = _rollout_rules(obj, rollout)
+        if not rollout_rules:
             raise RouteMissing(
                 f"{where} has no rule sending to the Service {rollout.primary_service} or "
                 f"{rollout.service.name}; add one to its backendRefs"
+            )
+        routes = {s.name for s in rollout.steps if isinstance(s, ROUTE_STEPS) and s.match}
+        own = len(splits.restored(obj, SHAPE, splits.services(rollout))["spec"]["rules"])
+        most = own + len(routes) * len(rollout_rules)
+        if most > MAX_RULES:
+            raise RouteTooLong(
+                f"{where} has {own} rules, and the {len(routes)} header, cookie and mirror "
+                f"routes of the steps add one before each of its {len(rollout_rules)} rules to "
+                f"the Service: {most}, past the Gateway API's {MAX_RULES} rules per route; "
+                "split the route, or name fewer routes in the steps"
             )
 
 

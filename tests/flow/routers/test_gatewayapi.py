@@ -3,7 +3,8 @@
 Covered: a route that names the canary already (Argo Rollouts' shape) gets its weights set and
 back as Git wrote them; a GRPCRoute and several HTTPRoutes at once; every request of Ferry's is
 allowed by RBAC and every Gateway API grant in knative/routers.yaml is used (HTTPRoute and
-GRPCRoute, through a canary, a hand edit healed, an abort, a retry and a promotion).
+GRPCRoute, through a canary, a hand edit healed, an abort, a retry and a promotion); header
+routes that would take a route past the Gateway API's 16 rules are a condition, not a write.
 """
 
 from __future__ import annotations
@@ -86,6 +87,37 @@ def test_a_grpcroute_and_several_routes_at_once(routed: Runtime, admin: Kube) ->
     podinfo.wait(Stage.HEALTHY, stable_revision=podinfo.state().canary_revision)
     assert gateway_weights(route(admin, demo.NAME, "grpcroutes")) == [[("podinfo", 1)]]
     settle(routed)
+
+
+def test_routes_that_would_pass_sixteen_rules_are_a_condition(routed: Runtime, admin: Kube) -> None:
+    """The Gateway API allows 16 rules per route: a Rollout whose header routes would take the
+    route past that waits with a condition saying so, and writes nothing."""
+    git = http_route()
+    extra = git["spec"]["rules"][1]
+    git["spec"]["rules"] += [
+        {**copy.deepcopy(extra), "matches": [{"path": {"type": "PathPrefix", "value": f"/x{i}"}}]}
+        for i in range(12)
+    ]  # 14 rules, one to the Service
+    stored = create(admin, git)
+    steps: list[Obj] = [
+        {
+            "setHeaderRoute": {
+                "name": f"r{i}",
+                "match": [{"headerName": f"X-{i}", "headerValue": {"exact": "1"}}],
+            }
+        }
+        for i in range(3)
+    ]
+    admin.create(demo.deployment("podinfo:1"))
+    admin.create(rollout(ROUTING, [*steps, {"pause": {}}]))
+
+    def message() -> str:
+        status = (admin.rollout(demo.NAMESPACE, demo.NAME) or {}).get("status") or {}
+        return str(status.get("message") or "") if status.get("phase") == "Degraded" else ""
+
+    text = eventually(message, what="the Rollout Degraded")
+    assert "has 14 rules" in text and "17, past the Gateway API's 16 rules per route" in text
+    assert as_git_wrote(route(admin)) == as_git_wrote(stored)
 
 
 def test_every_request_is_allowed_and_every_gateway_grant_used(
