@@ -27,7 +27,7 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, kube, levels, models, rollouts, routers, status
+from shared import commands, events, kube, levels, milestones, models, rollouts, routers, status
 from shared.context import Context
 from shared.events import Ext, RolloutRef
 from shared.outcomes import ANY, Expect, Outcome, Turn
@@ -86,9 +86,15 @@ def run(
         if outcome.state is not None:
             moved = levels.moved(old, outcome.state)
             settle(ctx, ref, loaded, converge=moved)
-            if loaded is not None:
+            notable = milestones.milestone(old, outcome.state)
+            if notable is not None or (outcome.events and loaded is not None):
+                obj = (
+                    loaded.obj if loaded is not None else ctx.kube.rollout(ref.namespace, ref.name)
+                )
+                if notable is not None and outcome.note:
+                    ctx.kube.record_event(obj, notable, outcome.note, warning=False)
                 for reason, message, warning in outcome.events:
-                    ctx.kube.record_event(loaded.obj, reason, message, warning=warning)
+                    ctx.kube.record_event(obj, reason, message, warning=warning)
         return outcome.reply
     raise Conflict(f"{ref.subject}: state kept changing; giving up for now")
 

@@ -3,7 +3,8 @@
 Covered: without a session a page redirects to sign-in and the API answers 401; a token the
 API server does not accept (or an oversized one) is 401 and no session; a signed-in operator
 (``alice``, by her group) lists and reads the rollout, may act, and her promote is a command in
-the Rollout's status recorded with her name (impersonation through the admission policy) that
+the Rollout's status recorded with her name (the page shows the Normal Events of the
+rollout's milestones) (impersonation through the admission policy) that
 Ferry carries out; a command without the CSRF token, or from another origin, is 403 and writes
 nothing; a viewer (``bob``) reads but his buttons are off and his command is 403 with nothing
 written; a person with no rights (``eve``) sees an empty list, and 403 for the namespace and the
@@ -80,6 +81,8 @@ def test_an_operator_reads_acts_and_is_the_one_recorded(
     assert [s["current"] for s in page["steps"]] == [False, True, False, False]
     assert any(h["note"].startswith("step 1/4") for h in page["history"])
     assert page["pods"]["stable"] and page["pods"]["canary"]
+    reasons = {(e["type"], e["reason"]) for e in page["events"]}
+    assert {("Normal", "RolloutUpdated"), ("Normal", "RolloutPaused")} <= reasons
 
     assert alice.command("promote", csrf="wrong").status_code == 403
     assert alice.command("promote", Origin="http://evil.example").status_code == 403
