@@ -7,7 +7,10 @@ person* (Kubernetes impersonation), so RBAC and the admission policy see them, n
 dashboard. Pages update live from the state store. It reads rollouts and writes only commands:
 never a spec, never Redis.
 
+It also serves every rollout's Prometheus metrics (``/metrics``, to a bearer token allowed to
+get that URL), since the functions scale to zero and cannot be scraped.
+
 ``identity`` (who is asking, and what they may do), ``sessions`` (signed cookies, CSRF),
-``views`` (what a page shows, from the API's objects), ``live`` (change notices from the state
-store), ``app`` (the Flask app).
+``views`` (what a page shows, from the API's objects), ``metrics`` (the Prometheus
+collector), ``app`` (the Flask app: pages, JSON API, live updates, commands, metrics).
 """

@@ -30,10 +30,12 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from dashboard import sessions, views
 from dashboard.identity import Access, Person, review_token
+from dashboard.metrics import RolloutMetrics
 from shared import appends, models
 from shared.events import RolloutRef
 from shared.kube import ApiError, Kube, NotFound, Transient
@@ -270,6 +272,26 @@ def create_app(
             entry["id"],
         )
         return jsonify({"command": entry}), 202
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RolloutMetrics(store, kube))
+
+    @app.get("/metrics")
+    def metrics() -> Any:
+        """For Prometheus: a bearer token (its ServiceAccount's) allowed to get ``/metrics``,
+        as kube-rbac-proxy asks (no session, no cookie)."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        try:
+            person = review_token(kube, token.strip()) if scheme.lower() == "bearer" else None
+        except (ApiError, Transient):
+            return _error(503, "cannot check tokens now; try again")
+        if person is None:
+            response = _error(401, "a bearer token is needed")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="ferry"'
+            return response
+        if not access.allowed_url(person, "get", "/metrics"):
+            return _error(403, f"{person.username} may not get /metrics")
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     def healthz() -> Any:

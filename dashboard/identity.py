@@ -82,12 +82,6 @@ class Access:
         group: str = models.GROUP,
         name: str = "",
     ) -> bool:
-        key = (person, verb, group, resource, subresource, namespace, name)
-        now = time.monotonic()
-        with self._lock:
-            found = self._cache.get(key)
-            if found is not None and now - found[0] < REVIEW_TTL:
-                return found[1]
         attributes = {"verb": verb, "group": group, "resource": resource}
         if namespace:
             attributes["namespace"] = namespace
@@ -95,10 +89,23 @@ class Access:
             attributes["subresource"] = subresource
         if name:
             attributes["name"] = name
+        return self._review(person, "resourceAttributes", attributes)
+
+    def allowed_url(self, person: Person, verb: str, path: str) -> bool:
+        """May ``person`` ``verb`` the non-resource URL ``path`` (e.g. get ``/metrics``)?"""
+        return self._review(person, "nonResourceAttributes", {"verb": verb, "path": path})
+
+    def _review(self, person: Person, kind: str, attributes: dict[str, str]) -> bool:
+        key = (person, kind, tuple(sorted(attributes.items())))
+        now = time.monotonic()
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None and now - found[0] < REVIEW_TTL:
+                return found[1]
         spec: dict[str, Any] = {
             "user": person.username,
             "groups": list(person.groups),
-            "resourceAttributes": attributes,
+            kind: attributes,
         }
         if person.uid:
             spec["uid"] = person.uid

@@ -15,7 +15,7 @@ import redis
 from cloudevents.core.v1.event import CloudEvent
 from flask import Flask, Response, request
 
-from shared import events, kube, limits, state
+from shared import events, kube, limits, state, telemetry
 from shared.context import Context
 from shared.senders import Forbidden, Senders, Unauthenticated
 
@@ -80,6 +80,12 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> Response:
         return _text("ok", 200)
+
+    @app.after_request
+    def counted(response: Response) -> Response:
+        if request.method == "POST" and request.path == "/":
+            telemetry.delivery(ctx.store, function, response.status_code)
+        return response
 
     return app
 

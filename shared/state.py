@@ -38,6 +38,8 @@ class Keys:
     """Set of ``ns/name`` of every rollout with state, for the reconcile tick."""
     deadletters = "ferry:deadletters"
     """Stream of events the broker gave up on."""
+    counters = "ferry:counters"
+    """Hash of what the functions count (``shared.telemetry``), for the metrics endpoint."""
 
     @staticmethod
     def of(template: str, ref: RolloutRef, **extra: str) -> str:
@@ -245,6 +247,26 @@ class StateStore:
     def load(self, ref: RolloutRef) -> RolloutState:
         raw = self.redis.hgetall(Keys.of(Keys.state, ref))
         return RolloutState.from_fields(ref, raw)  # type: ignore[arg-type]
+
+    def load_many(self, refs: list[RolloutRef]) -> list[RolloutState]:
+        """The states of ``refs``, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for ref in refs:
+            pipe.hgetall(Keys.of(Keys.state, ref))
+        found = pipe.execute()
+        return [RolloutState.from_fields(ref, raw) for ref, raw in zip(refs, found, strict=True)]
+
+    def add_to_counters(self, amounts: dict[str, float]) -> None:
+        """Add each amount to its counter (one round trip; no transaction: counters only
+        grow, and each addition is atomic)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name, amount in amounts.items():
+            pipe.hincrbyfloat(Keys.counters, name, amount)
+        pipe.execute()
+
+    def counters(self) -> dict[str, float]:
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(Keys.counters))
+        return {k.decode(): float(v) for k, v in raw.items()}
 
     def processed(self, ref: RolloutRef, event_key: str) -> bool:
         return bool(self.redis.exists(Keys.of(Keys.processed, ref, key=event_key)))

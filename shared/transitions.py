@@ -27,7 +27,18 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, kube, levels, milestones, models, rollouts, routers, status
+from shared import (
+    commands,
+    events,
+    kube,
+    levels,
+    milestones,
+    models,
+    rollouts,
+    routers,
+    status,
+    telemetry,
+)
 from shared.context import Context
 from shared.events import Ext, RolloutRef
 from shared.outcomes import ANY, Expect, Outcome, Turn
@@ -81,6 +92,9 @@ def run(
         except AlreadyProcessed:
             return _again(ctx, ref, key)
         log.info("%s %s: %s", ctx.function, ref.subject, outcome.note or _stage(outcome.state))
+        telemetry.transition(
+            ctx.store, ctx.function, event.get_type(), _stage(outcome.state), event.get_time()
+        )
         if ctx.after_commit is not None:
             ctx.after_commit(ctx.function)
         if outcome.state is not None:

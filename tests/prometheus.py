@@ -8,6 +8,7 @@ Tests give their series a label of their own (``case=...``) so they do not see e
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -126,24 +127,21 @@ class Prometheus:
         return result
 
 
-@pytest.fixture(scope="session")
-def prometheus(metrics: Metrics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    """A real Prometheus scraping ``metrics`` every second, ready and with one scrape done."""
+@contextlib.contextmanager
+def running(workdir: Path, scrape_configs: str, ready_query: str) -> Iterator[Prometheus]:
+    """The real ``prometheus`` binary scraping every second as ``scrape_configs`` (YAML under
+    ``scrape_configs:``) says, until ``ready_query`` has a result; stopped on exit."""
     binary = shutil.which("prometheus") or (
         "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
     )
     if binary is None:
         pytest.fail("the prometheus binary is missing: install the Debian package prometheus")
-    workdir = tmp_path_factory.mktemp("prometheus")
     config = workdir / "prometheus.yml"
     config.write_text(
         "global:\n"
         "  scrape_interval: 1s\n"
         "  evaluation_interval: 1s\n"
-        "scrape_configs:\n"
-        "  - job_name: app\n"
-        "    static_configs:\n"
-        f"      - targets: ['{metrics.address}']\n"
+        "scrape_configs:\n" + scrape_configs
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -173,7 +171,7 @@ def prometheus(metrics: Metrics, tmp_path_factory: pytest.TempPathFactory) -> It
     try:
         eventually(ready, timeout=30)
         server = Prometheus(url=url, started_in=0.0)
-        eventually(lambda: bool(server.query('up{job="app"} == 1')), timeout=30)
+        eventually(lambda: bool(server.query(ready_query)), timeout=30)
         yield Prometheus(url=url, started_in=time.monotonic() - started)
     finally:
         process.terminate()
@@ -183,3 +181,11 @@ def prometheus(metrics: Metrics, tmp_path_factory: pytest.TempPathFactory) -> It
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def prometheus(metrics: Metrics, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """A real Prometheus scraping ``metrics`` every second, ready and with one scrape done."""
+    scrape = f"  - job_name: app\n    static_configs:\n      - targets: ['{metrics.address}']\n"
+    with running(tmp_path_factory.mktemp("prometheus"), scrape, 'up{job="app"} == 1') as server:
+        yield server
