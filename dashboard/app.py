@@ -10,6 +10,7 @@ the session's CSRF token and a same-origin ``Origin``. Request bodies are capped
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     stream_with_context,
     url_for,
 )
@@ -36,6 +38,7 @@ from werkzeug.exceptions import HTTPException
 from dashboard import sessions, views
 from dashboard.identity import Access, Person, review_token
 from dashboard.metrics import RolloutMetrics
+from dashboard.oidc import Attempt, Oidc, SignInFailed
 from shared import appends, models
 from shared.events import RolloutRef
 from shared.kube import ApiError, Kube, NotFound, Transient
@@ -55,10 +58,16 @@ Obj = dict[str, Any]
 
 
 def create_app(
-    kube: Kube, store: StateStore, secret: bytes, *, secure_cookies: bool = True
+    kube: Kube,
+    store: StateStore,
+    secret: bytes,
+    *,
+    secure_cookies: bool = True,
+    oidc: Oidc | None = None,
 ) -> Flask:
     """The dashboard, reading with ``kube`` (its own ServiceAccount: it may list rollouts,
-    review tokens and access, and impersonate people) and ``store``."""
+    review tokens and access, and impersonate people) and ``store``; with ``oidc``, people may
+    also sign in with that identity provider."""
     if len(secret) < 32:
         raise ValueError("the session secret must be at least 32 bytes")
     app = Flask(
@@ -127,9 +136,51 @@ def create_app(
 
     # -- pages -------------------------------------------------------------------------------
 
+    def login_page(error: str, status: int = 200) -> Any:
+        provider = oidc.provider.issuer if oidc is not None else ""
+        page = render_template("login.html", error=error, next=_next(), provider=provider)
+        return page, status
+
     @app.get("/login")
     def login() -> Any:
-        return render_template("login.html", error="", next=_next())
+        return login_page("")
+
+    @app.get("/oidc/login")
+    def oidc_login() -> Any:
+        if oidc is None:
+            abort(404)
+        try:
+            url, attempt = oidc.start(url_for("oidc_callback", _external=True))
+        except SignInFailed as exc:
+            log.warning("OIDC sign-in cannot start: %s", exc)
+            return login_page("the identity provider cannot be reached; try again", 503)
+        session["oidc"] = {**attempt.as_dict(), "next": _next()}
+        return redirect(url)
+
+    @app.get("/oidc/callback")
+    def oidc_callback() -> Any:
+        if oidc is None:
+            abort(404)
+        kept = session.pop("oidc", None)
+        state = request.args.get("state", "")
+        if not isinstance(kept, dict) or not hmac.compare_digest(
+            str(kept.get("state", "")).encode(), state.encode()
+        ):
+            return login_page("this sign-in was not started here, or is over; start again", 400)
+        if "error" in request.args:
+            return login_page(f"the identity provider said: {request.args['error']}", 401)
+        attempt = Attempt(str(kept["state"]), str(kept["nonce"]), str(kept["verifier"]))
+        try:
+            person = oidc.finish(
+                request.args.get("code", ""), url_for("oidc_callback", _external=True), attempt
+            )
+        except SignInFailed as exc:
+            log.warning("OIDC sign-in refused: %s", exc)
+            return login_page(f"sign-in refused: {exc}", 401)
+        sessions.sign_in(person)
+        log.info("signed in with OIDC: %s", person.username)
+        wanted = str(kept.get("next") or "/")
+        return redirect(wanted if wanted.startswith("/") and not wanted.startswith("//") else "/")
 
     @app.post("/login")
     def login_post() -> Any:

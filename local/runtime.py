@@ -34,6 +34,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 import functions
 from dashboard.app import create_app as create_dashboard
+from dashboard.oidc import Oidc
 from local import installation, redis_server
 from local.broker import Broker, load_manifests
 from local.faults import Faults
@@ -79,6 +80,8 @@ class Options:
     fault_injection: bool = False
     """Install :class:`~local.faults.Faults` (``Runtime.faults``) as the functions' hook."""
     manifests: Path = KNATIVE_DIR
+    dashboard_oidc: Oidc | None = None
+    """Sign-in with this OpenID Connect provider on the dashboard (besides tokens)."""
 
 
 class Runtime:
@@ -194,6 +197,7 @@ class Runtime:
             shared_context.store,
             secrets.token_bytes(32),
             secure_cookies=False,
+            oidc=self.options.dashboard_oidc,
         )
         server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
         self._dashboard = server

@@ -4,7 +4,8 @@ Reads ``REDIS_URL``, the session key (``FERRY_DASHBOARD_KEY_FILE``, a file of at
 bytes, e.g. a mounted Secret) and the cluster from the environment (in-cluster, else the
 kubeconfig), and serves ``dashboard.app`` with waitress on ``$PORT``, sending each live update
 as soon as it is written. ``--insecure-cookies`` drops the cookie's ``Secure`` flag, for plain
-HTTP on a developer's machine only.
+HTTP on a developer's machine only. ``FERRY_OIDC_*`` add sign-in with an OpenID Connect
+provider (:func:`provider_from_env`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashboard.oidc import Oidc
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +48,35 @@ def session_key(path: str) -> bytes:
     return key
 
 
+def provider_from_env() -> Oidc | None:
+    """The OIDC provider ``FERRY_OIDC_ISSUER`` and ``FERRY_OIDC_CLIENT_ID`` name (None when
+    the issuer is not set), with ``FERRY_OIDC_CLIENT_SECRET_FILE``, ``FERRY_OIDC_USERNAME_CLAIM``
+    (default ``email``), ``FERRY_OIDC_GROUPS_CLAIM`` (``groups``), ``FERRY_OIDC_PREFIX``
+    (``oidc:``)."""
+    from dashboard.oidc import Oidc, Provider
+
+    issuer = os.environ.get("FERRY_OIDC_ISSUER", "")
+    if not issuer:
+        return None
+    secret = ""
+    secret_file = os.environ.get("FERRY_OIDC_CLIENT_SECRET_FILE", "")
+    if secret_file:
+        try:
+            secret = Path(secret_file).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read the OIDC client secret {secret_file}: {exc}") from None
+    return Oidc(
+        Provider(
+            issuer,
+            os.environ.get("FERRY_OIDC_CLIENT_ID", ""),
+            secret,
+            username_claim=os.environ.get("FERRY_OIDC_USERNAME_CLAIM", "email"),
+            groups_claim=os.environ.get("FERRY_OIDC_GROUPS_CLAIM", "groups"),
+            prefix=os.environ.get("FERRY_OIDC_PREFIX", "oidc:"),
+        )
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from kubernetes.config import ConfigException
     from waitress import serve
@@ -61,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             StateStore.from_url(redis_url),
             key,
             secure_cookies=not args.insecure_cookies,
+            oidc=provider_from_env(),
         )
     except (ValueError, ConfigException) as exc:
         print(f"ferry dashboard: {exc}", file=sys.stderr)

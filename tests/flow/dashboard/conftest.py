@@ -3,7 +3,8 @@
 ``people`` makes three users with tokens: ``alice`` (group ``ops``, bound in the demo's
 namespace to ``ferry-rollout-operator``: read and act), ``bob`` (a viewer: get and list
 rollouts) and ``eve`` (nothing). ``Browser`` is a signed-in HTTP session, as a browser keeps
-it: the session cookie, and the CSRF token read from the page.
+it: the session cookie, and the CSRF token read from the page. ``issuer`` is a local OpenID
+Connect provider.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from local import demo
 from local.runtime import Runtime
 from shared.kube import Kube
 from tests.flow.conftest import Demo, fast_options
+from tests.oidc_issuer import Issuer, serving
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -111,6 +113,13 @@ class Browser:
             json={"action": action},
             headers={"X-CSRF-Token": self.csrf if csrf is None else csrf, **headers},
         )
+
+
+@pytest.fixture
+def issuer() -> Iterator[Issuer]:
+    """A local OpenID Connect provider (``tests.oidc_issuer``)."""
+    with serving() as started:
+        yield started
 
 
 @pytest.fixture
