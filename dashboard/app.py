@@ -64,10 +64,12 @@ def create_app(
     *,
     secure_cookies: bool = True,
     oidc: Oidc | None = None,
+    traces_url: str = "",
 ) -> Flask:
     """The dashboard, reading with ``kube`` (its own ServiceAccount: it may list rollouts,
     review tokens and access, and impersonate people) and ``store``; with ``oidc``, people may
-    also sign in with that identity provider."""
+    also sign in with that identity provider; ``traces_url`` (with ``{trace_id}``) links a
+    rollout to its trace in a tracing UI."""
     if len(secret) < 32:
         raise ValueError("the session secret must be at least 32 bytes")
     app = Flask(
@@ -132,6 +134,7 @@ def create_app(
         pods = kube.list_of("v1", "pods", ref.namespace)
         page = views.rollout(obj, store.history(ref), runs, events, pods, time.time())
         page["can"] = can(person, ref.namespace)
+        page["traceUrl"] = traces_url.replace("{trace_id}", page["trace"]) if page["trace"] else ""
         return page
 
     # -- pages -------------------------------------------------------------------------------

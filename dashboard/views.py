@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared import tracing
+
 Obj = dict[str, Any]
 
 
@@ -119,7 +121,16 @@ def rollout(
         "events": [_event(e) for e in events],
         "pods": _pods(obj, pods),
         "conditions": status.get("conditions") or [],
+        "trace": trace(obj),
     }
+
+
+def trace(obj: Obj) -> str:
+    """The trace of the rollout's current revision (``shared.tracing``), or ``""``."""
+    status = _status(obj)
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    revision = str(status.get("canaryRevision") or status.get("stableRevision") or "")
+    return tracing.trace_id(uid, revision) if uid and revision else ""
 
 
 def _run(run: Obj) -> Obj:

@@ -116,6 +116,10 @@ class Ext(StrEnum):
     """How many times an in-flight measurement was looked at again."""
     COMMAND = "command"
     """The id of the user command (in the Rollout's status.commands) the event carries out."""
+    TRACEPARENT = "traceparent"
+    """W3C trace context (the CloudEvents distributed tracing extension): the span of the
+    transition that sent the event. Set on a reply by ``shared.tracing``, never part of the
+    id (:func:`with_extension`)."""
     ROLLOUT_UID = "rolloutuid"
     """The uid of the Rollout the event is about: a Rollout deleted and created again under
     the same name is another rollout, and the events of the old one do not apply to it."""
@@ -183,6 +187,11 @@ def new(
         Ext(key)  # raises ValueError for a name outside the catalogue
         attributes[key] = str(value)
     return CloudEvent(attributes, data if data is not None else {})
+
+
+def with_extension(event: CloudEvent, name: Ext, value: str) -> CloudEvent:
+    """``event`` with one more extension attribute, its id unchanged."""
+    return CloudEvent({**event.get_attributes(), str(name): value}, event.get_data())
 
 
 def fact_id(type_: Type, ref: RolloutRef, **extensions: str | int) -> str:

@@ -38,6 +38,9 @@ class Keys:
     """Set of ``ns/name`` of every rollout with state, for the reconcile tick."""
     deadletters = "ferry:deadletters"
     """Stream of events the broker gave up on."""
+    span = "ferry:{{{ns}/{name}}}:span"
+    """The trace context (``traceparent``) of the rollout's last committed transition, the
+    parent of the next one whose event carries none (``shared.tracing``)."""
     counters = "ferry:counters"
     """Hash of what the functions count (``shared.telemetry``), for the metrics endpoint."""
 
@@ -255,6 +258,13 @@ class StateStore:
             pipe.hgetall(Keys.of(Keys.state, ref))
         found = pipe.execute()
         return [RolloutState.from_fields(ref, raw) for ref, raw in zip(refs, found, strict=True)]
+
+    def last_span(self, ref: RolloutRef) -> str:
+        found = self.redis.get(Keys.of(Keys.span, ref))
+        return found.decode() if isinstance(found, bytes) else ""
+
+    def set_last_span(self, ref: RolloutRef, traceparent: str) -> None:
+        self.redis.set(Keys.of(Keys.span, ref), traceparent, ex=30 * 24 * 3600)
 
     def add_to_counters(self, amounts: dict[str, float]) -> None:
         """Add each amount to its counter (one round trip; no transaction: counters only

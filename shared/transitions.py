@@ -22,6 +22,7 @@ Function modules hold only their guard and decision.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,7 @@ from shared import (
     routers,
     status,
     telemetry,
+    tracing,
 )
 from shared.context import Context
 from shared.events import Ext, RolloutRef
@@ -68,6 +70,7 @@ def run(
     ref = events.RolloutRef.parse(event.get_subject())
     wanted = expect.parse(event)
     key = events.key(event)
+    started_ns = time.time_ns()
     for _ in range(ATTEMPTS):
         if ctx.store.processed(ref, key):
             return _again(ctx, ref, key)
@@ -77,7 +80,9 @@ def run(
             return None if outcome is None else outcome.reply
         if ctx.before_commit is not None:
             ctx.before_commit(ctx.function)
-        reply = events.to_json(outcome.reply) if outcome.reply is not None else ""
+        span = tracing.plan(event, outcome.state, old, ctx.store.last_span(ref))
+        sent = tracing.reply_with(outcome.reply, span)
+        reply = events.to_json(sent) if sent is not None else ""
         try:
             ctx.store.commit(
                 old,
@@ -95,6 +100,9 @@ def run(
         telemetry.transition(
             ctx.store, ctx.function, event.get_type(), _stage(outcome.state), event.get_time()
         )
+        if span is not None:
+            ctx.store.set_last_span(ref, span.traceparent)
+            tracing.record(span, ctx.function, event, old, outcome.state, started_ns, outcome.note)
         if ctx.after_commit is not None:
             ctx.after_commit(ctx.function)
         if outcome.state is not None:
@@ -109,7 +117,7 @@ def run(
                     ctx.kube.record_event(obj, notable, outcome.note, warning=False)
                 for reason, message, warning in outcome.events:
                     ctx.kube.record_event(obj, reason, message, warning=warning)
-        return outcome.reply
+        return sent
     raise Conflict(f"{ref.subject}: state kept changing; giving up for now")
 
 

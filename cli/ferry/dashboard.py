@@ -5,7 +5,8 @@ bytes, e.g. a mounted Secret) and the cluster from the environment (in-cluster, 
 kubeconfig), and serves ``dashboard.app`` with waitress on ``$PORT``, sending each live update
 as soon as it is written. ``--insecure-cookies`` drops the cookie's ``Secure`` flag, for plain
 HTTP on a developer's machine only. ``FERRY_OIDC_*`` add sign-in with an OpenID Connect
-provider (:func:`provider_from_env`).
+provider (:func:`provider_from_env`); ``FERRY_TRACES_URL`` (e.g.
+``https://jaeger.example.com/trace/{trace_id}``) links each rollout to its trace.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             key,
             secure_cookies=not args.insecure_cookies,
             oidc=provider_from_env(),
+            traces_url=os.environ.get("FERRY_TRACES_URL", ""),
         )
     except (ValueError, ConfigException) as exc:
         print(f"ferry dashboard: {exc}", file=sys.stderr)

@@ -43,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError, ConfigException) as exc:
         print(f"ferry serve: {exc}", file=sys.stderr)
         return 2
+    if settings.otlp:
+        import atexit
+
+        from shared import tracing
+
+        provider = tracing.otlp_provider(f"ferry-{args.function}")
+        tracing.configure(provider)
+        atexit.register(provider.shutdown)  # the last spans leave before the process does
     senders = None
     if settings.sender_auth:
         senders = Senders(context.kube, settings.audience, settings.senders)

@@ -57,6 +57,9 @@
     text("step", r.step || "–");
     text("stable", r.stable);
     text("canary", r.canary || "–");
+    const trace = document.getElementById("trace");
+    trace.textContent = r.trace || "–";
+    if (r.traceUrl) trace.href = r.traceUrl; else trace.removeAttribute("href");
     const steps = document.getElementById("steps");
     steps.replaceChildren();
     for (const s of r.steps) {

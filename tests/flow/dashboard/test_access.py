@@ -25,6 +25,7 @@ import yaml
 
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
+from shared import tracing
 from shared.kube import Kube
 from shared.state import Stage
 from tests.flow.conftest import Demo, eventually
@@ -81,6 +82,8 @@ def test_an_operator_reads_acts_and_is_the_one_recorded(
     assert [s["current"] for s in page["steps"]] == [False, True, False, False]
     assert any(h["note"].startswith("step 1/4") for h in page["history"])
     assert page["pods"]["stable"] and page["pods"]["canary"]
+    state = podinfo.state()
+    assert page["trace"] == tracing.trace_id(state.uid, state.canary_revision)
     reasons = {(e["type"], e["reason"]) for e in page["events"]}
     assert {("Normal", "RolloutUpdated"), ("Normal", "RolloutPaused")} <= reasons
 
