@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -38,6 +39,7 @@ AUDIENCE = "ferry.dev/functions/detect"
 class Served:
     url: str
     sim: Simulator
+    proc: subprocess.Popen[bytes]
 
     def token(self, namespace: str, audience: str = AUDIENCE) -> str:
         """A token of a ServiceAccount of ``namespace`` (made if needed) for ``audience``."""
@@ -81,7 +83,7 @@ def served(redis_server: str, tmp_path: Path) -> Iterator[Served]:
             else:
                 proc.kill()
                 raise AssertionError(f"ferry serve did not start: {proc.communicate()[0]!r}")
-            yield Served(url, sim)
+            yield Served(url, sim, proc)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -127,6 +129,20 @@ def test_serve_accepts_only_tokens_of_its_senders_for_its_audience(served: Serve
     assert stranger.status_code == 403
     assert "system:serviceaccount:team-a:sender may not send events here" in stranger.text
     assert post(f"Bearer {served.token('ferry-system')}").status_code in (200, 202)
+
+
+def test_serve_logs_json_lines_at_info(served: Served) -> None:
+    """A collector parses the logs: every line is one JSON object, INFO included."""
+    event = events.new(Type.RESOURCE_ADDED, RolloutRef("default", "x"), data={"kind": "Pod"})
+    headers, body = events.to_http(event)
+    trusted = {"Authorization": f"Bearer {served.token('ferry-system')}"}
+    requests.post(f"{served.url}/", data=body, headers={**headers, **trusted}, timeout=5)
+    served.proc.terminate()
+    output, _ = served.proc.communicate(timeout=10)
+    lines = [json.loads(line) for line in output.decode().splitlines() if line.strip()]
+    assert lines, "ferry serve logged nothing"
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any(line["level"] == "INFO" for line in lines)
 
 
 def test_serve_refuses_to_start_without_an_audience(redis_server: str) -> None:

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="session cookie without Secure (plain HTTP on your own machine only)",
     )
-    made.set_defaults(run=run)
+    made.set_defaults(run=run, structured_logs=True)  # JSON lines at INFO (shared.logs)
 
 
 def session_key(path: str) -> bytes:

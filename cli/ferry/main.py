@@ -9,12 +9,12 @@ does the work itself.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from cli.ferry import dashboard, manifests, serve
+from shared import logs
 from shared.version import VERSION
 
 ENTRY_POINTS = "ferry.commands"
@@ -36,10 +36,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(verbose=args.verbose, structured=getattr(args, "structured_logs", False))
     return int(args.run(args))
 
 

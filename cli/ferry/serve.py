@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="serve one function over HTTP (in a Knative Service)")
     serve.add_argument("function", help="the function's name, e.g. detect")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    serve.set_defaults(run=run)
+    serve.set_defaults(run=run, structured_logs=True)  # JSON lines at INFO (shared.logs)
 
 
 def run(args: argparse.Namespace) -> int:
