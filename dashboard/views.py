@@ -8,6 +8,7 @@ app reads only what the person may see, then calls these).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -118,7 +119,7 @@ def rollout(
             if h.get("note")
         ],
         "analysis": [_run(r) for r in runs],
-        "events": [_event(e) for e in events],
+        "events": sorted((_event(e) for e in events), key=lambda e: str(e["time"]), reverse=True),
         "pods": _pods(obj, pods),
         "conditions": status.get("conditions") or [],
         "trace": trace(obj),
@@ -133,16 +134,61 @@ def trace(obj: Obj) -> str:
     return tracing.trace_id(uid, revision) if uid and revision else ""
 
 
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_BOUND = re.compile(rf"^\s*result(?:\[0\])?\s*(<=|<|>=|>)\s*({NUMBER})\s*$")
+_FIRST_NUMBER = re.compile(NUMBER)
+
+
+def thresholds(metric: Obj) -> list[Obj]:
+    """The lines a metric's measurements are judged against: Flagger's ``thresholdRange``
+    (``min``, ``max``), and a condition that compares the result with one number (``result <
+    0.05``; kept for success, the bound a value must stay within). Other conditions draw no
+    line."""
+    found: list[Obj] = []
+    bounds = metric.get("thresholdRange")
+    if isinstance(bounds, dict):
+        for side in ("min", "max"):
+            if isinstance(bounds.get(side), (int, float)):
+                found.append({"value": float(bounds[side]), "side": side})
+    for key, when in (("successCondition", "success"), ("failureCondition", "failure")):
+        matched = _BOUND.match(str(metric.get(key) or ""))
+        if matched:
+            op, value = matched.groups()
+            below = op in ("<", "<=")
+            side = ("max" if below else "min") if when == "success" else ("min" if below else "max")
+            found.append({"value": float(value), "side": side})
+    return found
+
+
+def number(value: Any) -> float | None:
+    """A measurement's value as a number (its first one, for ``[0.03]``), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    found = _FIRST_NUMBER.search(str(value or ""))
+    return float(found.group(0)) if found else None
+
+
 def _run(run: Obj) -> Obj:
     status = run.get("status") or {}
+    declared = {
+        m.get("name"): m
+        for m in (run.get("spec") or {}).get("metrics") or []
+        if isinstance(m, dict)
+    }
     metrics = []
     for result in status.get("metricResults") or []:
         metrics.append(
             {
                 "name": result.get("name"),
                 "phase": result.get("phase"),
+                "thresholds": thresholds(declared.get(result.get("name")) or {}),
                 "measurements": [
-                    {"value": m.get("value"), "phase": m.get("phase"), "at": m.get("finishedAt")}
+                    {
+                        "value": m.get("value"),
+                        "number": number(m.get("value")),
+                        "phase": m.get("phase"),
+                        "at": m.get("finishedAt"),
+                    }
                     for m in result.get("measurements") or []
                 ],
             }

@@ -15,6 +15,13 @@ from __future__ import annotations
 from shared.state import ACTIVE, RolloutState, Stage
 
 
+def message(reason: str, old: RolloutState, note: str) -> str:
+    """The Event's message: the transition's note (a completed step says which)."""
+    if reason == "RolloutStepCompleted":
+        return f"step {old.step + 1} completed; {note}"
+    return note
+
+
 def milestone(old: RolloutState, new: RolloutState | None) -> str | None:
     """The reason of the Normal Event for the transition ``old`` -> ``new``, if any."""
     if new is None or not old.exists or new.stage in (Stage.ABORTED, Stage.INVALID):

@@ -114,7 +114,8 @@ def run(
                     loaded.obj if loaded is not None else ctx.kube.rollout(ref.namespace, ref.name)
                 )
                 if notable is not None and outcome.note:
-                    ctx.kube.record_event(obj, notable, outcome.note, warning=False)
+                    text = milestones.message(notable, old, outcome.note)
+                    ctx.kube.record_event(obj, notable, text, warning=False)
                 for reason, message, warning in outcome.events:
                     ctx.kube.record_event(obj, reason, message, warning=warning)
         return sent

@@ -49,6 +49,51 @@
     svg.append(axis, line);
   }
 
+  // One metric's measurements against its thresholds (dashed lines), failed ones marked.
+  function plot(metric) {
+    const svgNs = "http://www.w3.org/2000/svg";
+    const figure = document.createElement("figure");
+    figure.className = "metric";
+    const caption = document.createElement("figcaption");
+    caption.textContent = metric.name + " (" + metric.phase + ")";
+    const svg = document.createElementNS(svgNs, "svg");
+    svg.setAttribute("viewBox", "0 0 300 80");
+    svg.setAttribute("role", "img");
+    const values = metric.measurements.map((m) => m.number).filter((v) => v !== null);
+    const lines = metric.thresholds.map((t) => t.value);
+    const all = values.concat(lines);
+    if (all.length) {
+      let lo = Math.min(...all), hi = Math.max(...all);
+      if (hi === lo) { hi += 1; lo -= 1; }
+      const y = (v) => 70 - 60 * (v - lo) / (hi - lo);
+      for (const t of metric.thresholds) {
+        const line = document.createElementNS(svgNs, "line");
+        line.setAttribute("x1", "5"); line.setAttribute("x2", "295");
+        line.setAttribute("y1", y(t.value).toFixed(1)); line.setAttribute("y2", y(t.value).toFixed(1));
+        line.setAttribute("class", "threshold " + t.side);
+        const title = document.createElementNS(svgNs, "title");
+        title.textContent = t.side + " " + t.value;
+        line.appendChild(title);
+        svg.appendChild(line);
+      }
+      const n = metric.measurements.length;
+      metric.measurements.forEach((m, i) => {
+        if (m.number === null) return;
+        const dot = document.createElementNS(svgNs, "circle");
+        dot.setAttribute("cx", (10 + 280 * (n > 1 ? i / (n - 1) : 0.5)).toFixed(1));
+        dot.setAttribute("cy", y(m.number).toFixed(1));
+        dot.setAttribute("r", "3");
+        dot.setAttribute("class", "measurement " + String(m.phase || "").toLowerCase());
+        const title = document.createElementNS(svgNs, "title");
+        title.textContent = String(m.value) + " (" + m.phase + ")";
+        dot.appendChild(title);
+        svg.appendChild(dot);
+      });
+    }
+    figure.append(caption, svg);
+    return figure;
+  }
+
   function render(r) {
     text("phase", r.phase);
     document.getElementById("phase").dataset.phase = r.phase;
@@ -81,10 +126,9 @@
     analysis.replaceChildren();
     for (const run of r.analysis) {
       const p = document.createElement("p");
-      const metrics = run.metrics.map((m) => m.name + " " + m.phase + " [" +
-        m.measurements.map((x) => x.value).join(", ") + "]").join("; ");
-      p.textContent = run.name + ": " + run.phase + (metrics ? " — " + metrics : "");
+      p.textContent = run.name + ": " + run.phase + (run.message ? " — " + run.message : "");
       analysis.appendChild(p);
+      for (const m of run.metrics) analysis.appendChild(plot(m));
     }
     rows("history", r.history.slice().reverse(), [(h) => when(h.time), (h) => h.user, (h) => h.note]);
     rows("events", r.events, [(e) => when(e.time), (e) => e.type, (e) => e.reason, (e) => e.message]);

@@ -9,7 +9,7 @@ deletion are not milestones; a rollback to the stable template is.
 from __future__ import annotations
 
 from shared.events import RolloutRef
-from shared.milestones import milestone
+from shared.milestones import message, milestone
 from shared.state import RolloutState, Stage
 
 REF = RolloutRef("shop", "web")
@@ -51,3 +51,9 @@ def test_what_is_not_a_milestone_and_a_rollback() -> None:
     assert milestone(state(Stage.PAUSED, 1), state(Stage.HEALTHY, 1, canary="")) == (
         "RolloutRolledBack"
     )
+
+
+def test_a_completed_step_says_which() -> None:
+    old = state(Stage.STEPPING, 1)
+    assert message("RolloutStepCompleted", old, "step 3/4") == "step 2 completed; step 3/4"
+    assert message("RolloutPaused", old, "step 2/4: paused") == "step 2/4: paused"

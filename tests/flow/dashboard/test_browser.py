@@ -3,9 +3,10 @@
 Covered: an operator signs in with her token, finds the rollout in the list, opens it, sees it
 paused at step 2/4 with 20% and the current step marked, presses Promote and sees the page
 move to step 4/4 and 50% by itself (no reload: the live stream); a viewer sees every action
-button disabled, and a command sent from his page anyway is refused (403). Screenshots are kept
-in ``.artifacts/`` (``FERRY_ARTIFACTS`` to put them elsewhere). Chromium must be installed
-(``.ci/run`` installs it): the test fails, never skips, without it.
+button disabled, and a command sent from his page anyway is refused (403); an analysis's
+measurements are plotted with the line of the threshold they are judged against. Screenshots
+are kept in ``.artifacts/`` (``FERRY_ARTIFACTS`` to put them elsewhere). Chromium must be
+installed (``.ci/run`` installs it): the test fails, never skips, without it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
+from shared import models
+from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo
+from tests.flow.conftest import Check, Demo
 from tests.flow.dashboard.conftest import People
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
@@ -117,3 +120,39 @@ def test_a_viewer_sees_the_buttons_off_and_is_refused(
     assert status == 403
     shot(page, "dashboard-viewer.png")
     assert podinfo.state().stage == Stage.PAUSED
+
+
+def test_measurements_are_plotted_against_their_thresholds(
+    up: Runtime, admin: Kube, people: People, podinfo: Demo, browser: Browser, check: Check
+) -> None:
+    metric = {
+        "name": "ok",
+        "count": 2,
+        "interval": "300ms",
+        "successCondition": "result >= 1",
+        "provider": {"web": {"url": check.url, "jsonPath": "{$.ok}"}},
+    }
+    admin.create(
+        {
+            "apiVersion": models.API_VERSION,
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "ok", "namespace": demo.NAMESPACE},
+            "spec": {"metrics": [metric]},
+        }
+    )
+    steps: list[dict[str, Any]] = [
+        {"setWeight": 20},
+        {"analysis": {"templates": [{"templateName": "ok"}]}},
+        {"pause": {}},
+    ]
+    podinfo.create(steps)
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=2)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, up.dashboard_url, people.tokens["alice"])
+    page.goto(f"{up.dashboard_url}/rollouts/{demo.NAMESPACE}/{demo.NAME}")
+    expect(page.locator("#analysis figure.metric figcaption")).to_have_text("ok (Successful)")
+    expect(page.locator("#analysis svg line.threshold.min")).to_have_count(1)
+    expect(page.locator("#analysis svg circle.measurement.successful")).to_have_count(2)
+    shot(page, "dashboard-analysis.png")
