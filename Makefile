@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/sim_throughput.py --out bench/results/sim_throughput.json
 	$(PY) bench/abort_reaction.py --out bench/results/abort_reaction.json
 	$(PY) bench/sender_auth.py --out bench/results/sender_auth.json
+	$(PY) bench/dashboard_list.py --out bench/results/dashboard_list.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -36,6 +36,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from werkzeug.exceptions import HTTPException
 
 from dashboard import sessions, views
+from dashboard.catalog import Catalog
 from dashboard.identity import Access, Person, review_token
 from dashboard.metrics import RolloutMetrics
 from dashboard.oidc import Attempt, Oidc, SignInFailed
@@ -81,6 +82,8 @@ def create_app(
     app.secret_key = secret
     app.config.update(sessions.settings(secure_cookies), MAX_CONTENT_LENGTH=MAX_BODY)
     access = Access(kube)
+    catalog = Catalog(kube).start()
+    app.extensions["ferry_catalog"] = catalog  # stop() it with the app
 
     def signed_in(api: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -242,9 +245,9 @@ def create_app(
         if namespace:
             if not access.allowed(person, "list", "rollouts", namespace):
                 return _error(403, f"you may not list rollouts in namespace {namespace}")
-            found = kube.rollouts(namespace)
+            found = catalog.rollouts(namespace)
         else:
-            found = kube.rollouts()
+            found = catalog.rollouts()
             if not access.allowed(person, "list", "rollouts"):
                 spaces = {o["metadata"]["namespace"] for o in found}
                 seen = {s for s in spaces if access.allowed(person, "list", "rollouts", s)}

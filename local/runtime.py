@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
+from flask import Flask
 from kubernetes import client, config
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -325,6 +326,7 @@ class Runtime:
             self.broker.stop()
             self.broker = None
         if self._dashboard is not None:
+            cast("Flask", self._dashboard.app).extensions["ferry_catalog"].stop()
             self._dashboard.shutdown()
             self._dashboard.server_close()
             self._dashboard = None

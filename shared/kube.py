@@ -13,9 +13,10 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from kubernetes import client, config
@@ -147,6 +148,68 @@ class Kube:
         if status >= 400:
             raise ApiError(status, f"{method} {path}: {status} {_message(raw)}")
         return json.loads(raw) if raw else {}
+
+    def watch(
+        self,
+        api_version: str,
+        plural: str,
+        namespace: str | None,
+        version: str,
+        seconds: float,
+        *,
+        field_selector: str = "",
+    ) -> Generator[tuple[str, Obj], None, None]:
+        """One watch request from resourceVersion ``version``, lasting about ``seconds``: each
+        change as (type, object), bookmarks included; ``ERROR`` objects as the server sends
+        them (410: too old, list again). Ends when the server ends it or the read times out
+        (watch again from the last version seen). 404 is NotFound, 429/5xx Transient, other
+        refusals ApiError."""
+        path = _path(api_version, plural, namespace)
+        query = {
+            "watch": "true",
+            "resourceVersion": version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(max(1, math.ceil(seconds))),
+        }
+        if field_selector:
+            query["fieldSelector"] = field_selector
+        try:
+            method, url, headers, _body, _ = self.api.param_serialize(
+                method="GET",
+                resource_path=path,
+                query_params=list(query.items()),
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            response = self.api.call_api(
+                method, url, header_params=headers, _request_timeout=(10, seconds + 10)
+            ).response
+        except HTTPError as exc:
+            raise Transient(f"GET {path}: {exc}") from exc
+        try:
+            if response.status == 404:
+                raise NotFound(path)
+            if response.status >= 400:
+                raw = response.read()
+                if response.status == 429 or response.status >= 500:
+                    raise Transient(f"GET {path}: {response.status} {_message(raw)}")
+                raise ApiError(response.status, f"GET {path}: {response.status} {_message(raw)}")
+            pending = b""
+            try:
+                while True:
+                    chunk = response.read1(65536)
+                    if not chunk:
+                        return
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            change = json.loads(line)
+                            yield str(change.get("type")), dict(change.get("object") or {})
+            except HTTPError:
+                return  # the read timed out or the server hung up: the caller watches again
+        finally:
+            response.release_conn()
 
     # -- generic verbs ------------------------------------------------------------------------
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import json
-import math
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -292,8 +290,18 @@ def follow(
             return
         started, seen = time.monotonic(), 0
         with (
+            _watchable(ns),
             session.doing("watch", "rollouts", ns),
-            contextlib.closing(_watch(session.kube, ns, name, version, left)) as changes,
+            contextlib.closing(
+                session.kube.watch(
+                    models.API_VERSION,
+                    models.PLURAL,
+                    ns,
+                    version,
+                    left,
+                    field_selector=f"metadata.name={name}",
+                )
+            ) as changes,
         ):
             for kind, obj in changes:
                 seen += 1
@@ -315,60 +323,9 @@ def follow(
             time.sleep(0.5)  # the server ended the watch at once: do not spin
 
 
-def _watch(
-    kube: Kube, namespace: str, name: str, version: str, seconds: float
-) -> Generator[tuple[str, Obj], None, None]:
-    """One watch request on the Rollout ``name`` from ``version``, lasting about ``seconds``.
-
-    TODO(lead): this is the one place outside shared.kube that uses the client's transport
-    (Kube.request reads whole responses and cannot stream); it belongs in Kube as ``watch``.
-    """
-    path = f"/apis/{models.API_VERSION}/namespaces/{namespace}/{models.PLURAL}"
-    query = {
-        "fieldSelector": f"metadata.name={name}",
-        "watch": "true",
-        "resourceVersion": version,
-        "allowWatchBookmarks": "true",
-        "timeoutSeconds": str(max(1, math.ceil(seconds))),
-    }
+@contextlib.contextmanager
+def _watchable(namespace: str) -> Iterator[None]:
     try:
-        method, url, headers, _body, _ = kube.api.param_serialize(
-            method="GET",
-            resource_path=path,
-            query_params=list(query.items()),
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = kube.api.call_api(
-            method, url, header_params=headers, _request_timeout=(10, seconds + 10)
-        ).response
-    except HTTPError as exc:
-        raise Transient(f"GET {path}: {exc}") from exc
-    try:
-        if response.status == 404:
-            raise Failure(f"cannot watch rollouts in namespace {namespace!r}: not found")
-        if response.status >= 400:
-            raw = response.read()
-            try:
-                message = str(json.loads(raw).get("message", ""))
-            except ValueError:
-                message = raw[:200].decode(errors="replace")
-            if response.status in (429,) or response.status >= 500:
-                raise Transient(f"GET {path}: {response.status} {message}")
-            raise ApiError(response.status, f"GET {path}: {response.status} {message}")
-        pending = b""
-        try:
-            while True:
-                chunk = response.read1(65536)
-                if not chunk:
-                    return
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        change = json.loads(line)
-                        yield str(change.get("type")), dict(change.get("object") or {})
-        except HTTPError:
-            return  # the read timed out or the server hung up: the caller watches again
-    finally:
-        response.release_conn()
+        yield
+    except NotFound:
+        raise Failure(f"cannot watch rollouts in namespace {namespace!r}: not found") from None

@@ -220,3 +220,31 @@ def test_every_dashboard_grant_is_used_and_nothing_refused(
     }
     assert granted - done == set(), "granted but never used"
     assert done - granted == set(), "used but not granted (it would have been refused)"
+
+
+def test_the_list_is_served_from_a_watched_copy(
+    up: Runtime, admin: Kube, people: People, podinfo: Demo
+) -> None:
+    """Pages of the list cost the API server nothing per request: one list and a watch in
+    all, which show a new Rollout and a deleted one within moments."""
+    alice = Browser(up.dashboard_url)
+    alice.sign_in(people.tokens["alice"])
+    assert alice.get("/api/rollouts").json()["items"] == []
+    podinfo.create(STEPS)
+    eventually(lambda: alice.get("/api/rollouts").json()["items"], what="the new Rollout listed")
+    assert up.sim is not None
+    account = FERRY + "ferry-dashboard"
+
+    def lists() -> int:
+        return sum(
+            1
+            for r in up.sim.audit()
+            if r.user == account and r.resource == "rollouts" and r.verb == "list"
+        )
+
+    before = lists()
+    for _ in range(20):
+        assert alice.get("/api/rollouts?size=25").status_code == 200
+    assert lists() == before
+    admin.delete("ferry.dev/v1alpha1", "rollouts", demo.NAMESPACE, demo.NAME)
+    eventually(lambda: alice.get("/api/rollouts").json()["items"] == [], what="the Rollout gone")
