@@ -14,11 +14,13 @@ import hmac
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Flask,
@@ -54,6 +56,9 @@ LIVE_WAIT = 15.0
 """Seconds a live stream waits for a change before it sends a keep-alive."""
 LIVE_FOR = 600.0
 """Seconds one live stream lasts (the browser's EventSource then opens another)."""
+MAX_LIVE = 24
+"""Live streams at once (each holds a thread); past it a new one is 503 and the browser's
+EventSource tries again."""
 
 Obj = dict[str, Any]
 
@@ -66,11 +71,13 @@ def create_app(
     secure_cookies: bool = True,
     oidc: Oidc | None = None,
     traces_url: str = "",
+    live_limit: int = MAX_LIVE,
 ) -> Flask:
     """The dashboard, reading with ``kube`` (its own ServiceAccount: it may list rollouts,
     review tokens and access, and impersonate people) and ``store``; with ``oidc``, people may
     also sign in with that identity provider; ``traces_url`` (with ``{trace_id}``) links a
-    rollout to its trace in a tracing UI."""
+    rollout to its trace in a tracing UI; ``live_limit`` bounds the live streams open at
+    once."""
     if len(secret) < 32:
         raise ValueError("the session secret must be at least 32 bytes")
     app = Flask(
@@ -82,6 +89,7 @@ def create_app(
     app.secret_key = secret
     app.config.update(sessions.settings(secure_cookies), MAX_CONTENT_LENGTH=MAX_BODY)
     access = Access(kube)
+    live_slots = threading.BoundedSemaphore(live_limit)
     catalog = Catalog(kube).start()
     app.extensions["ferry_catalog"] = catalog  # stop() it with the app
 
@@ -185,8 +193,7 @@ def create_app(
             return login_page(f"sign-in refused: {exc}", 401)
         sessions.sign_in(person)
         log.info("signed in with OIDC: %s", person.username)
-        wanted = str(kept.get("next") or "/")
-        return redirect(wanted if wanted.startswith("/") and not wanted.startswith("//") else "/")
+        return redirect(local_path(str(kept.get("next") or "/")))
 
     @app.post("/login")
     def login_post() -> Any:
@@ -272,22 +279,29 @@ def create_app(
     def api_live(person: Person, namespace: str, name: str) -> Any:
         ref = ref_of(namespace, name)
         first = detail(person, ref)
+        if not live_slots.acquire(blocking=False):
+            response = _error(503, "too many live pages open; try again shortly")
+            response.headers["Retry-After"] = "5"
+            return response
 
         def stream() -> Iterator[str]:
-            yield _sse("rollout", first)
-            head = store.history_head(ref)
-            until = time.monotonic() + LIVE_FOR
-            while time.monotonic() < until:
-                seen = store.history_after(ref, head, LIVE_WAIT)
-                if seen == head:
-                    yield ": keep-alive\n\n"
-                    continue
-                head = seen
-                try:
-                    yield _sse("rollout", detail(person, ref))
-                except HTTPException:  # access revoked, or the rollout deleted
-                    yield _sse("gone", {"reason": "no longer readable"})
-                    return
+            try:
+                yield _sse("rollout", first)
+                head = store.history_head(ref)
+                until = time.monotonic() + LIVE_FOR
+                while time.monotonic() < until:
+                    seen = store.history_after(ref, head, LIVE_WAIT)
+                    if seen == head:
+                        yield ": keep-alive\n\n"
+                        continue
+                    head = seen
+                    try:
+                        yield _sse("rollout", detail(person, ref))
+                    except HTTPException:  # access revoked, or the rollout deleted
+                        yield _sse("gone", {"reason": "no longer readable"})
+                        return
+            finally:
+                live_slots.release()
 
         return Response(
             stream_with_context(stream()),
@@ -370,8 +384,23 @@ def create_app(
 
 def _next() -> str:
     """Where to go after signing in: a path of this site only."""
-    wanted = request.values.get("next", "/")
-    return wanted if wanted.startswith("/") and not wanted.startswith("//") else "/"
+    return local_path(request.values.get("next", "/"))
+
+
+def local_path(wanted: str) -> str:
+    """``wanted`` if it is a path of this site, else ``/`` (no open redirect: not
+    ``//host``, nor ``/\\host`` which browsers read the same, nor a scheme)."""
+    parts = urlsplit(wanted)
+    if (
+        not wanted.startswith("/")
+        or wanted.startswith("//")
+        or "\\" in wanted
+        or parts.scheme
+        or parts.netloc
+        or any(ord(c) < 32 for c in wanted)
+    ):
+        return "/"
+    return wanted
 
 
 def _error(status: int, message: str) -> Response:

@@ -11,7 +11,9 @@ written; a person with no rights (``eve``) sees an empty list, and 403 for the n
 rollout; a tampered session cookie is no session; the live stream sends the rollout at once and
 again when it changes, within a second or two; bad input (unknown action, bad page size, bad
 name) is 400/404; every page carries a Content-Security-Policy; every grant of
-``knative/dashboard.yaml`` is used by a tour of the dashboard and none is missing.
+``knative/dashboard.yaml`` is used by a tour of the dashboard and none is missing; the list
+costs the API server no request per page (a watched copy); live pages are bounded (503 past
+the limit, the place freed when a page closes).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import time
 from typing import Any
 
 import yaml
+from werkzeug.serving import make_server
 
+from dashboard.app import create_app
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
 from shared import tracing
@@ -248,3 +252,32 @@ def test_the_list_is_served_from_a_watched_copy(
     assert lists() == before
     admin.delete("ferry.dev/v1alpha1", "rollouts", demo.NAMESPACE, demo.NAME)
     eventually(lambda: alice.get("/api/rollouts").json()["items"] == [], what="the Rollout gone")
+
+
+def test_live_pages_are_bounded(up: Runtime, admin: Kube, podinfo: Demo) -> None:
+    """Each live page holds a thread: past the limit a new one is 503 with Retry-After (the
+    browser's EventSource tries again), and a page closed frees its place."""
+    assert up.sim is not None and up.store is not None
+    app = create_app(
+        Kube(up.sim.api_client()), up.store, b"k" * 32, secure_cookies=False, live_limit=1
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        podinfo.create(STEPS)
+        podinfo.wait(Stage.HEALTHY)
+        browser = Browser(f"http://127.0.0.1:{server.server_port}")
+        browser.sign_in(up.sim.add_user("root", ["system:masters"]))
+        live = f"{browser.base}{DETAIL}/live"
+        first = browser.http.get(live, stream=True, timeout=30)
+        assert next(first.iter_lines(decode_unicode=True)).startswith("event: rollout")
+        refused = browser.http.get(live, stream=True, timeout=30)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+        first.close()
+        eventually(
+            lambda: browser.http.get(live, stream=True, timeout=30).status_code == 200,
+            what="the place freed",
+        )
+    finally:
+        app.extensions["ferry_catalog"].stop()
+        server.shutdown()

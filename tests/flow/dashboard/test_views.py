@@ -3,11 +3,13 @@
 Covered: Flagger's ``thresholdRange`` draws its min and max; a success condition comparing the
 result with a number draws the bound a value must stay within (``<`` a max, ``>=`` a min), a
 failure condition the opposite; other conditions draw nothing; a measurement's value is read
-as its first number (``[0.03]``); steps read as people say them; ages as kubectl prints them.
+as its first number (``[0.03]``); steps read as people say them; ages as kubectl prints them;
+where sign-in goes next is a path of the dashboard only (no open redirect).
 """
 
 from __future__ import annotations
 
+from dashboard.app import local_path
 from dashboard.views import age, number, step_text, thresholds
 
 
@@ -33,3 +35,10 @@ def test_numbers_steps_and_ages() -> None:
     assert step_text({"setHeaderRoute": {"name": "testers"}}) == "remove header route testers"
     assert age("2026-12-01T00:00:00Z", 1_796_083_200 + 3 * 3600) == "3h"
     assert age("not a time", 0) == ""
+
+
+def test_sign_in_returns_to_this_site_only() -> None:
+    assert local_path("/rollouts/shop/web") == "/rollouts/shop/web"
+    assert local_path("/?page=2") == "/?page=2"
+    for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example", "evil", "/\n"):
+        assert local_path(elsewhere) == "/", elsewhere
