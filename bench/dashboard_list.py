@@ -1,11 +1,13 @@
-"""How the dashboard's list of rollouts holds up at 1,000 rollouts, on the embedded runtime.
+"""How the dashboard holds up at 1,000 rollouts, and how soon a live page sees a transition.
 
 Side by side in one run: the same signed-in person asks for the first page (50 rows) of the
-list ``--requests`` times with 10 Rollouts in the cluster, then with 1,000 (each in its own
-namespace half the time, so the per-namespace access reviews are exercised too). Reported:
-median and p90 of the request time at each size, their ratio, and how many times the dashboard
-listed Rollouts from the API server during the requests (the list is served from a watched
-copy: it should be 0). Writes JSON; prints a summary. ``make bench``.
+list ``--requests`` times with 10 Rollouts in the cluster, then with 1,000 (half of them in
+namespaces of their own). Reported: median and p90 of the request time at each size, their
+ratio, and how many times the dashboard listed Rollouts from the API server during the
+requests (the list is served from a watched copy: it should be 0). Then, on a rollout paused
+between steps, a live page (server-sent events) is open while it is promoted step by step:
+reported is the delay from each transition's commit (its history entry's time) to the page
+receiving it. Writes JSON; prints a summary. ``make bench``.
 """
 
 from __future__ import annotations
@@ -82,6 +84,58 @@ def wait_listed(http: requests.Session, base: str, total: int) -> None:
     raise SystemExit(f"the dashboard never listed {total} rollouts")
 
 
+def live_delays(runtime: Runtime, kube: Kube, http: requests.Session, base: str) -> list[float]:
+    """Seconds from each commit to the live page receiving it, over promotions of a canary
+    paused between its steps."""
+    steps: list[dict[str, Any]] = []
+    for weight in (10, 20, 30, 40, 50, 60, 70, 80):
+        steps += [{"setWeight": weight}, {"pause": {}}]
+    kube.create(demo.deployment("podinfo:1"))
+    kube.create(demo.ingress())
+    kube.create(demo.rollout(steps))
+    path = f"/api/rollouts/{demo.NAMESPACE}/{demo.NAME}"
+    wait_for(http, f"{base}{path}", lambda page: page["phase"] == "Healthy")
+    body = {
+        "spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": "podinfo:2"}]}}}
+    }
+    kube.merge_patch("apps/v1", "deployments", demo.NAMESPACE, demo.NAME, body)
+    wait_for(http, f"{base}{path}", lambda page: page["phase"] == "Paused")
+    csrf = http.get(f"{base}/").text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    delays: list[float] = []
+    with http.get(f"{base}{path}/live", stream=True, timeout=120) as stream:
+        lines = stream.iter_lines(decode_unicode=True)
+        seen = ""
+        for _ in range(len(steps) // 2 - 1):
+            http.post(
+                f"{base}{path}/commands",
+                json={"action": "promote"},
+                headers={"X-CSRF-Token": csrf},
+                timeout=30,
+            ).raise_for_status()
+            while True:
+                line = next(lines)
+                if not line.startswith("data: "):
+                    continue
+                arrived = time.time()
+                page = json.loads(line[6:])
+                newest = max((h["time"] for h in page["history"]), default=0.0)
+                if page["step"] != seen and page["phase"] == "Paused":
+                    delays.append(arrived - newest)
+                    seen = page["step"]
+                    break
+    return delays
+
+
+def wait_for(http: requests.Session, url: str, ready: Any) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        answer = http.get(url, timeout=30)
+        if answer.ok and ready(answer.json()):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{url} never got ready")
+
+
 def settle(runtime: Runtime) -> None:
     """Let Ferry finish with the new Rollouts first (the list is measured, not them)."""
     assert runtime.broker is not None
@@ -122,6 +176,8 @@ def main() -> None:
         before = lists(runtime)
         large = measure(http, base, args.requests)
         large_lists = lists(runtime) - before
+        print("live page", flush=True)
+        delays = live_delays(runtime, kube, http, base)
     result = {
         "benchmark": "dashboard_list",
         "requests": args.requests,
@@ -129,6 +185,7 @@ def main() -> None:
         "machine": platform.platform(),
         "rollouts_10": {**summary(small), "api_lists": small_lists},
         f"rollouts_{args.large}": {**summary(large), "api_lists": large_lists},
+        "live_delay": {**summary(delays), "transitions": len(delays)},
     }
     result["ratio_median"] = round(
         result[f"rollouts_{args.large}"]["median_ms"] / result["rollouts_10"]["median_ms"], 2
