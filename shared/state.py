@@ -22,6 +22,8 @@ from shared.events import RolloutRef
 
 PROCESSED_TTL = 24 * 3600
 """Seconds a processed-event marker is kept (longer than any broker retry schedule)."""
+BLOCK_SLICE = 2.0
+"""Seconds one blocking read waits at most (redis-py gives up reading after 5 s)."""
 HISTORY_MAXLEN = 1000
 """Entries kept per rollout history stream (approximately: XADD MAXLEN ~)."""
 
@@ -360,18 +362,25 @@ class StateStore:
 
     def history_after(self, ref: RolloutRef, after: str, wait: float) -> str:
         """The id of the rollout's newest history entry, waiting up to ``wait`` seconds for
-        one newer than ``after`` (``"$"``: newer than now); ``after`` itself if none came.
-        A change notice for live views: one blocking read, no polling."""
-        found = cast(
-            "list[tuple[bytes, list[tuple[bytes, Any]]]]",
-            self.redis.xread(
-                {Keys.of(Keys.history, ref): after}, count=1000, block=max(int(wait * 1000), 1)
-            ),
-        )
-        for _, entries in found or []:
-            if entries:
-                return entries[-1][0].decode()
-        return after
+        one newer than ``after``; ``after`` itself if none came. A change notice for live
+        views: blocking reads (of at most :data:`BLOCK_SLICE` each: the client's connection
+        may not wait longer for an answer), no polling."""
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            found = cast(
+                "list[tuple[bytes, list[tuple[bytes, Any]]]]",
+                self.redis.xread(
+                    {Keys.of(Keys.history, ref): after},
+                    count=1000,
+                    block=max(int(min(left, BLOCK_SLICE) * 1000), 1),
+                ),
+            )
+            for _, entries in found or []:
+                if entries:
+                    return entries[-1][0].decode()
+            if left <= BLOCK_SLICE:
+                return after
 
     def rollouts(self) -> Iterator[RolloutRef]:
         """Every rollout that has state."""

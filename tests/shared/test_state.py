@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 import redis
@@ -137,3 +138,22 @@ def test_state_field_types_survive(redis_client: redis.Redis) -> None:
     loaded = store.load(REF)
     assert isinstance(loaded.step, int) and isinstance(loaded.pause_until, float)
     assert loaded.stage is Stage.STEPPING
+
+
+def test_a_live_view_waits_longer_than_one_read_may(redis_client: redis.Redis) -> None:
+    """The dashboard's live page waits for the next history entry for longer than redis-py
+    reads (5 s) without failing, and sees an entry that comes late in the wait."""
+    store = StateStore(redis_client)
+    ref = RolloutRef("shop", "slow")
+    head = store.history_head(ref)
+    started = time.monotonic()
+    assert store.history_after(ref, head, 5.5) == head
+    assert time.monotonic() - started >= 5.4
+    late = threading.Timer(
+        5.2, lambda: redis_client.xadd(Keys.of(Keys.history, ref), {"entry": "{}"})
+    )
+    late.start()
+    try:
+        assert store.history_after(ref, head, 10.0) != head
+    finally:
+        late.cancel()
