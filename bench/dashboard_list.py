@@ -103,8 +103,12 @@ def live_delays(runtime: Runtime, kube: Kube, http: requests.Session, base: str)
     csrf = http.get(f"{base}/").text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
     delays: list[float] = []
     with http.get(f"{base}{path}/live", stream=True, timeout=120) as stream:
-        lines = stream.iter_lines(decode_unicode=True)
-        seen = ""
+        pages = (
+            json.loads(line[6:])
+            for line in stream.iter_lines(decode_unicode=True)
+            if line.startswith("data: ")
+        )
+        seen = next(pages)["step"]  # the page as it is now
         for _ in range(len(steps) // 2 - 1):
             http.post(
                 f"{base}{path}/commands",
@@ -112,17 +116,14 @@ def live_delays(runtime: Runtime, kube: Kube, http: requests.Session, base: str)
                 headers={"X-CSRF-Token": csrf},
                 timeout=30,
             ).raise_for_status()
-            while True:
-                line = next(lines)
-                if not line.startswith("data: "):
-                    continue
+            for page in pages:
                 arrived = time.time()
-                page = json.loads(line[6:])
-                newest = max((h["time"] for h in page["history"]), default=0.0)
                 if page["step"] != seen and page["phase"] == "Paused":
+                    newest = max((h["time"] for h in page["history"]), default=arrived)
                     delays.append(arrived - newest)
                     seen = page["step"]
                     break
+            print(f"  live page at step {seen}", flush=True)
     return delays
 
 

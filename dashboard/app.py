@@ -42,7 +42,7 @@ from dashboard.catalog import Catalog
 from dashboard.identity import Access, Person, review_token
 from dashboard.metrics import RolloutMetrics
 from dashboard.oidc import Attempt, Oidc, SignInFailed
-from shared import appends, models
+from shared import appends, models, status
 from shared.events import RolloutRef
 from shared.kube import ApiError, Kube, NotFound, Transient
 from shared.state import StateStore
@@ -52,8 +52,9 @@ HERE = Path(__file__).parent
 MAX_BODY = 32 * 1024
 PAGE_SIZES = (25, 50, 100, 200)
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-LIVE_WAIT = 15.0
-"""Seconds a live stream waits for a change before it sends a keep-alive."""
+LIVE_WAIT = 5.0
+"""Seconds a live stream waits for a change before it sends a keep-alive (which also tells
+it soon that the page was closed, freeing its place)."""
 LIVE_FOR = 600.0
 """Seconds one live stream lasts (the browser's EventSource then opens another)."""
 MAX_LIVE = 24
@@ -131,6 +132,11 @@ def create_app(
 
     def detail(person: Person, ref: RolloutRef) -> Obj:
         obj = readable(person, ref)
+        # The state store is the truth and the status only its mirror, written a moment
+        # after each commit: a page woken by a commit shows the state, not the older mirror.
+        state = store.load(ref)
+        if state.exists and state.uid == obj["metadata"].get("uid"):
+            obj = {**obj, "status": {**(obj.get("status") or {}), **status.of(state, time.time())}}
         runs = kube.list_of(
             models.API_VERSION,
             "analysisruns",
@@ -150,10 +156,10 @@ def create_app(
 
     # -- pages -------------------------------------------------------------------------------
 
-    def login_page(error: str, status: int = 200) -> Any:
+    def login_page(error: str, code: int = 200) -> Any:
         provider = oidc.provider.issuer if oidc is not None else ""
         page = render_template("login.html", error=error, next=_next(), provider=provider)
-        return page, status
+        return page, code
 
     @app.get("/login")
     def login() -> Any:

@@ -170,7 +170,8 @@ def test_the_live_stream_follows_the_rollout(up: Runtime, people: People, podinf
             for line in answer.iter_lines(decode_unicode=True):
                 if line.startswith("data: "):
                     seen.append((time.monotonic(), json.loads(line[6:])))
-                    if len(seen) >= 2 and seen[-1][1]["step"] == "4/4":
+                    last = seen[-1][1]
+                    if len(seen) >= 2 and (last["step"], last["phase"]) == ("4/4", "Paused"):
                         return
 
     reader = threading.Thread(target=read, daemon=True)
@@ -179,7 +180,11 @@ def test_the_live_stream_follows_the_rollout(up: Runtime, people: People, podinf
     assert seen[0][1]["step"] == "2/4"
     asked = time.monotonic()
     assert alice.command("promote").status_code == 202
-    eventually(lambda: seen[-1][1]["step"] == "4/4", timeout=10, what="the update after promote")
+    eventually(
+        lambda: (seen[-1][1]["step"], seen[-1][1]["phase"]) == ("4/4", "Paused"),
+        timeout=10,
+        what="the last transition after promote on the live page",
+    )
     reached = next(t for t, page in seen if page["step"] == "4/4")
     podinfo.wait(Stage.PAUSED, step=3)
     assert reached - asked < 5.0  # pushed, not polled (a transition or two after the command)

@@ -91,6 +91,7 @@ def test_an_operator_promotes_and_watches_it_happen(
     expect(page.locator("#notice")).to_contain_text("promote asked")
     expect(page.locator("#step")).to_have_text("4/4", timeout=15000)  # live: no reload
     expect(page.locator("#weight")).to_have_text("50%")
+    expect(page.locator("#phase")).to_have_text("Paused")  # the last transition too
     expect(page.locator("#history tbody")).to_contain_text("alice")
     shot(page, "dashboard-rollout.png")
 
