@@ -19,6 +19,7 @@ functions); reads schemas, changes nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -50,8 +51,30 @@ def check(obj: Any, schema: Schema, old: Any = None) -> list[FieldError]:
     return errors
 
 
+_RULED: dict[int, tuple[Schema, bool]] = {}
+_RULED_LOCK = threading.Lock()
+
+
+def _ruled(schema: Schema) -> bool:
+    """Whether ``schema`` or a node below it has rules (remembered per schema node, which the
+    memo keeps alive so its id is not reused): a write is only walked where rules are."""
+    found = _RULED.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    below: list[Any] = [*properties_of(schema).values(), items_of(schema)]
+    extra = additional_of(schema)
+    if isinstance(extra, Mapping):
+        below.append(extra)
+    ruled = bool(schema.get("x-kubernetes-validations")) or any(
+        isinstance(node, Mapping) and _ruled(node) for node in below
+    )
+    with _RULED_LOCK:
+        _RULED[id(schema)] = (schema, ruled)
+    return ruled
+
+
 def _walk(value: Any, old: Any, schema: Schema, path: str, errors: list[FieldError]) -> None:
-    if value is None:
+    if value is None or not _ruled(schema):
         return
     for rule in schema.get("x-kubernetes-validations") or ():
         if isinstance(rule, Mapping) and isinstance(rule.get("rule"), str):
