@@ -43,6 +43,7 @@ from local.sim.cluster import Simulator
 from local.sim.controllers import Settings as SimSettings
 from local.sources import ApiServerSourceEmulator, PingSourceEmulator
 from local.wiring import Wiring
+from shared import telemetry
 from shared.context import Context
 from shared.endpoint import create_app
 from shared.kube import Kube
@@ -314,6 +315,7 @@ class Runtime:
         for emulator in self._sources:
             emulator.stop()
         self._sources = []
+        telemetry.flush()  # the counts, before Redis stops
         if self._worker is not None:
             self._worker.terminate()
             try:

@@ -226,8 +226,13 @@ end
 if ARGV[5] ~= '' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'entry', ARGV[5])
 end
+if ARGV[9] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[9], 'EX', tonumber(ARGV[10]))
+end
 return 1
 """
+SPAN_TTL = 30 * 24 * 3600
+"""Seconds the last span of a rollout is kept (a rollout idle longer starts a new chain)."""
 
 
 class Conflict(Exception):
@@ -261,12 +266,13 @@ class StateStore:
         found = pipe.execute()
         return [RolloutState.from_fields(ref, raw) for ref, raw in zip(refs, found, strict=True)]
 
-    def last_span(self, ref: RolloutRef) -> str:
-        found = self.redis.get(Keys.of(Keys.span, ref))
-        return found.decode() if isinstance(found, bytes) else ""
-
-    def set_last_span(self, ref: RolloutRef, traceparent: str) -> None:
-        self.redis.set(Keys.of(Keys.span, ref), traceparent, ex=30 * 24 * 3600)
+    def load_with_span(self, ref: RolloutRef) -> tuple[RolloutState, str]:
+        """The state and the rollout's last span (``""``: none), in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(Keys.of(Keys.state, ref))
+        pipe.get(Keys.of(Keys.span, ref))
+        raw, span = pipe.execute()
+        return RolloutState.from_fields(ref, raw), span.decode() if span else ""
 
     def add_to_counters(self, amounts: dict[str, float]) -> None:
         """Add each amount to its counter (one round trip; no transaction: counters only
@@ -302,11 +308,13 @@ class StateStore:
         history: dict[str, Any] | None,
         reply: str = "",
         consume: bool = True,
+        span: str = "",
     ) -> None:
         """Atomically: if the state is still ``old``, write ``new`` (None deletes the state),
         mark the event processed (keeping ``reply``, the event's answer, for a redelivery;
         not when ``consume`` is false: the same event must apply when it comes again) and
-        append ``history``. Raises Conflict or AlreadyProcessed."""
+        append ``history`` (and keep ``span``, the transition's ``traceparent``, as the rollout's
+        last span). Raises Conflict or AlreadyProcessed."""
         ref = old.ref
         if new is not None:
             self.redis.sadd(Keys.index, ref.subject)  # idempotent; other slot, so outside
@@ -318,6 +326,7 @@ class StateStore:
                 Keys.of(Keys.state, ref),
                 Keys.of(Keys.processed, ref, key=event_key),
                 Keys.of(Keys.history, ref),
+                Keys.of(Keys.span, ref),
             ],
             args=[
                 str(old.version),
@@ -328,6 +337,8 @@ class StateStore:
                 "1" if new is None else "0",
                 reply,
                 "1" if consume else "0",
+                span,
+                SPAN_TTL,
             ],
         )
         if result == 0:

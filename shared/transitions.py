@@ -74,13 +74,13 @@ def run(
     for _ in range(ATTEMPTS):
         if ctx.store.processed(ref, key):
             return _again(ctx, ref, key)
-        old = ctx.store.load(ref)
+        old, last_span = ctx.store.load_with_span(ref)
         outcome, loaded = _decide(ctx, event, old, decide, expect, wanted, refused)
         if outcome is None or (outcome.state == old and not outcome.record):
             return None if outcome is None else outcome.reply
         if ctx.before_commit is not None:
             ctx.before_commit(ctx.function)
-        span = tracing.plan(event, outcome.state, old, ctx.store.last_span(ref))
+        span = tracing.plan(event, outcome.state, old, last_span)
         sent = tracing.reply_with(outcome.reply, span)
         reply = events.to_json(sent) if sent is not None else ""
         try:
@@ -91,6 +91,7 @@ def run(
                 history=_entry(ctx, event, old, outcome),
                 reply=reply,
                 consume=outcome.consume,
+                span=span.traceparent if span is not None else "",
             )
         except Conflict:
             continue
@@ -100,9 +101,7 @@ def run(
         telemetry.transition(
             ctx.store, ctx.function, event.get_type(), _stage(outcome.state), event.get_time()
         )
-        if span is not None:
-            ctx.store.set_last_span(ref, span.traceparent)
-            tracing.record(span, ctx.function, event, old, outcome.state, started_ns, outcome.note)
+        tracing.record(span, ctx.function, event, old, outcome.state, started_ns, outcome.note)
         if ctx.after_commit is not None:
             ctx.after_commit(ctx.function)
         if outcome.state is not None:
