@@ -44,6 +44,8 @@ class Target:
     """Where the route keeps its rules (``spec.rules``, ``spec.http``)."""
     named: tuple[str, ...] = ()
     """The rules the Rollout's configuration names (Istio's ``routes``), if any."""
+    routes: bool = True
+    """Header and mirror routes are added here (not to TCP and TLS routes)."""
 
 
 class EditedRoutes:
@@ -66,8 +68,9 @@ class EditedRoutes:
     def _to(self, target: Target, current: Obj, rollout: RolloutSpec, traffic: Traffic) -> Any:
         """The patch that makes ``current`` route ``traffic`` (None: it does)."""
         services = splits.services(rollout)
-        desired = splits.weighted(current, target.shape, services, traffic.weight, traffic.routes)
-        return splits.patch(current, desired, target.rules_path)
+        routes = traffic.routes if target.routes else ()
+        desired = splits.weighted(current, target.shape, services, traffic.weight, routes)
+        return splits.patch(current, desired, target.rules_path, target.shape.mark)
 
     def _weight(self, target: Target, obj: Obj, rollout: RolloutSpec) -> int:
         return splits.route_weight(obj, target.shape, splits.services(rollout))
@@ -121,6 +124,6 @@ class EditedRoutes:
 
             def change(current: Obj, target: Target = target) -> Obj | None:
                 desired = splits.restored(current, target.shape, splits.services(rollout))
-                return splits.patch(current, desired, target.rules_path)
+                return splits.patch(current, desired, target.rules_path, target.shape.mark)
 
             self._write(rollout, target, change)

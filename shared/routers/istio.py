@@ -1,7 +1,9 @@
-"""The Istio router: weights on the destinations of the user's VirtualService HTTP routes.
+"""The Istio router: weights on the destinations of the user's VirtualService routes.
 
-Argo Rollouts' shape: ``istio: {virtualService: {name, routes: [...]}}`` (or
-``virtualServices: [{name, routes}]``). Host-level splitting: in each HTTP route of the
+Argo Rollouts' shape: ``istio: {virtualService: {name, routes: [...], tcpRoutes: [{port}],
+tlsRoutes: [{port, sniHosts}]}}`` (or ``virtualServices: [...]``); TCP and TLS routes get the
+weights too (each list of routes records its changes in an annotation of its own), header and
+mirror routes are HTTP only. Host-level splitting: in each HTTP route of the
 VirtualService that sends to the stable Service (host ``<service>-primary`` or the apex
 ``<service>``, short or fully qualified in the Rollout's namespace) and that ``routes`` names
 (all of them when it names none), Ferry sets the stable destination's weight to ``100 - w`` and
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
@@ -68,7 +70,16 @@ class VirtualService:
     name: str
     routes: tuple[str, ...] = ()
     """The HTTP routes (by name) whose weights Ferry sets; empty: every one that sends to the
-    stable Service."""
+    stable Service (none when only TCP or TLS routes are named)."""
+    tcp: tuple[int, ...] = ()
+    """``tcpRoutes``: the ports of the TCP routes whose weights Ferry sets."""
+    tls: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    """``tlsRoutes``: (port, SNI hosts) of the TLS routes whose weights Ferry sets."""
+
+    @property
+    def http(self) -> bool:
+        """Whether HTTP routes are split: named, or nothing else is."""
+        return bool(self.routes) or not (self.tcp or self.tls)
 
 
 @dataclass(frozen=True)
@@ -150,8 +161,10 @@ def _services(config: Any, where: str, problems: list[str]) -> tuple[VirtualServ
 
 
 def _one(raw: Any, where: str, problems: list[str]) -> VirtualService:
-    if not isinstance(raw, dict) or set(raw) - {"name", "routes"}:
-        problems.append(f"{where} must be {{name: ..., routes: [...]}}")
+    if not isinstance(raw, dict) or set(raw) - {"name", "routes", "tcpRoutes", "tlsRoutes"}:
+        problems.append(
+            f"{where} must be {{name: ..., routes: [...], tcpRoutes: [...], tlsRoutes: [...]}}"
+        )
         return VirtualService("")
     name, routes = raw.get("name"), raw.get("routes", [])
     if not isinstance(name, str) or not name:
@@ -160,7 +173,33 @@ def _one(raw: Any, where: str, problems: list[str]) -> VirtualService:
     if not isinstance(routes, list) or not all(isinstance(r, str) and r for r in routes):
         problems.append(f"{where}.routes must list HTTP route names")
         routes = []
-    return VirtualService(name, tuple(routes))
+    tcp: list[int] = []
+    for i, item in enumerate(raw.get("tcpRoutes") or []):
+        port = item.get("port") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or set(item) != {"port"} or not _port(port):
+            problems.append(f"{where}.tcpRoutes[{i}] must be {{port: 1-65535}}")
+            continue
+        tcp.append(port)
+    tls: list[tuple[int, tuple[str, ...]]] = []
+    for i, item in enumerate(raw.get("tlsRoutes") or []):
+        port = item.get("port") if isinstance(item, dict) else None
+        hosts = item.get("sniHosts", []) if isinstance(item, dict) else None
+        if (
+            not isinstance(item, dict)
+            or set(item) - {"port", "sniHosts"}
+            or not _port(port)
+            or not isinstance(hosts, list)
+            or not all(isinstance(h, str) and h for h in hosts)
+        ):
+            problems.append(f"{where}.tlsRoutes[{i}] must be {{port: 1-65535, sniHosts: [...]}}")
+            continue
+        tls.append((port, tuple(hosts)))
+    return VirtualService(name, tuple(routes), tuple(tcp), tuple(tls))
+
+
+def _port(value: Any) -> TypeGuard[int]:
+    """A port number (not a bool, which Python counts as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
 
 
 def _hosts(name: str, namespace: str) -> tuple[str, ...]:
@@ -173,10 +212,18 @@ def _hosts(name: str, namespace: str) -> tuple[str, ...]:
     )
 
 
-def shape(rollout: RolloutSpec, vs: VirtualService, rule: DestinationRule | None) -> splits.Shape:
-    """Where a VirtualService keeps its weights, for this Rollout's Services (host-level), or
-    for the subsets of its apex Service's host (``rule``: subset-level; the stable subset is
-    read as ``<service>-primary`` and the canary as ``<service>-canary``)."""
+SECTIONS = {"http": "HTTP", "tcp": "TCP", "tls": "TLS"}
+"""A VirtualService's lists of routes, and how people name them."""
+
+
+def shape(
+    rollout: RolloutSpec, vs: VirtualService, rule: DestinationRule | None, section: str = "http"
+) -> splits.Shape:
+    """Where a VirtualService keeps its weights in ``section`` (``http``, ``tcp``, ``tls``),
+    for this Rollout's Services (host-level), or for the subsets of its apex Service's host
+    (``rule``: subset-level; the stable subset is read as ``<service>-primary`` and the canary
+    as ``<service>-canary``). Each section records its changes in an annotation of its own;
+    only HTTP routes get header and mirror routes."""
     known = {
         host: name
         for name in (rollout.primary_service, rollout.service.name, rollout.canary_service)
@@ -191,8 +238,8 @@ def shape(rollout: RolloutSpec, vs: VirtualService, rule: DestinationRule | None
 
     def rules(obj: Obj) -> list[Obj]:
         spec = obj.get("spec")
-        http = spec.get("http") if isinstance(spec, dict) else None
-        return http if isinstance(http, list) else []
+        found = spec.get(section) if isinstance(spec, dict) else None
+        return found if isinstance(found, list) else []
 
     def service(ref: Obj) -> str | None:
         destination = ref.get("destination")
@@ -218,8 +265,18 @@ def shape(rollout: RolloutSpec, vs: VirtualService, rule: DestinationRule | None
         return {"destination": destination}
 
     def selected(rule: Obj) -> bool:
-        return not vs.routes or rule.get("name") in vs.routes
+        if section == "http":
+            return not vs.routes or rule.get("name") in vs.routes
+        matches = [m for m in rule.get("match") or [] if isinstance(m, dict)]
+        if section == "tcp":
+            return any(m.get("port") in vs.tcp for m in matches)
+        return any(
+            m.get("port") == port and set(hosts) <= set(m.get("sniHosts") or [])
+            for m in matches
+            for port, hosts in vs.tls
+        )
 
+    http = section == "http"
     return splits.Shape(
         rules,
         "route",
@@ -227,8 +284,9 @@ def shape(rollout: RolloutSpec, vs: VirtualService, rule: DestinationRule | None
         canary,
         default_weight=0,
         selected=selected,
-        header_rule=_header_rule,
-        mirror_rule=_mirror_rule,
+        header_rule=_header_rule if http else None,
+        mirror_rule=_mirror_rule if http else None,
+        mark=MARK if http else f"{MARK}-{section}",
     )
 
 
@@ -280,19 +338,23 @@ class IstioRouter(EditedRoutes):
 
     def targets(self, rollout: RolloutSpec) -> list[Target]:
         found = self._config(rollout)
-        http = ("spec", "http")
-        return [
-            Target(
-                API_VERSION,
-                PLURAL,
-                "VirtualService",
-                vs.name,
-                shape(rollout, vs, found.rule),
-                http,
-                vs.routes,
-            )
-            for vs in found.services
-        ]
+        made = []
+        for vs in found.services:
+            wanted = {"http": vs.http, "tcp": bool(vs.tcp), "tls": bool(vs.tls)}
+            for section in (s for s, on in wanted.items() if on):
+                made.append(
+                    Target(
+                        API_VERSION,
+                        PLURAL,
+                        "VirtualService",
+                        vs.name,
+                        shape(rollout, vs, found.rule, section),
+                        ("spec", section),
+                        vs.routes if section == "http" else (),
+                        routes=section == "http",
+                    )
+                )
+        return made
 
     def check(self, rollout: RolloutSpec, target: Target, obj: Obj | None) -> None:
         """The VirtualService exists, has the named routes, and each route to the Service sends
@@ -304,6 +366,7 @@ class IstioRouter(EditedRoutes):
                 f"route to the host {rollout.primary_service}"
             )
         found = target.shape
+        kind = SECTIONS[target.rules_path[-1]]
         names = {rule.get("name") for rule in found.rules(obj)}
         missing = [r for r in target.named if r not in names]
         if missing:
@@ -312,19 +375,19 @@ class IstioRouter(EditedRoutes):
         rule = self._config(rollout).rule
         if not indexes and rule is not None:
             raise VirtualServiceNotReady(
-                f"{where} has no HTTP route to the subset {rule.stable!r} of the host "
+                f"{where} has no {kind} route to the subset {rule.stable!r} of the host "
                 f"{rollout.service.name} (spec.trafficRouting.istio.destinationRule)"
             )
         if not indexes:
             raise VirtualServiceNotReady(
-                f"{where} has no HTTP route to the host {rollout.primary_service} or "
-                f"{rollout.service.name}"
+                f"{where} has no {kind} route Ferry may split to the host "
+                f"{rollout.primary_service} or {rollout.service.name}"
             )
         for i in indexes:
             routes = found.rules(obj)[i].get("route") or []
             if any(found.service(ref) is None for ref in routes):
                 raise VirtualServiceNotReady(
-                    f"{where}: HTTP route {i} also sends to other destinations; Ferry "
+                    f"{where}: {kind} route {i} also sends to other destinations; Ferry "
                     "splits a route between the stable and canary Services only"
                 )
 

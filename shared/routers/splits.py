@@ -53,6 +53,9 @@ class Shape:
     mirror_rule: Callable[[Obj, SetMirrorRoute, Obj], Obj] | None = None
     """The rule Ferry adds for a mirror route: the user's rule's requests that also match,
     sent as the user's rule sends them and copied to the canary reference given."""
+    mark: str = MARK
+    """The annotation recording what Ferry changed in these rules (one per list of rules of an
+    object: an Istio VirtualService's ``http``, ``tcp`` and ``tls`` each have theirs)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def services(rollout: RolloutSpec) -> Services:
 
 def rollout_rules(route: Obj, shape: Shape, services: Services) -> list[int]:
     """The indexes of the user's selected rules that send to the stable Service."""
-    added = set(_added(route))
+    added = set(_added(route, shape.mark))
     return [
         i
         for i, rule in enumerate(shape.rules(route))
@@ -117,8 +120,8 @@ def route_weight(route: Obj, shape: Shape, services: Services) -> int:
     return next((s for s in shares if s != shares[0]), shares[0]) if shares else 0
 
 
-def _record(route: Obj) -> Obj:
-    raw = ((route.get("metadata") or {}).get("annotations") or {}).get(MARK)
+def _record(route: Obj, mark: str) -> Obj:
+    raw = ((route.get("metadata") or {}).get("annotations") or {}).get(mark)
     try:
         record = json.loads(raw) if isinstance(raw, str) and raw else {}
     except ValueError:
@@ -126,15 +129,15 @@ def _record(route: Obj) -> Obj:
     return record if isinstance(record, dict) else {}
 
 
-def _changes(route: Obj) -> dict[str, Obj]:
+def _changes(route: Obj, mark: str) -> dict[str, Obj]:
     """The weights Ferry changed, by the index of the user's rule (without added rules)."""
-    changes = _record(route).get("weights")
+    changes = _record(route, mark).get("weights")
     return changes if isinstance(changes, dict) else {}
 
 
-def _added(route: Obj) -> list[str]:
+def _added(route: Obj, mark: str) -> list[str]:
     """The names of the rules Ferry added."""
-    added = _record(route).get("added")
+    added = _record(route, mark).get("added")
     return [n for n in added if isinstance(n, str)] if isinstance(added, list) else []
 
 
@@ -149,10 +152,10 @@ def restored(route: Obj, shape: Shape, services: Services) -> Obj:
     """``route`` with every change Ferry recorded put back and the record removed."""
     out = copy.deepcopy(route)
     rules = shape.rules(out)
-    added = set(_added(route))
+    added = set(_added(route, shape.mark))
     rules[:] = [r for r in rules if not (isinstance(r, dict) and r.get("name") in added)]
     present = rollout_rules(out, shape, services)
-    for index, change in _changes(route).items():
+    for index, change in _changes(route, shape.mark).items():
         i = int(index) if index.isdigit() else -1
         if i not in present or not isinstance(change, dict):
             continue  # the rule is gone or no longer sends to the Service: nothing to undo
@@ -164,7 +167,7 @@ def restored(route: Obj, shape: Shape, services: Services) -> Obj:
             _set(canary, change.get("canary"))
     annotations = (out.get("metadata") or {}).get("annotations")
     if isinstance(annotations, dict):
-        annotations.pop(MARK, None)
+        annotations.pop(shape.mark, None)
     return out
 
 
@@ -201,7 +204,7 @@ def weighted(
     if not isinstance(meta.get("annotations"), dict):
         meta["annotations"] = {}
     record = {"weights": changes, "added": added}
-    meta["annotations"][MARK] = json.dumps(record, sort_keys=True)
+    meta["annotations"][shape.mark] = json.dumps(record, sort_keys=True)
     return out
 
 
@@ -236,7 +239,7 @@ def _add_routes(
     return names
 
 
-def patch(current: Obj, desired: Obj, rules_path: tuple[str, ...]) -> Obj | None:
+def patch(current: Obj, desired: Obj, rules_path: tuple[str, ...], mark: str = MARK) -> Obj | None:
     """The merge patch from ``current`` to ``desired`` (they differ only in the rules, found at
     ``rules_path``, and the :data:`MARK` annotation); None when ``current`` says all that
     ``desired`` says (the API server adds the schema's defaults to the rules Ferry adds: a
@@ -245,8 +248,8 @@ def patch(current: Obj, desired: Obj, rules_path: tuple[str, ...]) -> Obj | None
     out: Obj = {}
     now = (current.get("metadata") or {}).get("annotations") or {}
     then = (desired.get("metadata") or {}).get("annotations") or {}
-    if now.get(MARK) != then.get(MARK):
-        out["metadata"] = {"annotations": {MARK: then.get(MARK)}}
+    if now.get(mark) != then.get(mark):
+        out["metadata"] = {"annotations": {mark: then.get(mark)}}
     if not covers(_at(current, rules_path), _at(desired, rules_path)):
         node = out
         for key in rules_path[:-1]:

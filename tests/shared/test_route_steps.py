@@ -272,3 +272,18 @@ def test_argo_managed_routes_are_accepted_and_checked() -> None:
     with pytest.raises(models.InvalidSpec) as only:
         parse([], {"managedRoutes": [{"name": "testers"}]})
     assert "spec.trafficRouting must name exactly one router" in str(only.value)
+
+
+def test_istio_tcp_and_tls_routes_are_validated() -> None:
+    def problems(virtual_service: dict[str, Any]) -> list[str]:
+        return routers.validate("istio", {"virtualService": {"name": "web", **virtual_service}})
+
+    assert problems({"tcpRoutes": [{"port": 27017}], "tlsRoutes": [{"port": 443}]}) == []
+    assert problems({"tcpRoutes": [{"port": 0}]}) == [
+        "spec.trafficRouting.istio.virtualService.tcpRoutes[0] must be {port: 1-65535}"
+    ]
+    assert problems({"tlsRoutes": [{"port": 443, "sniHosts": "a"}]}) == [
+        "spec.trafficRouting.istio.virtualService.tlsRoutes[0] must be "
+        "{port: 1-65535, sniHosts: [...]}"
+    ]
+    assert problems({"tcpRoutes": [{"port": True}]})  # a bool is no port

@@ -1,18 +1,19 @@
 """What only the Istio router does (the rest: ``test_user_routes``).
 
-Covered: only the HTTP routes ``routes`` names are split, another route to the same host is
-left alone; a fully qualified stable host gets a canary destination in the same form; a route
-that also sends to another destination is a Degraded condition (Istio wants a route's weights
-to add up to 100), never a half-applied split. Subset-level splitting (``destinationRule``):
-while the canary gets traffic each subset's labels pick exactly its revision's Pods behind the
-apex Service (the canary subset by its ReplicaSet's ``pod-template-hash``), every version of
-the DestinationRule is accepted by the upstream schema, at rest only the stable subset's label
-stays and after the Rollout's deletion the rule is as Git wrote it; a stable subset labelled in
-Git is never written at rest, and an abort scales the canary down at once (the apex reaches
-its Pods); a label removed by hand is back on the rule's watch event; a missing subset is a
-Degraded condition; the CRD refuses an incomplete ``destinationRule`` and one naming a subset
-twice is an InvalidSpec.
-Every request of Ferry's is allowed by RBAC and every Istio grant in knative/routers.yaml and
+Covered: only the HTTP routes ``routes`` names are split; TCP and TLS routes named by port (and
+SNI hosts) are split too and put back, another TCP route untouched; another route to the same
+host is left alone; a fully qualified stable host gets a canary destination in the same form; a
+route that also sends to another destination is a Degraded condition (Istio wants a route's
+weights to add up to 100), never a half-applied split. Subset-level splitting
+(``destinationRule``): while the canary gets traffic each subset's labels pick exactly its
+revision's Pods behind the apex Service (the canary subset by its ReplicaSet's
+``pod-template-hash``), every version of the DestinationRule is accepted by the upstream
+schema, at rest only the stable subset's label stays and after the Rollout's deletion the rule
+is as Git wrote it; a stable subset labelled in Git is never written at rest, and an abort
+scales the canary down at once (the apex reaches its Pods); a label removed by hand is back on
+the rule's watch event; a missing subset is a Degraded condition; the CRD refuses an incomplete
+``destinationRule`` and one naming a subset twice is an InvalidSpec. Every request of Ferry's
+is allowed by RBAC and every Istio grant in knative/routers.yaml and
 knative/route-watch/istio.yaml is used.
 """
 
@@ -27,6 +28,7 @@ from local import demo
 from local.runtime import Runtime
 from shared import models
 from shared.kube import ApiError, Kube
+from shared.routers.splits import MARK
 from shared.state import Stage
 from shared.workloads import ROLE_LABEL
 from tests.flow.conftest import Demo, Recorder, eventually, settle
@@ -87,6 +89,52 @@ def test_only_the_named_routes_are_split_and_hosts_keep_their_form(
         [("docs", None)],
     ]
     assert problems(now, "istio/virtualservices.yaml") == []
+
+
+def test_tcp_and_tls_routes_are_split_by_port_and_put_back(routed: Runtime, admin: Kube) -> None:
+    """Argo Rollouts' ``tcpRoutes`` and ``tlsRoutes``: the TCP and TLS routes on the named
+    port (and SNI hosts) get the weights too, each list recording its own changes; another
+    TCP route is left alone; at rest the VirtualService is as Git wrote it."""
+    podinfo = Demo(routed, admin)
+    git = virtual_service()
+    primary = f"{demo.NAME}-primary"
+    git["spec"]["tcp"] = [
+        {"match": [{"port": 27017}], "route": [{"destination": {"host": primary}}]},
+        {"match": [{"port": 5432}], "route": [{"destination": {"host": "db"}}]},
+    ]
+    git["spec"]["tls"] = [
+        {
+            "match": [{"port": 443, "sniHosts": ["podinfo.local"]}],
+            "route": [{"destination": {"host": primary}}],
+        }
+    ]
+    admin.create(demo.deployment("podinfo:1"))
+    stored = create(admin, git)
+    spec = routing(
+        routes=["primary"],
+        tcpRoutes=[{"port": 27017}],
+        tlsRoutes=[{"port": 443, "sniHosts": ["podinfo.local"]}],
+    )
+    admin.create(rollout(spec, STEPS))
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.PAUSED, step=1)
+    now = vs(admin)
+    split = [(primary, 80), (f"{demo.NAME}-canary", 20)]
+
+    def sends(rule: Obj) -> list[tuple[str, Any]]:
+        return [(r["destination"]["host"], r.get("weight")) for r in rule["route"]]
+
+    assert sends(now["spec"]["http"][0]) == split
+    assert sends(now["spec"]["tcp"][0]) == split
+    assert sends(now["spec"]["tls"][0]) == split
+    assert sends(now["spec"]["tcp"][1]) == [("db", None)]
+    marks = {k for k in now["metadata"]["annotations"] if k.startswith("ferry.dev/")}
+    assert marks == {MARK, f"{MARK}-tcp", f"{MARK}-tls"}
+    assert problems(now, "istio/virtualservices.yaml") == []
+    podinfo.command("promote")
+    podinfo.wait(Stage.HEALTHY, stable_revision=podinfo.state().canary_revision)
+    assert as_git_wrote(vs(admin)) == as_git_wrote(stored)
 
 
 def test_a_route_with_another_destination_is_a_condition(routed: Runtime, admin: Kube) -> None:
