@@ -48,6 +48,8 @@ Obj = dict[str, Any]
 API_VERSION = "networking.istio.io/v1"
 PLURAL = "virtualservices"
 RULES = "destinationrules"
+SUBSETS = ("spec", "subsets")
+"""Where a DestinationRule keeps its subsets."""
 HASH_LABEL = "pod-template-hash"
 """The label the Deployment controller gives the Pods of each of its ReplicaSets."""
 REVISION = "deployment.kubernetes.io/revision"
@@ -457,7 +459,7 @@ class IstioRouter(EditedRoutes):
         def change(current: Obj) -> Obj | None:
             self._check_rule(rollout, rule, current)
             desired = subsets.labelled(current, labels)
-            return subsets.patch(current, desired)
+            return splits.patch(current, desired, SUBSETS, exact=True)
 
         self.kube.fenced_patch(API_VERSION, RULES, rollout.namespace, rule.name, change)
 
@@ -493,7 +495,8 @@ class IstioRouter(EditedRoutes):
             labels = self._labels(rollout, rule, traffic)
         except DestinationRuleNotReady:
             return False
-        return subsets.patch(current, subsets.labelled(current, labels)) is None
+        desired = subsets.labelled(current, labels)
+        return splits.patch(current, desired, SUBSETS, exact=True) is None
 
     def objects(self, rollout: RolloutSpec) -> set[tuple[str, str]]:
         rule = self._config(rollout).rule
@@ -507,7 +510,7 @@ class IstioRouter(EditedRoutes):
         if rule is not None:
 
             def change(current: Obj) -> Obj | None:
-                return subsets.patch(current, subsets.restored(current))
+                return splits.patch(current, subsets.restored(current), SUBSETS, exact=True)
 
             self.kube.fenced_patch(API_VERSION, RULES, rollout.namespace, rule.name, change)
 

@@ -120,7 +120,8 @@ def route_weight(route: Obj, shape: Shape, services: Services) -> int:
     return next((s for s in shares if s != shares[0]), shares[0]) if shares else 0
 
 
-def _record(route: Obj, mark: str) -> Obj:
+def record(route: Obj, mark: str = MARK) -> Obj:
+    """What Ferry recorded in the annotation ``mark`` of ``route`` (JSON; {} when none)."""
     raw = ((route.get("metadata") or {}).get("annotations") or {}).get(mark)
     try:
         record = json.loads(raw) if isinstance(raw, str) and raw else {}
@@ -131,13 +132,13 @@ def _record(route: Obj, mark: str) -> Obj:
 
 def _changes(route: Obj, mark: str) -> dict[str, Obj]:
     """The weights Ferry changed, by the index of the user's rule (without added rules)."""
-    changes = _record(route, mark).get("weights")
+    changes = record(route, mark).get("weights")
     return changes if isinstance(changes, dict) else {}
 
 
 def _added(route: Obj, mark: str) -> list[str]:
     """The names of the rules Ferry added."""
-    added = _record(route, mark).get("added")
+    added = record(route, mark).get("added")
     return [n for n in added if isinstance(n, str)] if isinstance(added, list) else []
 
 
@@ -239,18 +240,27 @@ def _add_routes(
     return names
 
 
-def patch(current: Obj, desired: Obj, rules_path: tuple[str, ...], mark: str = MARK) -> Obj | None:
-    """The merge patch from ``current`` to ``desired`` (they differ only in the rules, found at
-    ``rules_path``, and the :data:`MARK` annotation); None when ``current`` says all that
+def patch(
+    current: Obj,
+    desired: Obj,
+    rules_path: tuple[str, ...],
+    mark: str = MARK,
+    *,
+    exact: bool = False,
+) -> Obj | None:
+    """The merge patch from ``current`` to ``desired`` (they differ only in the list found at
+    ``rules_path`` and the annotation ``mark``); None when ``current`` says all that
     ``desired`` says (the API server adds the schema's defaults to the rules Ferry adds: a
-    backendRef's weight, group and kind; they are no difference). The rules list is replaced
-    whole: the write is conditional on the version read, so no edit is lost."""
+    backendRef's weight, group and kind; they are no difference) — or, ``exact``, when the two
+    lists are equal (a field to remove is a difference). The list is replaced whole: the write
+    is conditional on the version read, so no edit is lost."""
     out: Obj = {}
     now = (current.get("metadata") or {}).get("annotations") or {}
     then = (desired.get("metadata") or {}).get("annotations") or {}
     if now.get(mark) != then.get(mark):
         out["metadata"] = {"annotations": {mark: then.get(mark)}}
-    if not covers(_at(current, rules_path), _at(desired, rules_path)):
+    now_rules, then_rules = _at(current, rules_path), _at(desired, rules_path)
+    if (now_rules != then_rules) if exact else not covers(now_rules, then_rules):
         node = out
         for key in rules_path[:-1]:
             node = node.setdefault(key, {})

@@ -5,7 +5,8 @@ two subsets of one host; the DestinationRule says by labels which Pods each subs
 rule is the user's (Git's): :func:`labelled` adds the labels Ferry needs to the subsets it
 names, recording in the rule's annotation :data:`MARK` each label's value before (or that it
 was absent, or that the subset had no ``labels`` at all), and :func:`restored` puts exactly
-that back and removes the record.
+that back and removes the record. The write is ``splits.patch`` with ``exact`` (a label to
+remove is a difference).
 
 Pure functions over object dicts: no I/O (the istio router reads and writes).
 """
@@ -16,6 +17,7 @@ import copy
 import json
 from typing import Any
 
+from shared.routers import splits
 from shared.routers.splits import MARK
 
 Obj = dict[str, Any]
@@ -34,12 +36,7 @@ def names(rule: Obj) -> set[str]:
 
 
 def _record(rule: Obj) -> dict[str, Obj]:
-    raw = ((rule.get("metadata") or {}).get("annotations") or {}).get(MARK)
-    try:
-        record = json.loads(raw) if isinstance(raw, str) and raw else {}
-    except ValueError:
-        return {}
-    found = record.get("subsets") if isinstance(record, dict) else None
+    found = splits.record(rule).get("subsets")
     return found if isinstance(found, dict) else {}
 
 
@@ -94,18 +91,3 @@ def labelled(rule: Obj, wanted: dict[str, Labels]) -> Obj:
             meta["annotations"] = {}
         meta["annotations"][MARK] = json.dumps({"subsets": record}, sort_keys=True)
     return out
-
-
-def patch(current: Obj, desired: Obj) -> Obj | None:
-    """The merge patch from ``current`` to ``desired`` (they differ only in the subsets and the
-    :data:`MARK` annotation); None when they are the same. The subsets are compared exactly (a
-    label to remove is a difference; the schema defaults nothing in them) and replaced whole:
-    the write is conditional on the version read, so no edit is lost."""
-    out: Obj = {}
-    now = (current.get("metadata") or {}).get("annotations") or {}
-    then = (desired.get("metadata") or {}).get("annotations") or {}
-    if now.get(MARK) != then.get(MARK):
-        out["metadata"] = {"annotations": {MARK: then.get(MARK)}}
-    if subsets(current) != subsets(desired):
-        out["spec"] = {"subsets": subsets(desired)}
-    return out or None
