@@ -49,13 +49,7 @@ def review_token(kube: Kube, token: str) -> Person | None:
     """The person ``token`` authenticates (None: the API server does not accept it)."""
     if not token or len(token) > MAX_TOKEN or any(c.isspace() for c in token):
         return None
-    body = {
-        "apiVersion": "authentication.k8s.io/v1",
-        "kind": "TokenReview",
-        "spec": {"token": token},
-    }
-    answer = kube.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=body)
-    status = answer.get("status") or {}
+    status = kube.review_token(token)
     user = status.get("user") or {}
     if not status.get("authenticated") or not isinstance(user.get("username"), str):
         return None

@@ -211,6 +211,17 @@ class Kube:
         finally:
             response.release_conn()
 
+    def review_token(self, token: str, audiences: tuple[str, ...] = ()) -> Obj:
+        """The API server's TokenReview ``status`` of ``token`` (for ``audiences``, when
+        given): ``authenticated``, ``user``, ``audiences``. The token is sent, never kept."""
+        spec: Obj = {"token": token}
+        if audiences:
+            spec["audiences"] = list(audiences)
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
+        answer = self.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=review)
+        status: Obj = answer.get("status") or {}
+        return status
+
     # -- generic verbs ------------------------------------------------------------------------
 
     def get(self, api_version: str, plural: str, namespace: str | None, name: str) -> Obj | None:

@@ -70,18 +70,8 @@ class Senders:
             return found[1], found[2]
 
     def _review(self, key: str, token: str) -> tuple[str, str]:
-        review = {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenReview",
-            "spec": {"token": token, "audiences": [self.audience]},
-        }
         try:
-            status = (
-                self.kube.request(
-                    "POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=review
-                ).get("status")
-                or {}
-            )
+            status = self.kube.review_token(token, (self.audience,))
         except (ApiError, NotFound) as exc:  # e.g. no permission to create tokenreviews
             raise RuntimeError(f"cannot review the sender's token: {exc}") from None
         username = str((status.get("user") or {}).get("username") or "")
