@@ -273,6 +273,8 @@ def run(router: str = "nginx") -> int:
             lambda: (
                 replace(state(), version=0).stable_revision == new_revision
                 and state().stage == Stage.HEALTHY
+                # the router's objects too (written just after the commit), as said below
+                and timeline.routed in (None, 0)
             ),
             deadline,
             "the promotion",
