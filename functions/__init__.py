@@ -36,6 +36,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "scaledown": (Type.SCALEDOWN_ELAPSED,),
     "cleanup": (Type.ROLLOUT_DELETED,),
     "reconcile": (Type.TICK, Type.DRIFT_DETECTED),
+    "notify": (Type.MILESTONE_REACHED,),
 }
 """Function module name -> the CloudEvent types its Triggers deliver to it."""
 

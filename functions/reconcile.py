@@ -47,11 +47,21 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     tick = events.key(event)
     for ref in sorted(refs, key=lambda r: r.subject):
         try:
-            for follow_up in plan(ctx, ref, tick):
+            for follow_up in [*plan(ctx, ref, tick), *_notifications(ctx, ref, tick)]:
                 sink.send(ctx.broker_url, follow_up, token=ctx.broker_token)
         except (kube.Transient, sink.SinkError) as exc:
             log.warning("reconcile %s: %s (next tick retries)", ref.subject, exc)
     return None
+
+
+def _notifications(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
+    """Wake the notifier when the history is newer than what its last pass saw (a lost
+    hint); it finds for itself whether anything is due."""
+    seen = ctx.store.notifications(ref).get("seen", "0-0")
+    if ctx.store.history_head(ref) == seen or not ctx.store.load(ref).exists:
+        return []
+    fresh = events.derived_id(tick, f"notify/{ref.subject}")
+    return [events.new(Type.MILESTONE_REACHED, ref, event_id=fresh)]
 
 
 def heal(ctx: Context, ref: RolloutRef) -> None:

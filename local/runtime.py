@@ -168,6 +168,8 @@ class Runtime:
         settings = Settings(redis_url=self.redis_url, broker_url=self.broker_url)
         shared_context = Context.from_settings(settings, kube=kube)
         self.store = shared_context.store
+        self._start_dashboard(wiring, shared_context)
+        shared_context.dashboard_url = self.dashboard_url  # notifications link to it
         apps = {
             f"/{functions.SERVICE_PREFIX}{name}": self._app(name, wiring, shared_context)
             for name in [*functions.ROUTES, functions.DEAD_LETTER]
@@ -175,7 +177,6 @@ class Runtime:
         host.app = DispatcherMiddleware(NotFound(), cast("dict[str, WSGIApplication]", apps))
         threading.Thread(target=host.serve_forever, name="ferry-functions", daemon=True).start()
 
-        self._start_dashboard(wiring, shared_context)
         self._start_worker(settings, wiring, work)
         for source in self._source_manifests():
             token = wiring.source_token(source, BROKER)

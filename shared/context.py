@@ -32,6 +32,8 @@ class Context:
     after_commit: Callable[[str], None] | None = None
     """Called with the function's name once its commit is done, before it converges and
     replies: the local runtime's tests crash a function there too. None in production."""
+    dashboard_url: str = ""
+    """Where the dashboard is (links in notifications); "" when there is none."""
     broker_token: Callable[[], str] | None = None
     """A token for the Broker's audience, sent with what the function posts to the Broker
     itself (replies go back in the HTTP answer and need none)."""
@@ -45,6 +47,7 @@ class Context:
             timers=Timers(connection, settings.broker_url, settings.timer_queue),
             broker_url=settings.broker_url,
             broker_token=settings.broker_token(),
+            dashboard_url=settings.dashboard_url,
         )
 
     def for_function(self, function: str) -> Context:

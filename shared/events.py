@@ -93,6 +93,9 @@ class Type(StrEnum):
     """A person asked to pause the rollout where it is."""
     RESUME_REQUESTED = "dev.ferry.resume.requested"
     """A person asked to resume a rollout they paused."""
+    MILESTONE_REACHED = "dev.ferry.milestone.reached"
+    """A transition that fires notification triggers was committed (its history entry lists
+    them): a hint for the notifier, which sends what the history says is due."""
 
 
 class Ext(StrEnum):

@@ -32,6 +32,8 @@ class Settings:
     broker_token_file: str = ""
     """``FERRY_BROKER_TOKEN_FILE``: a file holding a token for the Broker's audience (a
     projected ServiceAccount token), sent with the events Ferry posts to the Broker."""
+    dashboard_url: str = ""
+    """``FERRY_DASHBOARD_URL``: the dashboard's address, for the links in notifications."""
     otlp: bool = False
     """``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) is set: export spans with
     OTLP over HTTP (the exporter reads the ``OTEL_*`` variables itself)."""
@@ -57,6 +59,7 @@ class Settings:
             senders=tuple(s.strip() for s in senders.split(",") if s.strip()),
             sender_auth=auth == "tokenreview",
             broker_token_file=os.environ.get("FERRY_BROKER_TOKEN_FILE", ""),
+            dashboard_url=os.environ.get("FERRY_DASHBOARD_URL", ""),
             otlp=bool(
                 os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
                 or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")

@@ -45,6 +45,13 @@ class Keys:
     parent of the next one whose event carries none (``shared.tracing``)."""
     counters = "ferry:counters"
     """Hash of what the functions count (``shared.telemetry``), for the metrics endpoint."""
+    notify = "ferry:{{{ns}/{name}}}:notify"
+    """Hash of the rollout's notifications (``functions.notify``): per subscription its cursor
+    in the history, failed attempts and when to try again, the message of each revision
+    (Slack's channel and ``ts``, to update it), and ``seen``: the history entry the last pass
+    got to (the tick wakes the notifier when the history is newer)."""
+    notify_lease = "ferry:{{{ns}/{name}}}:notify-lease"
+    """Who is sending the rollout's notifications right now (one sender at a time)."""
 
     @staticmethod
     def of(template: str, ref: RolloutRef, **extra: str) -> str:
@@ -235,6 +242,12 @@ SPAN_TTL = 30 * 24 * 3600
 """Seconds the last span of a rollout is kept (a rollout idle longer starts a new chain)."""
 
 
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class Conflict(Exception):
     """The state changed since it was loaded: reload, re-check, retry."""
 
@@ -249,6 +262,7 @@ class StateStore:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._commit = client.register_script(_COMMIT)
+        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str) -> StateStore:
@@ -392,6 +406,46 @@ class StateStore:
                     return entries[-1][0].decode()
             if left <= BLOCK_SLICE:
                 return after
+
+    def history_since(
+        self, ref: RolloutRef, after: str, count: int = 100
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``count`` history entries newer than entry id ``after``, oldest first, each
+        with its id."""
+        found = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            self.redis.xrange(Keys.of(Keys.history, ref), min=f"({after}", count=count),
+        )
+        return [(id_.decode(), json.loads(fields_[b"entry"])) for id_, fields_ in found]
+
+    def notifications(self, ref: RolloutRef) -> dict[str, str]:
+        """The rollout's notification bookkeeping (:attr:`Keys.notify`)."""
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(Keys.of(Keys.notify, ref)))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def note_notifications(
+        self, ref: RolloutRef, values: dict[str, str], drop: tuple[str, ...] = ()
+    ) -> None:
+        """Set ``values`` and remove ``drop`` in the notification bookkeeping, at once."""
+        key = Keys.of(Keys.notify, ref)
+        pipe = self.redis.pipeline(transaction=True)
+        if values:
+            pipe.hset(key, mapping=cast("Any", values))
+        if drop:
+            pipe.hdel(key, *drop)
+        pipe.execute()
+
+    def forget_notifications(self, ref: RolloutRef) -> None:
+        self.redis.delete(Keys.of(Keys.notify, ref))
+
+    def lease_notifications(self, ref: RolloutRef, holder: str, seconds: float) -> bool:
+        """Take the rollout's notification lease for ``seconds`` unless another holds it."""
+        key = Keys.of(Keys.notify_lease, ref)
+        return bool(self.redis.set(key, holder, nx=True, px=int(seconds * 1000)))
+
+    def release_notifications(self, ref: RolloutRef, holder: str) -> None:
+        """Give the lease back if ``holder`` still has it (it may have expired and moved)."""
+        self._release(keys=[Keys.of(Keys.notify_lease, ref)], args=[holder])
 
     def rollouts(self) -> Iterator[RolloutRef]:
         """Every rollout that has state."""

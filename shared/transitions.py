@@ -37,6 +37,7 @@ from shared import (
     models,
     rollouts,
     routers,
+    sink,
     status,
     telemetry,
     tracing,
@@ -80,6 +81,7 @@ def run(
             return None if outcome is None else outcome.reply
         if ctx.before_commit is not None:
             ctx.before_commit(ctx.function)
+        entry = _entry(ctx, event, old, outcome)
         span = tracing.plan(event, outcome.state, old, last_span)
         sent = tracing.reply_with(outcome.reply, span)
         reply = events.to_json(sent) if sent is not None else ""
@@ -88,7 +90,7 @@ def run(
                 old,
                 outcome.state,
                 event_key=key,
-                history=_entry(ctx, event, old, outcome),
+                history=entry,
                 reply=reply,
                 consume=outcome.consume,
                 span=span.traceparent if span is not None else "",
@@ -117,8 +119,25 @@ def run(
                     ctx.kube.record_event(obj, notable, text, warning=False)
                 for reason, message, warning in outcome.events:
                     ctx.kube.record_event(obj, reason, message, warning=warning)
+        if entry.get("triggers"):
+            wake_notifier(ctx, ref, f"{(outcome.state or old).uid}/{old.version}")
         return sent
     raise Conflict(f"{ref.subject}: state kept changing; giving up for now")
+
+
+def wake_notifier(ctx: Context, ref: RolloutRef, key: str) -> None:
+    """Tell the notifier that the history holds something to send (best effort: the tick
+    wakes it when a hint is lost). The notifier reads what is due from the history, so a
+    hint sent twice sends nothing twice."""
+    hint = events.new(
+        events.Type.MILESTONE_REACHED,
+        ref,
+        event_id=events.derived_id(key, ref.subject),
+    )
+    try:
+        sink.send(ctx.broker_url, hint, token=ctx.broker_token)
+    except sink.SinkError as exc:
+        log.warning("%s: notifier not woken (the tick will): %s", ref.subject, exc)
 
 
 def _decide(
@@ -183,6 +202,11 @@ def _entry(
         "uid": (new or old).uid,
         "note": outcome.note,
     }
+    fired = milestones.triggers(old, new)
+    if fired and new is not None:
+        entry["triggers"] = list(fired)
+        entry["release"] = new.canary_revision or old.canary_revision or new.stable_revision
+        entry["stable"] = new.stable_revision
     if outcome.user:
         entry["user"] = outcome.user
         entry["command"] = outcome.command

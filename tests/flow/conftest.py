@@ -7,6 +7,7 @@ armed-able and no periodic tick (tests call ``runtime.tick()``). ``kube`` talks 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -18,15 +19,17 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
-from shared import commands, events, models, sink, workloads
+from shared import commands, events, models, sink, subscriptions, workloads
 from shared.events import RolloutRef
 from shared.kube import Kube, Transient
 from shared.state import RolloutState, Stage
+from tests.slack_api import SlackApi
 
 FAST = SimSettings(pod_ready_delay=0.1, job_run_seconds=0.1, tick=0.01)
 REF = RolloutRef(demo.NAMESPACE, demo.NAME)
@@ -107,19 +110,26 @@ def check() -> Iterator[Check]:
 
 def let_analyses_read_secrets(kube: Kube, namespace: str = demo.NAMESPACE) -> None:
     """What a namespace does to let Ferry's analyses read its Secrets (knative/rbac.yaml)."""
+    bind_reader(
+        kube, "ferry-analysis-secrets", "ferry-analysis-secret-reader", "ferry-analysis", namespace
+    )
+
+
+def bind_reader(
+    kube: Kube, name: str, role: str, account: str, namespace: str = demo.NAMESPACE
+) -> None:
+    """A namespace's RoleBinding of one of Ferry's Secret readers to its ServiceAccount."""
     kube.request(
         "POST",
         f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
         body={
-            "metadata": {"name": "ferry-analysis-secrets"},
+            "metadata": {"name": name},
             "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "ClusterRole",
-                "name": "ferry-analysis-secret-reader",
+                "name": role,
             },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": "ferry-analysis", "namespace": "ferry-system"}
-            ],
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": "ferry-system"}],
         },
     )
 
@@ -394,3 +404,42 @@ def edited_manifests(dest: Any, edit: Callable[[list[Trigger]], list[Trigger]]) 
     triggers = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
     path.write_text(yaml.safe_dump_all(edit(triggers), sort_keys=False))
     return dest
+
+
+# -- notifications: a local Slack Web API and the namespace's notification service ----------
+
+SLACK_TOKEN = "xoxb-ferry-0123456789-notifications"
+ONCALL = "<!subteam^S0ONCALL>"
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackApi]:
+    api = SlackApi({SLACK_TOKEN}, {"releases": "C0RELEASES", "ops": "C0OPS"})
+    yield api
+    api.stop()
+
+
+def configure_notifications(
+    kube: Kube, slack: SlackApi, *, token: str = "$slack-token", bind: bool = True
+) -> None:
+    """The namespace's notification service, its token in the Secret that the namespace lets
+    Ferry's notifier read (unless not ``bind``)."""
+    if bind:
+        bind_reader(kube, "ferry-notify-secrets", "ferry-notify-secret-reader", "ferry-notify")
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": subscriptions.SECRET, "namespace": demo.NAMESPACE},
+            "data": {"slack-token": base64.b64encode(SLACK_TOKEN.encode()).decode()},
+        }
+    )
+    service = {"token": token, "apiURL": slack.url, "mentions": [ONCALL], "buttons": True}
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": subscriptions.CONFIG_MAP, "namespace": demo.NAMESPACE},
+            "data": {"service.slack": yaml.safe_dump(service)},
+        }
+    )

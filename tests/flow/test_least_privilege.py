@@ -4,13 +4,14 @@ Covered: one run on the full local runtime that takes every path a function has 
 a canary through weights, a timed and an indefinite pause, an analysis with a web metric whose
 argument is a Secret and a job metric, a person's pause, resume and promote, a failing analysis,
 an abort, its scale-down, a retry, a revert to the stable revision, drift healed on its event,
-the tick, a dead letter, deletion) with every component acting as the ServiceAccount its
-manifest names and RBAC enforced by the API server. From the API server's audit trail: no
-request of Ferry's was refused, and every (API group, resource, verb) each ServiceAccount is
-granted by ``knative/rbac.yaml`` was used, but for the few grants a real cluster needs that the
-run cannot show (listed below with their reasons). Secrets are readable only in a namespace that
-binds ``ferry-analysis-secret-reader``, as a user does; in one that does not, the analysis ends
-in Error with the command that would let Ferry read them, and nothing is measured.
+the tick, a dead letter, notifications sent and refused, deletion) with every component acting
+as the ServiceAccount its manifest names and RBAC enforced by the API server. From the API
+server's audit trail: no request of Ferry's was refused, and every (API group, resource, verb)
+each ServiceAccount is granted by ``knative/rbac.yaml`` was used, but for the few grants a real
+cluster needs that the run cannot show (listed below with their reasons). Secrets are readable
+only in a namespace that binds ``ferry-analysis-secret-reader`` (and
+``ferry-notify-secret-reader``), as a user does; in one that does not, the analysis ends in
+Error with the command that would let Ferry read them, and nothing is measured.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import yaml
 
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
-from shared import events, models
+from shared import events, models, subscriptions
 from shared.events import Type
 from shared.kube import Kube
 from shared.state import Stage
@@ -30,11 +31,13 @@ from tests.flow.conftest import (
     REF,
     Check,
     Demo,
+    configure_notifications,
     eventually,
     let_analyses_read_secrets,
     publish,
     settle,
 )
+from tests.slack_api import SlackApi
 
 Grant = tuple[str, str, str]
 """(API group, resource or resource/subresource, verb)."""
@@ -197,10 +200,11 @@ def _weights_by_replicas(runtime: Runtime, kube: Kube) -> None:
 
 
 def test_every_grant_is_used_and_nothing_is_refused(
-    podinfo: Demo, runtime: Runtime, check: Check
+    podinfo: Demo, runtime: Runtime, check: Check, slack: SlackApi
 ) -> None:
     kube = podinfo.kube
     _templates(kube, check)
+    configure_notifications(kube, slack)
     analysis = {
         "templates": [{"templateName": "check"}, {"templateName": "smoke", "clusterScope": True}]
     }
@@ -215,6 +219,17 @@ def test_every_grant_is_used_and_nothing_is_refused(
     canary = {"steps": steps, "analysis": background, "abortScaleDownDelaySeconds": 1}
     podinfo.create(strategy={"canary": canary})
     podinfo.wait(Stage.HEALTHY)
+    subscribe = {  # one channel that exists, one that does not: a NotificationFailed Warning
+        f"{subscriptions.SUBSCRIBE}on-rollout-aborted.slack": "releases",
+        f"{subscriptions.SUBSCRIBE}on-rollout-updated.slack": "nowhere",
+    }
+    kube.merge_patch(
+        models.API_VERSION,
+        models.PLURAL,
+        demo.NAMESPACE,
+        demo.NAME,
+        {"metadata": {"annotations": subscribe}},
+    )
     _weights_by_replicas(runtime, kube)
 
     # a canary that passes, with a person's pause, resume and promotion
@@ -249,6 +264,8 @@ def test_every_grant_is_used_and_nothing_is_refused(
     settle(runtime)
     assert runtime.store is not None
     eventually(lambda: runtime.store.redis.xlen("ferry:deadletters") > 0, what="a dead letter")
+
+    eventually(lambda: slack.parents(), what="the abort notified")
 
     # deletion hands the target back
     kube.delete(models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME)

@@ -111,6 +111,7 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
             "advance": "ferry-analysis",
             "measure": "ferry-analysis",
             DEAD_LETTER: "ferry-deadletter",
+            "notify": "ferry-notify",
         }
         account = roles.get(function, "ferry-rollout")
         assert template["spec"]["serviceAccountName"] == account, name

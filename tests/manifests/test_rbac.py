@@ -73,6 +73,7 @@ def test_every_service_account_used_exists_and_every_binding_resolves() -> None:
         "ferry-rollout",
         "ferry-analysis",
         "ferry-deadletter",
+        "ferry-notify",
         "ferry-source",
     }, "the timer needs no access"
     assert (
@@ -104,13 +105,19 @@ def test_no_bound_role_reads_secrets_and_the_reader_is_left_to_namespaces() -> N
     bound = {b["roleRef"]["name"] for b in _of_kind(rbac, "ClusterRoleBinding")}
     for name in bound:
         assert not {g for g in _grants(roles[name]) if g[1] == "secrets"}, name
-    assert "ferry-analysis-secret-reader" not in bound
-    assert _grants(roles["ferry-analysis-secret-reader"]) == {("", "secrets", "get")}
+    for reader in ("ferry-analysis-secret-reader", "ferry-notify-secret-reader"):
+        assert reader not in bound
+        assert _grants(roles[reader]) == {("", "secrets", "get")}
+    assert roles["ferry-notify-secret-reader"]["rules"][0]["resourceNames"] == [
+        "ferry-notifications-secret"
+    ]
     assert set(roles) == {
         "ferry-detect",
         "ferry-rollout",
         "ferry-analysis",
         "ferry-analysis-secret-reader",
+        "ferry-notify",
+        "ferry-notify-secret-reader",
         "ferry-deadletter",
         "ferry-source",
         "ferry-rollout-operator",
