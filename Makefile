@@ -29,7 +29,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared local functions cli dashboard
+	$(VENV)/bin/mypy shared local functions cli dashboard webhooks
 	$(VENV)/bin/lint-imports
 
 manifests: $(STAMP)

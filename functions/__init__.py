@@ -37,6 +37,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "cleanup": (Type.ROLLOUT_DELETED,),
     "reconcile": (Type.TICK, Type.DRIFT_DETECTED),
     "notify": (Type.MILESTONE_REACHED,),
+    "trigger": (Type.WEBHOOK_VERIFIED,),
 }
 """Function module name -> the CloudEvent types its Triggers deliver to it."""
 

@@ -29,6 +29,7 @@ INSTALLED = (
     "route-watch/*.yaml",
     "admission.yaml",
     "dashboard.yaml",
+    "webhooks.yaml",
 )
 """The manifest files :func:`install` applies, in this order (of ``route-watch/``, the RBAC:
 the runtime runs the sources itself, ``local.runtime``)."""

@@ -49,6 +49,7 @@ from shared.endpoint import create_app
 from shared.kube import Kube
 from shared.settings import Settings
 from shared.state import StateStore
+from webhooks.app import create_app as create_webhooks
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -59,6 +60,7 @@ KNATIVE_DIR = Path(__file__).resolve().parents[1] / "knative"
 NAMESPACE = "ferry-system"
 BROKER = "ferry"
 DASHBOARD_ACCOUNT = "ferry-dashboard"
+WEBHOOKS_ACCOUNT = "ferry-webhooks"
 TIMER_WORKER = "ferry-timer"
 """The timer worker's ServiceAccount (knative/timer-worker.yaml): a token for the Broker only."""
 
@@ -84,6 +86,8 @@ class Options:
     manifests: Path = KNATIVE_DIR
     dashboard_oidc: Oidc | None = None
     """Sign-in with this OpenID Connect provider on the dashboard (besides tokens)."""
+    slack_response_urls: str = "https://hooks.slack.com/"
+    """Where the webhooks app may answer a Slack click (a local Slack API in tests)."""
 
 
 class Runtime:
@@ -104,6 +108,11 @@ class Runtime:
         self.dashboard_url = ""
         """The dashboard (``knative/dashboard.yaml``), as its ServiceAccount, on plain HTTP."""
         self._dashboard: BaseWSGIServer | None = None
+        self.webhooks_url = ""
+        """The webhooks app (``knative/webhooks.yaml``): Slack's buttons at ``/slack/actions``."""
+        self.slack_signing_secret = secrets.token_hex(16).encode()
+        """The Slack app's signing secret the webhooks app checks (made for this run)."""
+        self._webhooks: BaseWSGIServer | None = None
         self.store: StateStore | None = None
         self._api: client.ApiClient | None = None
         self._functions: BaseWSGIServer | None = None
@@ -170,6 +179,7 @@ class Runtime:
         self.store = shared_context.store
         self._start_dashboard(wiring, shared_context)
         shared_context.dashboard_url = self.dashboard_url  # notifications link to it
+        self._start_webhooks(wiring, shared_context)
         apps = {
             f"/{functions.SERVICE_PREFIX}{name}": self._app(name, wiring, shared_context)
             for name in [*functions.ROUTES, functions.DEAD_LETTER]
@@ -191,6 +201,22 @@ class Runtime:
             self._sources.append(emulator)
             emulator.start()
         self.tick()  # the first tick resumes whatever was in flight
+
+    def _start_webhooks(self, wiring: Wiring, shared_context: Context) -> None:
+        """The webhooks app on a port of its own, as its ServiceAccount."""
+        app = create_webhooks(
+            wiring.api(WEBHOOKS_ACCOUNT),
+            shared_context.store,
+            self.slack_signing_secret,
+            namespace=NAMESPACE,
+            response_urls=self.options.slack_response_urls,
+            broker_url=self.broker_url,
+            broker_token=wiring.tokens(WEBHOOKS_ACCOUNT, wiring.broker_audience(BROKER)).token,
+        )
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+        self._webhooks = server
+        self.webhooks_url = f"http://127.0.0.1:{server.server_port}"
+        threading.Thread(target=server.serve_forever, name="ferry-webhooks", daemon=True).start()
 
     def _start_dashboard(self, wiring: Wiring, shared_context: Context) -> None:
         """The dashboard on a port of its own (cookies without ``Secure``: plain HTTP on
@@ -334,6 +360,11 @@ class Runtime:
             self._dashboard.server_close()
             self._dashboard = None
             self.dashboard_url = ""
+        if self._webhooks is not None:
+            self._webhooks.shutdown()
+            self._webhooks.server_close()
+            self._webhooks = None
+            self.webhooks_url = ""
         if self._functions is not None:
             self._functions.shutdown()
             self._functions.server_close()

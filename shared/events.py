@@ -93,6 +93,10 @@ class Type(StrEnum):
     """A person asked to pause the rollout where it is."""
     RESUME_REQUESTED = "dev.ferry.resume.requested"
     """A person asked to resume a rollout they paused."""
+    WEBHOOK_VERIFIED = "dev.ferry.webhook.verified"
+    """A webhook from outside was authenticated by its sender's receiver and asks one action of
+    one rollout, as its namespace's WebhookPolicy allows (data: the policy, the sender, the
+    delivery's id, the action, the tag)."""
     MILESTONE_REACHED = "dev.ferry.milestone.reached"
     """A transition that fires notification triggers was committed (its history entry lists
     them): a hint for the notifier, which sends what the history says is due."""

@@ -269,6 +269,18 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
+    def json_patch(
+        self, api_version: str, plural: str, namespace: str | None, name: str, ops: list[Obj]
+    ) -> Obj:
+        """RFC 6902 operations (a ``test`` makes the write conditional on what was read)."""
+        answer: Obj = self.request(
+            "PATCH",
+            _path(api_version, plural, namespace, name),
+            body=ops,
+            content_type="application/json-patch+json",
+        )
+        return answer
+
     def delete(self, api_version: str, plural: str, namespace: str | None, name: str) -> None:
         with contextlib.suppress(NotFound):
             self.request(
@@ -371,13 +383,18 @@ class Kube:
         if (name in finalizers) == present:
             return
         wanted = [*finalizers, name] if present else [f for f in finalizers if f != name]
-        self.merge_patch(
-            models.API_VERSION,
-            models.PLURAL,
-            meta["namespace"],
-            meta["name"],
-            {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}},
-        )
+        try:
+            self.merge_patch(
+                models.API_VERSION,
+                models.PLURAL,
+                meta["namespace"],
+                meta["name"],
+                {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}},
+            )
+        except NotFound:
+            if present:
+                raise
+            # removed already (a concurrent cleanup took the last finalizer): the Rollout is gone
 
     def record_event(
         self, rollout: Obj | None, reason: str, message: str, *, warning: bool = False
@@ -434,6 +451,7 @@ _PLURALS = {
     "AnalysisTemplate": "analysistemplates",
     "ClusterAnalysisTemplate": "clusteranalysistemplates",
     "AnalysisRun": "analysisruns",
+    "WebhookPolicy": "webhookpolicies",
     models.KIND: models.PLURAL,
 }
 

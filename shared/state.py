@@ -9,6 +9,7 @@ processed, append the history entry, or do nothing at all. Nothing here decides 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -50,6 +51,8 @@ class Keys:
     in the history, failed attempts and when to try again, the message of each revision
     (Slack's channel and ``ts``, to update it), and ``seen``: the history entry the last pass
     got to (the tick wakes the notifier when the history is newer)."""
+    delivery = "ferry:delivery:{sender}:{id}"
+    """A webhook delivery already received (kept for its sender's replay window)."""
     notify_lease = "ferry:{{{ns}/{name}}}:notify-lease"
     """Who is sending the rollout's notifications right now (one sender at a time)."""
 
@@ -446,6 +449,18 @@ class StateStore:
     def release_notifications(self, ref: RolloutRef, holder: str) -> None:
         """Give the lease back if ``holder`` still has it (it may have expired and moved)."""
         self._release(keys=[Keys.of(Keys.notify_lease, ref)], args=[holder])
+
+    def first_delivery(self, sender: str, delivery_id: str, seconds: float) -> bool:
+        """Remember a webhook delivery for ``seconds``; False when it was received before (a
+        replay)."""
+        digest = hashlib.sha256(delivery_id.encode()).hexdigest()[:32]
+        key = Keys.delivery.format(sender=sender, id=digest)
+        return bool(self.redis.set(key, b"1", nx=True, ex=max(int(seconds), 1)))
+
+    def forget_delivery(self, sender: str, delivery_id: str) -> None:
+        """Forget a delivery (its handling failed before it took effect: it may come again)."""
+        digest = hashlib.sha256(delivery_id.encode()).hexdigest()[:32]
+        self.redis.delete(Keys.delivery.format(sender=sender, id=digest))
 
     def rollouts(self) -> Iterator[RolloutRef]:
         """Every rollout that has state."""

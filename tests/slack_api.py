@@ -1,5 +1,6 @@
 """A local Slack Web API for tests: a real HTTP server that answers ``chat.postMessage``,
-``chat.update`` and ``auth.test`` as Slack documents them, and records every call.
+``chat.update`` and ``auth.test`` as Slack documents them, and records every call, and the
+messages an app posts to an interaction's ``response_url``.
 
 As Slack does: a missing or unknown bot token is HTTP 200 with ``{"ok": false, "error":
 "invalid_auth"}``; an unknown channel ``channel_not_found``; ``chat.update`` of a message that
@@ -37,6 +38,8 @@ class SlackApi:
         self.tokens = set(tokens)
         self.channels = dict(channels)
         self.calls: list[Call] = []
+        self.responses: list[dict[str, Any]] = []
+        """What was posted to a ``response_url`` (``<base>/actions/...``), in order."""
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         """(channel id, ts) -> the message as last posted or updated."""
         self.rate_limit_next = 0
@@ -85,7 +88,22 @@ class SlackApi:
 
     # -- the API ---------------------------------------------------------------------------
 
+    @property
+    def response_url(self) -> str:
+        """A ``response_url`` as Slack puts in an interaction payload."""
+        return self.url.replace("/api/", "/actions/T0FERRY/1234/abcdef")
+
     def _handle(self, request: BaseHTTPRequestHandler, raw: bytes) -> None:
+        if request.path.startswith("/actions/"):
+            with self._lock:
+                self.responses.append(json.loads(raw or b"{}"))
+            body = b'{"ok": true}'
+            request.send_response(200)
+            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body)
+            return
         method = request.path.rsplit("/", 1)[-1]
         args = self._args(request.headers.get("Content-Type", ""), raw)
         auth = request.headers.get("Authorization", "")

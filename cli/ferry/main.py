@@ -1,9 +1,9 @@
 """``ferry``'s command line: parse, run one command, map the outcome to an exit code.
 
-The commands are registered, not hard-wired: each module (here ``serve``, ``dashboard`` and
-``manifests``; the local runtime's ``local.commands``, found through the ``ferry.commands``
-entry point group) adds its subcommands with a ``register(subparsers)`` function. Nothing here
-does the work itself.
+The commands are registered, not hard-wired: each module (here ``serve``, ``dashboard``,
+``webhooks`` and ``manifests``; the local runtime's ``local.commands``, found through the
+``ferry.commands`` entry point group) adds its subcommands with a ``register(subparsers)``
+function. Nothing here does the work itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from cli.ferry import dashboard, manifests, serve
+from cli.ferry import dashboard, manifests, serve, webhooks
 from shared import logs
 from shared.version import VERSION
 
@@ -28,6 +28,7 @@ def parser() -> argparse.ArgumentParser:
     sub = made.add_subparsers(dest="command", required=True)
     serve.register(sub)
     dashboard.register(sub)
+    webhooks.register(sub)
     manifests.register(sub)
     for entry in sorted(entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
         entry.load()(sub)

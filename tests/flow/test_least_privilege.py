@@ -31,12 +31,15 @@ from tests.flow.conftest import (
     REF,
     Check,
     Demo,
+    bind_reader,
     configure_notifications,
     eventually,
     let_analyses_read_secrets,
     publish,
     settle,
 )
+from tests.flow.test_webhooks import deliver, refusals, signed
+from tests.flow.test_webhooks import policy as webhook_policy_object
 from tests.slack_api import SlackApi
 
 Grant = tuple[str, str, str]
@@ -93,6 +96,11 @@ def used(runtime: Runtime) -> tuple[dict[str, set[Grant]], list[str]]:
     out: dict[str, set[Grant]] = defaultdict(set)
     refused = []
     for record in runtime.sim.audit():
+        if record.impersonator.startswith(FERRY):  # as the API server checks it: the requester
+            account = record.impersonator.removeprefix(FERRY)
+            out[account].add(("", "users", "impersonate"))
+            if set(record.groups) - {"system:authenticated"}:
+                out[account].add(("", "groups", "impersonate"))
         if not record.user.startswith(FERRY) or not record.resource:
             continue
         resource = record.resource + (f"/{record.subresource}" if record.subresource else "")
@@ -199,6 +207,20 @@ def _weights_by_replicas(runtime: Runtime, kube: Kube) -> None:
     )
 
 
+def webhook_policy(kube: Kube) -> None:
+    """A WebhookPolicy whose Secret the namespace lets Ferry read."""
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "ci-webhook", "namespace": demo.NAMESPACE},
+            "data": {"secret": base64.b64encode(b"webhook-secret-0123456789").decode()},
+        }
+    )
+    bind_reader(kube, "ferry-webhooks-secrets", "ferry-webhooks-secret-reader", "ferry-webhooks")
+    kube.create(webhook_policy_object("ci", "hmac"))
+
+
 def test_every_grant_is_used_and_nothing_is_refused(
     podinfo: Demo, runtime: Runtime, check: Check, slack: SlackApi
 ) -> None:
@@ -266,6 +288,14 @@ def test_every_grant_is_used_and_nothing_is_refused(
     eventually(lambda: runtime.store.redis.xlen("ferry:deadletters") > 0, what="a dead letter")
 
     eventually(lambda: slack.parents(), what="the abort notified")
+
+    # a webhook: one delivery carried out as the policy's identity, one refused
+    webhook_policy(kube)
+    for asked in ({"action": "promote", "rollout": demo.NAME}, {"action": "release", "tag": "0.1"}):
+        body, headers = signed(asked)
+        answer = deliver(runtime, f"{demo.NAMESPACE}/ci", body, headers)
+        assert answer.status_code == 202, answer.text
+    eventually(lambda: refusals(kube), what="the release refused")
 
     # deletion hands the target back
     kube.delete(models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME)

@@ -37,6 +37,7 @@ INSTALL_ORDER = (
     "crds/analysistemplates.yaml",
     "crds/clusteranalysistemplates.yaml",
     "crds/analysisruns.yaml",
+    "crds/webhookpolicies.yaml",
     "rbac.yaml",
     "routers.yaml",
     "admission.yaml",
@@ -47,6 +48,7 @@ INSTALL_ORDER = (
     "sources.yaml",
     "timer-worker.yaml",
     "dashboard.yaml",
+    "webhooks.yaml",
 )
 """The installation, in the order the README installs it (examples are not part of it)."""
 KUSTOMIZATION = KNATIVE / "kustomization.yaml"

@@ -112,6 +112,7 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
             "measure": "ferry-analysis",
             DEAD_LETTER: "ferry-deadletter",
             "notify": "ferry-notify",
+            "trigger": "ferry-trigger",
         }
         account = roles.get(function, "ferry-rollout")
         assert template["spec"]["serviceAccountName"] == account, name

@@ -118,3 +118,24 @@ def test_selectors() -> None:
     assert subscriptions.selects("!team", labels) is False
     assert subscriptions.selects("=x", labels) is None
     assert subscriptions.selects("", labels) is True
+
+
+def test_the_example_configuration_reads_without_a_problem() -> None:
+    from pathlib import Path
+
+    import yaml as pyyaml
+
+    from webhooks import people
+
+    path = Path(__file__).parents[2] / "knative" / "examples" / "notifications.yaml"
+    config, users = [d for d in pyyaml.safe_load_all(path.read_text()) if d]
+    secret = {"slack-token": "xoxb-1", "teams-releases-url": "https://t.example/", "ci-token": "c"}
+    shop = rollout(labels={"app.kubernetes.io/part-of": "shop"})
+    setup = read(config["data"], shop, secret)
+    assert setup.problems == ()
+    assert set(setup.services) == {"slack", "teams", "ci"}
+    assert {s.key for s in setup.subscriptions} == {"slack:releases", "teams:releases", "ci:"}
+    assert people.parse(users["data"]) == {
+        "U012AB3CD": people.Identity("alice@example.com"),
+        "U045EF6GH": people.Identity("bob@example.com", ("platform",)),
+    }

@@ -1,0 +1,131 @@
+"""trigger: carries out what an authenticated webhook asked of a rollout (``webhook.verified``),
+as its namespace's ``WebhookPolicy`` allows, as the policy's own Kubernetes identity.
+
+The webhooks app verified the sender (signature or token, replay) and named the policy; this
+reads the policy again (it may have changed since) and checks that it allows the action on
+this Rollout and, for a release, the tag. It then acts as ``webhook:<namespace>:<policy>``
+(impersonated, so the namespace's RBAC decides): ``promote`` and ``abort`` append a command to
+the Rollout's status like any person's; ``release`` writes the new image, to the target
+Deployment (``write: Deployment``) or to Git (``write: Git``: a commit on the configured
+branch, with the git CLI; Git then syncs it to the cluster). What is refused is a Warning on
+the Rollout (``WebhookRefused``) and changes nothing. Each event is carried out once (its id is
+remembered; a failure that may pass forgets it, and the Broker tries again).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cloudevents.core.v1.event import CloudEvent
+
+from shared import appends, events, gitops, kube, webhookpolicies
+from shared.context import Context
+from shared.events import RolloutRef
+from shared.kube import ApiError, NotFound, Transient
+from shared.state import PROCESSED_TTL
+
+log = logging.getLogger(__name__)
+
+
+class _Refused(Exception):
+    pass
+
+
+def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    ref = RolloutRef.parse(event.get_subject())
+    data = events.data(event)
+    name, action = str(data.get("policy", "")), str(data.get("action", ""))
+    if not name or action not in ("promote", "abort", "release"):
+        raise events.MalformedEvent("webhook.verified needs a policy and an action")
+    key = events.key(event)
+    if not ctx.store.first_delivery("trigger", key, PROCESSED_TTL):
+        return None  # carried out already
+    try:
+        _carry_out(ctx, ref, name, action, str(data.get("tag", "")), str(data.get("sender", "")))
+    except _Refused as exc:
+        log.info("%s: webhook of policy %s refused: %s", ref.subject, name, exc)
+        rollout = ctx.kube.rollout(ref.namespace, ref.name)
+        ctx.kube.record_event(rollout, "WebhookRefused", f"{name}: {exc}", warning=True)
+    except (Transient, kube.Conflict):
+        ctx.store.forget_delivery("trigger", key)
+        raise
+    except gitops.GitRefused as exc:
+        rollout = ctx.kube.rollout(ref.namespace, ref.name)
+        ctx.kube.record_event(rollout, "WebhookRefused", f"{name}: {exc}", warning=True)
+    except gitops.GitError as exc:
+        ctx.store.forget_delivery("trigger", key)
+        raise Transient(f"git: {exc}") from None
+    return None
+
+
+def _carry_out(
+    ctx: Context, ref: RolloutRef, name: str, action: str, tag: str, sender: str
+) -> None:
+    found = ctx.kube.get(webhookpolicies.API_VERSION, webhookpolicies.PLURAL, ref.namespace, name)
+    if found is None:
+        raise _Refused("the WebhookPolicy no longer exists")
+    try:
+        policy = webhookpolicies.parse(found)
+    except webhookpolicies.InvalidPolicy as exc:
+        raise _Refused(str(exc)) from None
+    if action not in policy.actions:
+        raise _Refused(f"the policy does not allow {action}")
+    if ref.name not in policy.rollouts:
+        raise _Refused(f"the policy does not name rollout {ref.name}")
+    if policy.source != sender:
+        raise _Refused(f"the policy's source is {policy.source}, not {sender}")
+    as_webhook = ctx.kube.acting_as(policy.identity, webhookpolicies.GROUPS)
+    try:
+        if action == "release":
+            _release(ctx, as_webhook, policy, ref, tag)
+            return
+        entry = appends.new_command(action, policy.identity)
+        appends.append(as_webhook, ref.namespace, ref.name, entry)
+        log.info("%s: %s asked %s (%s)", ref.subject, policy.identity, action, entry["id"])
+    except NotFound:
+        raise _Refused(f"rollout {ref.name} does not exist") from None
+    except ApiError as exc:
+        raise _Refused(f"the API server refused {policy.identity}: {exc}") from None
+
+
+def _release(
+    ctx: Context, as_webhook: kube.Kube, policy: webhookpolicies.Policy, ref: RolloutRef, tag: str
+) -> None:
+    release = policy.release
+    if release is None:
+        raise _Refused("the policy has no release")
+    why = webhookpolicies.tag_allowed(release, tag)
+    if why is not None:
+        raise _Refused(why)
+    image = f"{release.image}:{tag}"
+    if release.write == "Git":
+        message = f"{ref.subject}: release {image} (webhook {policy.namespace}/{policy.name})"
+        changed = gitops.set_image(
+            release.git_repository,
+            release.git_branch,
+            release.git_path,
+            release.image,
+            tag,
+            message,
+        )
+        log.info("%s: %s %s in git", ref.subject, "committed" if changed else "already", image)
+        return
+    rollout = as_webhook.rollout(ref.namespace, ref.name)
+    if rollout is None:
+        raise NotFound(ref.subject)
+    target = str(((rollout.get("spec") or {}).get("targetRef") or {}).get("name", ""))
+    deployment = as_webhook.deployment(ref.namespace, target)
+    if deployment is None:
+        raise _Refused(f"the target Deployment {target} does not exist")
+    containers = deployment["spec"]["template"]["spec"].get("containers") or []
+    names = [c.get("name") for c in containers]
+    container = release.container or (names[0] if names else "")
+    if container not in names:
+        raise _Refused(f"the target has no container {container!r}")
+    at = f"/spec/template/spec/containers/{names.index(container)}"
+    ops = [  # conditional on the container still being where it was read
+        {"op": "test", "path": f"{at}/name", "value": container},
+        {"op": "replace", "path": f"{at}/image", "value": image},
+    ]
+    as_webhook.json_patch("apps/v1", "deployments", ref.namespace, target, ops)
+    log.info("%s: %s set %s of %s to %s", ref.subject, policy.identity, container, target, image)

@@ -1,0 +1,68 @@
+"""GitHub webhooks (GHCR package events included): ``X-Hub-Signature-256`` is ``sha256=`` and the
+hex HMAC-SHA256 of the raw body with the webhook's secret; ``X-GitHub-Delivery`` (a GUID) is the
+delivery's id, so a replay is refused. GitHub signs no timestamp: a replay is recognised by its
+id only (kept for a day).
+
+What a delivery asks, by ``X-GitHub-Event``: ``package`` or ``registry_package`` with action
+``published`` of a container: a release of its tag (GHCR); ``repository_dispatch`` with
+``event_type`` ``ferry.promote``, ``ferry.abort`` or ``ferry.release`` and ``client_payload:
+{rollout, tag}`` (a CI job asks); ``ping``: nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.receivers import Delivery, Incoming, Intent, Refused
+from shared.receivers._checks import body_json, signed, text
+
+CAPABILITIES = frozenset({"signature", "release", "promote", "abort"})
+REPLAY_WINDOW = 24 * 3600.0
+DISPATCH = {"ferry.promote": "promote", "ferry.abort": "abort", "ferry.release": "release"}
+
+
+def create(secret: bytes) -> GitHub:
+    return GitHub(secret)
+
+
+class GitHub:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def verify(self, incoming: Incoming, now: float) -> Delivery:
+        signed(self._secret, incoming.body, incoming.header("X-Hub-Signature-256"))
+        delivery = incoming.header("X-GitHub-Delivery")
+        if not delivery:
+            raise Refused(400, "X-GitHub-Delivery is missing")
+        payload = body_json(incoming.body)
+        event = incoming.header("X-GitHub-Event")
+        return Delivery("github", delivery, payload, intents(event, payload))
+
+
+def intents(event: str, payload: dict[str, Any]) -> tuple[Intent, ...]:
+    repository = text((payload.get("repository") or {}).get("full_name"))
+    if event in ("package", "registry_package"):
+        package = payload.get(event) or {}
+        if payload.get("action") != "published" or not isinstance(package, dict):
+            return ()
+        version = package.get("package_version") or {}
+        tag = text(((version.get("container_metadata") or {}).get("tag") or {}).get("name"))
+        if not tag:
+            return ()
+        owner = text((package.get("owner") or {}).get("login")) or repository.partition("/")[0]
+        image = f"ghcr.io/{owner}/{text(package.get('name'))}".lower()
+        return (Intent("release", tag=tag, repository=image),)
+    if event == "repository_dispatch":
+        action = DISPATCH.get(text(payload.get("action")))
+        asked = payload.get("client_payload") or {}
+        if action is None or not isinstance(asked, dict):
+            return ()
+        return (
+            Intent(
+                action,
+                rollout=text(asked.get("rollout")),
+                tag=text(asked.get("tag")),
+                repository=repository,
+            ),
+        )
+    return ()
