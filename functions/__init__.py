@@ -32,12 +32,23 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "hold": (Type.ANALYSIS_UNDECIDED, Type.PAUSE_REQUESTED, Type.RESUME_REQUESTED),
     "promote": (Type.PROMOTION_STARTED,),
     "finalize": (Type.PRIMARY_UPDATED,),
-    "abort": (Type.DEADLINE_EXPIRED, Type.ANALYSIS_FAILED, Type.ABORT_REQUESTED),
+    "abort": (
+        Type.DEADLINE_EXPIRED,
+        Type.ANALYSIS_FAILED,
+        Type.ABORT_REQUESTED,
+        Type.GATE_FAILED,
+    ),
     "scaledown": (Type.SCALEDOWN_ELAPSED,),
     "cleanup": (Type.ROLLOUT_DELETED,),
     "reconcile": (Type.TICK, Type.DRIFT_DETECTED),
     "notify": (Type.MILESTONE_REACHED,),
     "trigger": (Type.WEBHOOK_VERIFIED,),
+    "gate": (
+        Type.GATE_POLLED,
+        Type.GATE_CONFIRMED,
+        Type.ROLLOUT_PROMOTED,
+        Type.ROLLOUT_ABORTED,
+    ),
 }
 """Function module name -> the CloudEvent types its Triggers deliver to it."""
 

@@ -1,7 +1,8 @@
 """abort: ends a canary that must not go on, and puts all traffic back on the stable revision.
 
 Reasons: an AnalysisRun ended Failed or Error (``analysis.failed``), a person asked
-(``abort.requested``), or the canary was not ready within ``progressDeadlineSeconds``
+(``abort.requested``), a pre-rollout hook kept failing or a rollback hook said so
+(``gate.failed``), or the canary was not ready within ``progressDeadlineSeconds``
 (``deadline.expired``: an abort with ``progressDeadlineAbort``, otherwise the rollout is only
 marked Degraded and the canary keeps trying). The weight goes to 0 at once and the running
 analyses end; the canary is scaled down after ``abortScaleDownDelaySeconds`` (a timer;
@@ -35,6 +36,8 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         return transitions.run_command(ctx, event, _requested, REQUESTED)
     if kind == Type.DEADLINE_EXPIRED:
         return transitions.run(ctx, event, _deadline, DEADLINE)
+    if kind == Type.GATE_FAILED:
+        return transitions.run(ctx, event, _gate_failed, FAILED)
     if not events.ext(event, Ext.RUN):
         raise events.MalformedEvent(f"{kind} needs the run extension")
     return transitions.run(ctx, event, _failed, FAILED)
@@ -46,6 +49,13 @@ def _failed(turn: Turn) -> Outcome | None:
         return None
     reason = "AnalysisFailed" if run.phase == AnalysisPhase.FAILED else "AnalysisError"
     return abort(turn.ctx, turn.state, turn.rollout, reason, runs.verdict(run))
+
+
+def _gate_failed(turn: Turn) -> Outcome | None:
+    data = events.data(turn.event)
+    reason = str(data.get("reason") or "GateFailed")[:64]
+    why = str(data.get("message") or "a hook asked to roll back")[:500]
+    return abort(turn.ctx, turn.state, turn.rollout, reason, why)
 
 
 def _deadline(turn: Turn) -> Outcome | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, facts, transitions, workloads
+from shared import events, facts, moves, transitions, workloads
 from shared.analysis import runs
 from shared.commands import Command
 from shared.context import Context
@@ -65,7 +65,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         message = f"canary {revision}: scaling up" + (
             f" (restarted: replaces {state.canary_revision})" if restarted else ""
         )
-        new, reply = begin(ctx, _replaced(ctx, state, rollout), rollout, revision, message)
+        new, reply = moves.begin(ctx, _replaced(ctx, state, rollout), rollout, revision, message)
         return Outcome(new, reply=reply, note=message)
 
     return transitions.run(ctx, event, detected, DETECTED)
@@ -78,44 +78,6 @@ def _replaced(ctx: Context, state: RolloutState, rollout: Rollout) -> RolloutSta
     return runs.terminate(ctx, state, rollout.obj)
 
 
-def begin(
-    ctx: Context, state: RolloutState, rollout: Rollout, revision: str, message: str
-) -> tuple[RolloutState, CloudEvent | None]:
-    """A new attempt at ``revision``: the canary scaled up, its progress deadline set. The
-    reply is ``canary.scaled`` when the canary is already up (a retry soon after an abort):
-    no change of the target would announce it."""
-    spec, ref, now = rollout.spec, state.ref, ctx.now()
-    primary = ctx.kube.deployment(ref.namespace, spec.primary)
-    replicas = rollout.router.canary_replicas(0, workloads.replicas(primary))
-    new = state.to(
-        Stage.SCALING,
-        now,
-        canary_revision=revision,
-        step=0,
-        weight=0,
-        routes=(),
-        attempt=state.attempt + 1,
-        pause_until=0.0,
-        pause_started=0.0,
-        stage_since=now,
-        reason="NewRevision",
-        message=message,
-        runs={},
-        paused_by="",
-        scaled_down=False,
-    )
-    ctx.timers.schedule(now + spec.progress_deadline, facts.of_attempt(new, Type.DEADLINE_EXPIRED))
-    target = ctx.kube.deployment(ref.namespace, spec.target)
-    ready = (
-        target is not None
-        and workloads.revision(target) == revision
-        and workloads.replicas(target) == replicas
-        and workloads.canary_ready(target, by_replicas=rollout.by_replicas)
-    )
-    reply = facts.of_attempt(new, Type.CANARY_SCALED) if ready else None
-    return new, reply
-
-
 def _retry(turn: Turn, command: Command) -> Outcome:
     ctx, state = turn.ctx, turn.state
     target = ctx.kube.deployment(state.namespace, turn.spec.target)
@@ -124,5 +86,5 @@ def _retry(turn: Turn, command: Command) -> Outcome:
             state, "the target changed since the abort; its new revision starts by itself"
         )
     message = f"retried by {command.user}: canary {state.canary_revision} from step 0"
-    new, reply = begin(ctx, state, turn.rollout, state.canary_revision, message)
+    new, reply = moves.begin(ctx, state, turn.rollout, state.canary_revision, message)
     return command.done(new, message, reply=reply)

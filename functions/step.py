@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import facts, models, transitions
+from shared import facts, models, moves, transitions
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -36,8 +36,7 @@ def _decide(turn: Turn) -> Outcome | None:
     label = f"step {index + 1}/{len(spec.steps)}"
     done = facts.of_attempt(state, Type.STEP_COMPLETED, step=index)
     if isinstance(step, models.SetWeight):
-        message = f"{label}: canary weight {step.weight}%"
-        return Outcome(state.with_(weight=step.weight, message=message), reply=done, note=message)
+        return moves.set_weight(ctx, state, turn.rollout, index)
     if isinstance(step, models.ROUTE_STEPS):
         routes = models.routes_after(spec.steps, state.routes, index)
         kind = models.step_kind(step).removeprefix("set").removesuffix("Route").lower()

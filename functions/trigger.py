@@ -5,7 +5,8 @@ The webhooks app verified the sender (signature or token, replay) and named the 
 reads the policy again (it may have changed since) and checks that it allows the action on
 this Rollout and, for a release, the tag. It then acts as ``webhook:<namespace>:<policy>``
 (impersonated, so the namespace's RBAC decides): ``promote`` and ``abort`` append a command to
-the Rollout's status like any person's; ``release`` writes the new image, to the target
+the Rollout's status like any person's, as does ``confirm`` (the gate the rollout waits at:
+acceptance tests passed); ``release`` writes the new image, to the target
 Deployment (``write: Deployment``) or to Git (``write: Git``: a commit on the configured
 branch, with the git CLI; Git then syncs it to the cluster). What is refused is a Warning on
 the Rollout (``WebhookRefused``) and changes nothing. Each event is carried out once (its id is
@@ -35,7 +36,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     ref = RolloutRef.parse(event.get_subject())
     data = events.data(event)
     name, action = str(data.get("policy", "")), str(data.get("action", ""))
-    if not name or action not in ("promote", "abort", "release"):
+    if not name or action not in ("promote", "abort", "confirm", "release"):
         raise events.MalformedEvent("webhook.verified needs a policy and an action")
     key = events.key(event)
     if not ctx.store.first_delivery("trigger", key, PROCESSED_TTL):

@@ -24,7 +24,7 @@ from shared.kube import Kube, NotFound, Transient
 
 Obj = dict[str, Any]
 
-ACTIONS = ("promote", "abort", "retry", "pause", "resume")
+ACTIONS = ("promote", "abort", "retry", "pause", "resume", "confirm")
 """What a person may ask of a rollout."""
 MAX_COMMANDS = 20
 """Entries kept in status.commands (the oldest is dropped when one is appended)."""

@@ -40,6 +40,7 @@ ACTIONS = {
     "retry": Type.RETRY_REQUESTED,
     "pause": Type.PAUSE_REQUESTED,
     "resume": Type.RESUME_REQUESTED,
+    "confirm": Type.GATE_CONFIRMED,
 }
 
 

@@ -97,6 +97,15 @@ class Type(StrEnum):
     """A webhook from outside was authenticated by its sender's receiver and asks one action of
     one rollout, as its namespace's WebhookPolicy allows (data: the policy, the sender, the
     delivery's id, the action, the tag)."""
+    GATE_POLLED = "dev.ferry.gate.polled"
+    """Time to call the hooks of the gate the rollout waits at (``gate``: its key), or to check
+    its rollback hooks (``gate: rollback``); a timer, or the tick."""
+    GATE_CONFIRMED = "dev.ferry.gate.confirmed"
+    """A person (or a webhook, as its policy's identity) asked to open the gate the rollout
+    waits at."""
+    GATE_FAILED = "dev.ferry.gate.failed"
+    """A pre-rollout hook kept failing, or a rollback hook answered 2xx: the rollout must abort
+    (data: the reason and the message)."""
     MILESTONE_REACHED = "dev.ferry.milestone.reached"
     """A transition that fires notification triggers was committed (its history entry lists
     them): a hint for the notifier, which sends what the history says is due."""
@@ -123,6 +132,9 @@ class Ext(StrEnum):
     """How many times an in-flight measurement was looked at again."""
     COMMAND = "command"
     """The id of the user command (in the Rollout's status.commands) the event carries out."""
+    GATE = "gate"
+    """The gate the event is about: ``<type>`` or ``confirm-traffic-increase@<step>``, or
+    ``rollback`` for a rollback check."""
     TRACEPARENT = "traceparent"
     """W3C trace context (the CloudEvents distributed tracing extension): the span of the
     transition that sent the event. Set on a reply by ``shared.tracing``, never part of the

@@ -53,6 +53,8 @@ def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int |
     aborted and still within abortScaleDownDelaySeconds)."""
     if state.stage == Stage.HEALTHY:
         return 0
+    if state.stage == Stage.GATED and state.gate == "confirm-rollout":
+        return 0  # the canary starts when the gate opens
     if state.stage in ACTIVE:
         return rollout.router.canary_replicas(state.weight, stable)
     if state.stage == Stage.ABORTED and state.scaled_down:

@@ -31,7 +31,7 @@ def milestone(old: RolloutState, new: RolloutState | None) -> str | None:
     if new is None or not old.exists or new.stage in (Stage.ABORTED, Stage.INVALID):
         return None
     fresh = new.canary_revision and new.canary_revision != old.canary_revision
-    if new.stage == Stage.SCALING and fresh:
+    if new.stage in (Stage.SCALING, Stage.GATED) and fresh:
         return "RolloutUpdated"
     if new.stage == Stage.HEALTHY and old.stage == Stage.PROMOTING:
         return "RolloutCompleted"
@@ -39,9 +39,10 @@ def milestone(old: RolloutState, new: RolloutState | None) -> str | None:
         return "RolloutRolledBack"
     if new.stage == Stage.PROMOTING and old.stage != Stage.PROMOTING:
         return "RolloutPromoting"
-    if new.stage == Stage.PAUSED and old.stage != Stage.PAUSED:
+    held = (Stage.PAUSED, Stage.GATED)
+    if new.stage in held and old.stage not in held:
         return "RolloutPaused"
-    if old.stage == Stage.PAUSED and new.stage in ACTIVE and new.stage != Stage.PAUSED:
+    if old.stage in held and new.stage in ACTIVE and new.stage not in held:
         return "RolloutResumed"
     if new.stage in ACTIVE and old.stage in ACTIVE and new.step > old.step and not fresh:
         return "RolloutStepCompleted"

@@ -224,6 +224,48 @@ def routes_after(steps: tuple[Step, ...], active: tuple[int, ...], index: int) -
 
 
 @dataclass(frozen=True)
+class HookHeader:
+    """A header a hook is called with: a value, or a key of a Secret of the namespace."""
+
+    name: str
+    value: str = ""
+    secret: str = ""
+    key: str = ""
+
+
+HOOK_TYPES = (
+    "confirm-rollout",
+    "pre-rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "rollback",
+    "post-rollout",
+)
+"""Flagger's webhook types Ferry runs, in the order a rollout meets them."""
+GATE_TYPES = HOOK_TYPES[:4]
+"""The types that hold the rollout until they open (rollback aborts it, post-rollout tells)."""
+MAX_HOOK_TIMEOUT = 25.0
+"""Seconds a hook call may take at most (a function answers within 30 s)."""
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One of ``spec.webhooks`` (Flagger's ``analysis.webhooks``): a URL Ferry calls at a point
+    of the rollout, or (without ``url``) a gate a person or a webhook confirms."""
+
+    name: str
+    type: str
+    url: str = ""
+    timeout: float = 10.0
+    interval: float = 10.0
+    """Seconds between calls while a gate stays closed (and between rollback checks)."""
+    failure_limit: int = 2
+    """pre-rollout: failed calls after which the rollout aborts."""
+    metadata: tuple[tuple[str, str], ...] = ()
+    headers: tuple[HookHeader, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str
     port: int
@@ -248,6 +290,11 @@ class RolloutSpec:
     """Seconds after an abort before the canary is scaled down; 0: it is left running."""
     progress_deadline_abort: bool = False
     """Abort (not only report) when progressDeadlineSeconds passes without progress."""
+    hooks: tuple[Hook, ...] = ()
+    """``spec.webhooks``: gates and hooks (Flagger's webhooks)."""
+
+    def hooks_of(self, type_: str) -> tuple[Hook, ...]:
+        return tuple(h for h in self.hooks if h.type == type_)
 
     # -- names of what Ferry manages -----------------------------------------------------
     @property
@@ -600,6 +647,90 @@ def _traffic_routing(raw: Any, problems: list[str]) -> tuple[str, dict[str, Any]
     return str(name), copy.deepcopy(config)
 
 
+def _hooks(raw: Any, problems: list[str]) -> tuple[Hook, ...]:
+    """``spec.webhooks``, Flagger's webhook fields (name, type, url, timeout, metadata) and
+    Ferry's (interval, failureLimit, headers)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append("spec.webhooks must be a list")
+        return ()
+    hooks: list[Hook] = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"spec.webhooks[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where} must be an object")
+            continue
+        name = _name(item.get("name"), f"{where}.name", problems)
+        if name in names:
+            problems.append(f"{where}.name {name!r} is used twice")
+        names.add(name)
+        kind = item.get("type")
+        if kind in ("rollout", "event"):
+            instead = "notifications (service.webhook)" if kind == "event" else "a Job metric"
+            problems.append(f"{where}.type {kind} is not run by Ferry; use {instead}")
+            continue
+        if kind not in HOOK_TYPES:
+            problems.append(f"{where}.type must be one of {', '.join(HOOK_TYPES)}, got {kind!r}")
+            continue
+        url = item.get("url", "")
+        if not isinstance(url, str) or (url and not url.startswith(("http://", "https://"))):
+            problems.append(f"{where}.url must be an http(s) URL")
+            url = ""
+        if not url and kind not in GATE_TYPES:
+            problems.append(f"{where}.url is required for a {kind} hook")
+        durations = {}
+        for field_name, default in (("timeout", 10.0), ("interval", 10.0)):
+            try:
+                durations[field_name] = parse_duration(item.get(field_name, f"{default:g}s"))
+            except ValueError as exc:
+                problems.append(f"{where}.{field_name}: {exc}")
+                durations[field_name] = default
+        if not 0 < durations["timeout"] <= MAX_HOOK_TIMEOUT:
+            problems.append(f"{where}.timeout must be more than 0s and at most 25s")
+        if durations["interval"] < 1:
+            problems.append(f"{where}.interval must be at least 1s")
+        limit = item.get("failureLimit", 2)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            problems.append(f"{where}.failureLimit must be a positive integer")
+            limit = 2
+        metadata = item.get("metadata") or {}
+        if not isinstance(metadata, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+        ):
+            problems.append(f"{where}.metadata must map strings to strings")
+            metadata = {}
+        headers: list[HookHeader] = []
+        for j, header in enumerate(item.get("headers") or []):
+            at = f"{where}.headers[{j}]"
+            ref = ((header or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+            if not isinstance(header, dict) or not isinstance(header.get("name"), str):
+                problems.append(f"{at} needs a name")
+            elif ref:
+                if not (isinstance(ref.get("name"), str) and isinstance(ref.get("key"), str)):
+                    problems.append(f"{at}.valueFrom.secretKeyRef needs a name and a key")
+                else:
+                    headers.append(HookHeader(header["name"], secret=ref["name"], key=ref["key"]))
+            elif isinstance(header.get("value"), str):
+                headers.append(HookHeader(header["name"], value=header["value"]))
+            else:
+                problems.append(f"{at} needs a value or valueFrom.secretKeyRef")
+        hooks.append(
+            Hook(
+                name=name,
+                type=kind,
+                url=url,
+                timeout=durations["timeout"],
+                interval=durations["interval"],
+                failure_limit=limit,
+                metadata=tuple(sorted(metadata.items())),
+                headers=tuple(headers),
+            )
+        )
+    return tuple(hooks)
+
+
 def router_name(rollout: dict[str, Any]) -> str:
     """The router a Rollout object names (without parsing the rest of its spec)."""
     routing = (rollout.get("spec") or {}).get("trafficRouting")
@@ -688,6 +819,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
             f"spec.progressDeadlineSeconds must be a positive integer, got {deadline!r}"
         )
         deadline = DEFAULT_PROGRESS_DEADLINE
+    hooks = _hooks(spec.get("webhooks"), problems)
     if problems:
         raise InvalidSpec(problems)
     return RolloutSpec(
@@ -702,4 +834,5 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         background_analysis=background,
         abort_scale_down_delay=delay,
         progress_deadline_abort=abort,
+        hooks=hooks,
     )

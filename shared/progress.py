@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, facts, models, workloads
+from shared import events, facts, gates, models, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
 from shared.rollouts import Rollout
-from shared.state import RolloutState, Stage
+from shared.state import ACTIVE, RolloutState, Stage
 
 
 def fact(type_: Type, state: RolloutState, revision: str, step: int | None = None) -> CloudEvent:
@@ -53,6 +53,11 @@ def next_events(
     if state.stage != Stage.PROMOTING and revision != expected:
         return [fact(Type.REVISION_DETECTED, state, revision)]
     canary = state.canary_revision
+    checks = spec.hooks_of(gates.ROLLBACK)
+    if checks and state.stage in ACTIVE:  # the rollback checks' chain of timers may be lost
+        due = [*due, gates.poll(state, gates.ROLLBACK, now)]
+    if state.stage == Stage.GATED:
+        return [*due, gates.poll(state, state.gate, now), *_outcomes(state)]
     if state.stage in (Stage.SCALING, Stage.STALLED):
         if workloads.canary_ready(target, by_replicas=rollout.by_replicas):
             return [fact(Type.CANARY_SCALED, state, canary)]

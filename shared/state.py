@@ -83,11 +83,17 @@ class Stage(StrEnum):
     """The primary took the canary's template; waiting for the primary to be ready."""
     ABORTED = "aborted"
     """Traffic back on stable, canary scaled down; waiting for a new revision."""
+    GATED = "gated"
+    """Held at a gate (``gate``: confirm-rollout, pre-rollout, confirm-traffic-increase@N,
+    confirm-promotion) until its hooks answer 2xx or a person or a webhook confirms it; then
+    the move it held back is made (``shared.moves``)."""
     INVALID = "invalid"
     """The spec is invalid; nothing is touched until it is fixed."""
 
 
-ACTIVE = frozenset({Stage.SCALING, Stage.STALLED, Stage.STEPPING, Stage.ANALYZING, Stage.PAUSED})
+ACTIVE = frozenset(
+    {Stage.SCALING, Stage.STALLED, Stage.STEPPING, Stage.ANALYZING, Stage.PAUSED, Stage.GATED}
+)
 """Stages of a canary in progress, before promotion: where it can be paused or aborted."""
 
 PHASES = {
@@ -101,6 +107,7 @@ PHASES = {
     Stage.PROMOTING: "Progressing",
     Stage.ABORTED: "Degraded",
     Stage.INVALID: "Degraded",
+    Stage.GATED: "Paused",
 }
 
 
@@ -137,6 +144,12 @@ class RolloutState:
     router needs is missing): the phase is Degraded with this message until then."""
     runs: dict[str, Any] = field(default_factory=dict)
     """AnalysisRuns of the current attempt by name (see ``shared.analysis.runs``)."""
+    gate: str = ""
+    """The gate the rollout waits at (stage ``gated``)."""
+    gates_passed: tuple[str, ...] = ()
+    """The gates of this attempt that opened (each is passed once)."""
+    gate_failures: int = 0
+    """Failed calls of the pre-rollout hooks at the gate waited at."""
     routes: tuple[int, ...] = ()
     """The header and mirror routes the steps run so far have set, as the indexes of the steps
     that set them (in the order set); in effect while the canary is in progress
@@ -179,7 +192,7 @@ class RolloutState:
             if f.name in ("namespace", "name", "version"):
                 continue
             value = getattr(self, f.name)
-            if f.name in ("runs", "routes"):
+            if f.name in ("runs", "routes", "gates_passed"):
                 out[f.name] = json.dumps(value)
             elif isinstance(value, bool):
                 out[f.name] = "1" if value else ""
@@ -204,6 +217,8 @@ class RolloutState:
                 kwargs[f.name] = json.loads(text)
             elif f.name == "routes":
                 kwargs[f.name] = tuple(int(n) for n in json.loads(text))
+            elif f.name == "gates_passed":
+                kwargs[f.name] = tuple(str(n) for n in json.loads(text))
             elif f.type == "bool":
                 kwargs[f.name] = text == "1"
             elif f.name == "stage":

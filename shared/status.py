@@ -44,6 +44,14 @@ def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = N
             else ("PausedByStep" if state.pause_until else "PausedIndefinitely")
         )
         pause = [{"reason": reason, "startTime": rfc3339(state.pause_started or now)}]
+    if state.stage == Stage.GATED:
+        pause = [
+            {
+                "reason": "GateClosed",
+                "startTime": rfc3339(state.stage_since or now),
+                "message": f"waiting at gate {state.gate}",
+            }
+        ]
     if state.paused_by:
         pause.append(
             {

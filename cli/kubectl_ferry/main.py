@@ -258,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("retry", "start an aborted rollout again"),
         ("pause", "pause the rollout where it is"),
         ("resume", "go on after a pause"),
+        ("confirm", "open the gate the rollout waits at (spec.webhooks)"),
     ]:
         act = command(action, what, _act)
         act.add_argument("name")

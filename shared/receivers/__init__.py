@@ -37,7 +37,7 @@ class Intent:
     """What a delivery asks of a rollout."""
 
     action: str
-    """``promote``, ``abort`` or ``release`` (a new image tag)."""
+    """``promote``, ``abort``, ``confirm`` (a gate) or ``release`` (a new image tag)."""
     rollout: str = ""
     """The Rollout it names ("" when the sender cannot name one: the policy's rollouts)."""
     tag: str = ""

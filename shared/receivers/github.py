@@ -5,8 +5,8 @@ id only (kept for a day).
 
 What a delivery asks, by ``X-GitHub-Event``: ``package`` or ``registry_package`` with action
 ``published`` of a container: a release of its tag (GHCR); ``repository_dispatch`` with
-``event_type`` ``ferry.promote``, ``ferry.abort`` or ``ferry.release`` and ``client_payload:
-{rollout, tag}`` (a CI job asks); ``ping``: nothing.
+``event_type`` ``ferry.promote``, ``ferry.abort``, ``ferry.confirm`` or ``ferry.release``
+and ``client_payload: {rollout, tag}`` (a CI job asks); ``ping``: nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from shared.receivers._checks import body_json, signed, text
 
 CAPABILITIES = frozenset({"signature", "release", "promote", "abort"})
 REPLAY_WINDOW = 24 * 3600.0
-DISPATCH = {"ferry.promote": "promote", "ferry.abort": "abort", "ferry.release": "release"}
+DISPATCH = {
+    "ferry.promote": "promote",
+    "ferry.abort": "abort",
+    "ferry.confirm": "confirm",
+    "ferry.release": "release",
+}
 
 
 def create(secret: bytes) -> GitHub:

@@ -1,7 +1,9 @@
 """GitLab webhooks: ``X-Gitlab-Token`` is the webhook's secret token (compared in constant
 time); ``X-Gitlab-Event-UUID`` (or ``Idempotency-Key``) is the delivery's id, so a replay is
 refused. What a delivery asks: a ``Tag Push Hook`` (``ref: refs/tags/<tag>``) is a release of
-that tag for the project (``project.path_with_namespace``); other events ask nothing.
+that tag for the project (``project.path_with_namespace``); a ``Pipeline Hook`` whose pipeline
+succeeded confirms the gate the rollout waits at (acceptance tests passed); other events ask
+nothing.
 """
 
 from __future__ import annotations
@@ -33,4 +35,12 @@ class GitLab:
             project = text((payload.get("project") or {}).get("path_with_namespace"))
             if payload.get("after", "").strip("0"):  # not a deleted tag
                 found = (Intent("release", tag=ref.removeprefix("refs/tags/"), repository=project),)
+        attributes = payload.get("object_attributes") or {}
+        if (
+            incoming.header("X-Gitlab-Event") == "Pipeline Hook"
+            and isinstance(attributes, dict)
+            and attributes.get("status") == "success"
+        ):
+            project = text((payload.get("project") or {}).get("path_with_namespace"))
+            found = (Intent("confirm", repository=project),)
         return Delivery("gitlab", delivery, payload, found)

@@ -2,8 +2,8 @@
 (Unix seconds) must be within five minutes of now, ``X-Ferry-Signature-256`` is ``sha256=`` and
 the hex HMAC-SHA256 of ``<timestamp>.<body>`` with the shared secret (the timestamp is signed,
 so an old delivery cannot be made fresh), and ``X-Ferry-Delivery`` names the delivery (a replay
-is refused). The body: ``{"action": "promote"|"abort"|"release", "rollout": "...", "tag":
-"..."}``.
+is refused). The body: ``{"action": "promote"|"abort"|"confirm"|"release", "rollout": "...",
+"tag": "..."}``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from shared.receivers._checks import WINDOW, body_json, fresh, signed, text
 
 CAPABILITIES = frozenset({"signature", "timestamp", "release", "promote", "abort"})
 REPLAY_WINDOW = 2 * WINDOW
-ACTIONS = ("promote", "abort", "release")
+ACTIONS = ("promote", "abort", "confirm", "release")
 
 
 def create(secret: bytes) -> Hmac:

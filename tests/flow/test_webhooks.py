@@ -72,7 +72,7 @@ def allow(kube: Kube, user: str) -> None:
         )
 
 
-def setup(kube: Kube, *objects: dict[str, Any], opt_in: bool = True) -> None:
+def setup(kube: Kube, *objects: dict[str, Any], opt_in: bool = True, **spec: Any) -> None:
     kube.create(
         {
             "apiVersion": "v1",
@@ -89,7 +89,7 @@ def setup(kube: Kube, *objects: dict[str, Any], opt_in: bool = True) -> None:
         kube.create(obj)
     kube.create(demo.deployment("podinfo:1"))
     kube.create(demo.ingress())
-    kube.create(demo.rollout([{"setWeight": 20}, {"pause": {}}]))
+    kube.create(demo.rollout(spec.pop("steps", [{"setWeight": 20}, {"pause": {}}]), **spec))
 
 
 def signed(
@@ -274,3 +274,45 @@ def test_registry_pushes_release_to_git_and_to_the_deployment(
     assert deliver(runtime, f"default/hub/{SECRET.decode()}", pushed, {}).status_code == 202
     eventually(lambda: image(kube) == "podinfo:2.1.0", what="the Docker Hub release")
     podinfo.wait(Stage.PAUSED, step=1, timeout=30)
+
+
+def test_a_ci_pipeline_that_passed_confirms_the_gate(
+    runtime: Runtime, kube: Kube, podinfo: Demo
+) -> None:
+    """GitLab: the acceptance pipeline's success opens the confirm-promotion gate."""
+    gitlab = policy("acceptance", "gitlab", actions=["confirm"])
+    gitlab["spec"]["source"]["repository"] = "shop/acceptance"
+    del gitlab["spec"]["release"]
+    gate = [{"name": "acceptance", "type": "confirm-promotion"}]
+    setup(kube, gitlab, steps=[{"setWeight": 20}], webhooks=gate)
+    allow(kube, "webhook:default:acceptance")
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.GATED, gate="confirm-promotion", timeout=30)
+
+    def pipeline(status: str, project: str) -> requests.Response:
+        body = json.dumps(
+            {
+                "object_kind": "pipeline",
+                "object_attributes": {"id": 31, "status": status},
+                "project": {"path_with_namespace": project},
+            }
+        ).encode()
+        headers = {
+            "X-Gitlab-Event": "Pipeline Hook",
+            "X-Gitlab-Token": SECRET.decode(),
+            "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+        }
+        return deliver(runtime, "default/acceptance", body, headers)
+
+    assert pipeline("failed", "shop/acceptance").json()["accepted"] == []
+    ignored = pipeline("success", "shop/other").json()
+    assert ignored["accepted"] == [] and "about shop/other" in ignored["ignored"][0]
+    settle(runtime)
+    assert podinfo.state().stage == Stage.GATED
+    assert pipeline("success", "shop/acceptance").json()["accepted"] == [
+        {"rollout": demo.NAME, "action": "confirm"}
+    ]
+    podinfo.wait(Stage.HEALTHY, timeout=30)
+    opened = [e for e in podinfo.history() if "opened by" in e.get("note", "")]
+    assert [e["user"] for e in opened] == ["webhook:default:acceptance"]

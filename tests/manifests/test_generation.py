@@ -110,6 +110,7 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
             "step": "ferry-analysis",
             "advance": "ferry-analysis",
             "measure": "ferry-analysis",
+            "gate": "ferry-analysis",
             DEAD_LETTER: "ferry-deadletter",
             "notify": "ferry-notify",
             "trigger": "ferry-trigger",
