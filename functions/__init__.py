@@ -42,7 +42,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "cleanup": (Type.ROLLOUT_DELETED,),
     "reconcile": (Type.TICK, Type.DRIFT_DETECTED),
     "notify": (Type.MILESTONE_REACHED,),
-    "trigger": (Type.WEBHOOK_VERIFIED,),
+    "trigger": (Type.WEBHOOK_VERIFIED, Type.GITHUB_PACKAGE, Type.GITHUB_DISPATCH),
     "gate": (
         Type.GATE_POLLED,
         Type.GATE_CONFIRMED,

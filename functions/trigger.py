@@ -19,10 +19,11 @@ import logging
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import appends, events, gitops, kube, webhookpolicies
+from shared import appends, events, gitops, kube, seals, webhookpolicies
 from shared.context import Context
-from shared.events import RolloutRef
+from shared.events import Ext, RolloutRef, Type
 from shared.kube import ApiError, NotFound, Transient
+from shared.receivers import github
 from shared.state import PROCESSED_TTL
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,18 @@ class _Refused(Exception):
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    if event.get_type() != Type.WEBHOOK_VERIFIED:
+        _from_source(ctx, event)
+        return None
     ref = RolloutRef.parse(event.get_subject())
     data = events.data(event)
     name, action = str(data.get("policy", "")), str(data.get("action", ""))
     if not name or action not in ("promote", "abort", "confirm", "release"):
         raise events.MalformedEvent("webhook.verified needs a policy and an action")
+    if not seals.sealed(ctx.webhook_key, ref.subject, data, events.ext(event, Ext.SEAL) or ""):
+        raise events.MalformedEvent(
+            "webhook.verified without a valid seal: only Ferry's webhook endpoint may send it"
+        )
     key = events.key(event)
     if not ctx.store.first_delivery("trigger", key, PROCESSED_TTL):
         return None  # carried out already
@@ -57,6 +65,47 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         ctx.store.forget_delivery("trigger", key)
         raise Transient(f"git: {exc}") from None
     return None
+
+
+def _from_source(ctx: Context, event: CloudEvent) -> None:
+    """A GitHubSource's event, for every WebhookPolicy of type ``knative`` it concerns. The
+    Broker admitted its sender (its EventPolicy names who may send); the policy says what that
+    source may ask, and the same checks as for a webhook follow."""
+    payload = events.data(event)
+    name = event.get_type().rsplit(".", 1)[-1]
+    intents = github.intents(name, payload)
+    if not intents:
+        return
+    found = ctx.kube.list_of(webhookpolicies.API_VERSION, webhookpolicies.PLURAL)
+    for obj in found:
+        try:
+            policy = webhookpolicies.parse(obj)
+        except webhookpolicies.InvalidPolicy:
+            continue
+        if policy.source != webhookpolicies.KNATIVE:
+            continue
+        for intent in intents:
+            if not policy.about(intent.repository) or intent.action not in policy.actions:
+                continue
+            names = [intent.rollout] if intent.rollout else list(policy.rollouts)
+            for rollout in names:
+                if rollout not in policy.rollouts:
+                    continue
+                ref = RolloutRef(policy.namespace, rollout)
+                key = f"{events.key(event)}/{ref.subject}/{policy.name}/{intent.action}"
+                if not ctx.store.first_delivery("trigger", key, PROCESSED_TTL):
+                    continue
+                try:
+                    _carry_out(ctx, ref, policy.name, intent.action, intent.tag, policy.source)
+                except _Refused as exc:
+                    log.info("%s: %s refused: %s", ref.subject, policy.name, exc)
+                    obj_ = ctx.kube.rollout(ref.namespace, ref.name)
+                    ctx.kube.record_event(
+                        obj_, "WebhookRefused", f"{policy.name}: {exc}", warning=True
+                    )
+                except (Transient, gitops.GitError):
+                    ctx.store.forget_delivery("trigger", key)
+                    raise
 
 
 def _carry_out(

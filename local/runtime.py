@@ -113,6 +113,8 @@ class Runtime:
         self.slack_signing_secret = secrets.token_hex(16).encode()
         """The Slack app's signing secret the webhooks app checks (made for this run)."""
         self._webhooks: BaseWSGIServer | None = None
+        self.webhook_key = secrets.token_bytes(32)
+        """The key sealing verified webhooks, shared by the webhooks app and the functions."""
         self.store: StateStore | None = None
         self._api: client.ApiClient | None = None
         self._functions: BaseWSGIServer | None = None
@@ -179,6 +181,7 @@ class Runtime:
         self.store = shared_context.store
         self._start_dashboard(wiring, shared_context)
         shared_context.dashboard_url = self.dashboard_url  # notifications link to it
+        shared_context.webhook_key = self.webhook_key
         self._start_webhooks(wiring, shared_context)
         apps = {
             f"/{functions.SERVICE_PREFIX}{name}": self._app(name, wiring, shared_context)
@@ -212,6 +215,7 @@ class Runtime:
             response_urls=self.options.slack_response_urls,
             broker_url=self.broker_url,
             broker_token=wiring.tokens(WEBHOOKS_ACCOUNT, wiring.broker_audience(BROKER)).token,
+            webhook_key=self.webhook_key,
         )
         server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
         self._webhooks = server

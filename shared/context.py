@@ -34,6 +34,8 @@ class Context:
     replies: the local runtime's tests crash a function there too. None in production."""
     dashboard_url: str = ""
     """Where the dashboard is (links in notifications); "" when there is none."""
+    webhook_key: bytes = b""
+    """The key sealing verified webhooks (``shared.seals``); empty: none are trusted."""
     broker_token: Callable[[], str] | None = None
     """A token for the Broker's audience, sent with what the function posts to the Broker
     itself (replies go back in the HTTP answer and need none)."""
@@ -48,6 +50,7 @@ class Context:
             broker_url=settings.broker_url,
             broker_token=settings.broker_token(),
             dashboard_url=settings.dashboard_url,
+            webhook_key=settings.webhook_key(),
         )
 
     def for_function(self, function: str) -> Context:

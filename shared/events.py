@@ -37,6 +37,11 @@ class Type(StrEnum):
     """ApiServerSource: a watched Kubernetes object was deleted."""
     TICK = "dev.knative.sources.ping"
     """PingSource: the periodic reconcile tick."""
+    GITHUB_PACKAGE = "dev.knative.source.github.package"
+    """GitHubSource: a package (a GHCR container image) was published (data: GitHub's
+    payload)."""
+    GITHUB_DISPATCH = "dev.knative.source.github.repository_dispatch"
+    """GitHubSource: a repository_dispatch (a CI job asking ``ferry.<action>``)."""
 
     # -- Ferry's own -------------------------------------------------------------------------
     ROLLOUT_CHANGED = "dev.ferry.rollout.changed"
@@ -132,6 +137,9 @@ class Ext(StrEnum):
     """How many times an in-flight measurement was looked at again."""
     COMMAND = "command"
     """The id of the user command (in the Rollout's status.commands) the event carries out."""
+    SEAL = "seal"
+    """``webhook.verified``: the HMAC of its subject and data that proves Ferry's webhook
+    endpoint verified the delivery (``shared.seals``)."""
     GATE = "gate"
     """The gate the event is about: ``<type>`` or ``confirm-traffic-increase@<step>``, or
     ``rollback`` for a rollback check."""

@@ -32,6 +32,9 @@ class Settings:
     broker_token_file: str = ""
     """``FERRY_BROKER_TOKEN_FILE``: a file holding a token for the Broker's audience (a
     projected ServiceAccount token), sent with the events Ferry posts to the Broker."""
+    webhook_key_file: str = ""
+    """``FERRY_WEBHOOK_KEY_FILE``: the key sealing verified webhooks (the Secret
+    ferry-webhooks-key, mounted in ``ferry webhooks`` and the trigger function)."""
     dashboard_url: str = ""
     """``FERRY_DASHBOARD_URL``: the dashboard's address, for the links in notifications."""
     otlp: bool = False
@@ -60,11 +63,22 @@ class Settings:
             sender_auth=auth == "tokenreview",
             broker_token_file=os.environ.get("FERRY_BROKER_TOKEN_FILE", ""),
             dashboard_url=os.environ.get("FERRY_DASHBOARD_URL", ""),
+            webhook_key_file=os.environ.get("FERRY_WEBHOOK_KEY_FILE", ""),
             otlp=bool(
                 os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
                 or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             ),
         )
+
+    def webhook_key(self) -> bytes:
+        """The webhook sealing key (empty when none is configured: nothing is sealed, and the
+        trigger acts on nothing)."""
+        if not self.webhook_key_file:
+            return b""
+        try:
+            return Path(self.webhook_key_file).read_bytes().strip()
+        except OSError:
+            return b""
 
     def broker_token(self) -> Callable[[], str] | None:
         """Reads the Broker token (renewed in place by the kubelet) at each use; None when

@@ -16,6 +16,8 @@ from typing import Any
 from shared import models
 
 PLURAL = "webhookpolicies"
+KNATIVE = "knative"
+"""The source type of CloudEvents from a Knative source (a GitHubSource) through the Broker."""
 GROUPS = ("ferry:webhooks",)
 MAX_TAG = 128
 SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")

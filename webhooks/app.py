@@ -21,12 +21,13 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from flask import Flask, Response, request
 
-from shared import appends, events, plugins, receivers, sink, webhookpolicies
+from shared import appends, events, plugins, receivers, seals, sink, webhookpolicies
 from shared.events import RolloutRef
 from shared.kube import ApiError, Kube, NotFound, Transient
 from shared.receivers import Refused
@@ -50,6 +51,7 @@ def create_app(
     response_urls: str = RESPONSE_URLS,
     broker_url: str = "",
     broker_token: Callable[[], str] | None = None,
+    webhook_key: bytes = b"",
 ) -> Flask:
     """``api`` is the app's own client (it reads the mapping, policies and their Secrets, and
     impersonates the person); verified webhooks go to the Broker at ``broker_url``."""
@@ -66,7 +68,12 @@ def create_app(
             return _text(413, f"at most {receivers.MAX_BODY} bytes")
         incoming = receivers.Incoming(dict(request.headers.items()), body, path_token)
         return hooks_answer(
-            api, store, hook_namespace, policy_name, incoming, broker_url, broker_token
+            api,
+            store,
+            hook_namespace,
+            policy_name,
+            incoming,
+            Handoff(broker_url, broker_token, webhook_key),
         )
 
     @app.post("/slack/actions")
@@ -93,14 +100,22 @@ def create_app(
     return app
 
 
+@dataclass(frozen=True)
+class Handoff:
+    """Where verified webhooks go: the Broker, with a token, sealed with the shared key."""
+
+    broker_url: str
+    broker_token: Callable[[], str] | None
+    key: bytes
+
+
 def hooks_answer(
     api: Kube,
     store: StateStore,
     namespace: str,
     name: str,
     incoming: receivers.Incoming,
-    broker_url: str,
-    broker_token: Callable[[], str] | None,
+    handoff: Handoff,
 ) -> Response:
     """Verify a delivery to policy ``namespace/name`` and hand what it may do to the Broker."""
     try:
@@ -112,6 +127,8 @@ def hooks_answer(
         return _text(404, f"no WebhookPolicy {namespace}/{name}")
     try:
         policy = webhookpolicies.parse(found)
+        if policy.source == webhookpolicies.KNATIVE:
+            return _text(404, f"{namespace}/{name} is for a Knative source, not a webhook")
         receiver = receivers.REGISTRY.create(policy.source, _secret(api, policy))
     except (webhookpolicies.InvalidPolicy, plugins.UnknownPlugin) as exc:
         return _text(503, f"the policy cannot be used: {exc}")
@@ -138,21 +155,24 @@ def hooks_answer(
             ignored.append(f"{intent.action}: rollout {intent.rollout} is not the policy's")
             continue
         for rollout in [intent.rollout] if intent.rollout else list(policy.rollouts):
+            ref = RolloutRef(namespace, rollout)
+            data = {
+                "policy": name,
+                "sender": delivery.sender,
+                "delivery": delivery.id[:128],
+                "action": intent.action,
+                "tag": intent.tag,
+            }
             event = events.new(
                 events.Type.WEBHOOK_VERIFIED,
-                RolloutRef(namespace, rollout),
+                ref,
                 source=f"{events.SOURCE}/webhooks",
                 event_id=events.derived_id(f"{sender}/{delivery.id}", f"{rollout}/{intent.action}"),
-                data={
-                    "policy": name,
-                    "sender": delivery.sender,
-                    "delivery": delivery.id[:128],
-                    "action": intent.action,
-                    "tag": intent.tag,
-                },
+                data=data,
+                seal=seals.seal(handoff.key, ref.subject, data),
             )
             try:
-                sink.send(broker_url, event, token=broker_token)
+                sink.send(handoff.broker_url, event, token=handoff.broker_token)
             except sink.SinkError as exc:
                 store.forget_delivery(sender, delivery.id)  # let the sender's retry through
                 log.warning("hooks: the Broker did not take a delivery: %s", exc)

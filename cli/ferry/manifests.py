@@ -47,6 +47,9 @@ SENDERS = f"system:serviceaccount:{NAMESPACE}:*"
 """Who may deliver to a function: the identities of Ferry's namespace (Knative creates the
 Triggers' OIDC ServiceAccounts beside them)."""
 TOKEN_DIR = "/var/run/ferry/broker"
+WEBHOOK_KEY = "ferry-webhooks-key"
+"""The Secret (key ``key``) sealing verified webhooks, shared by ferry-webhooks and trigger."""
+WEBHOOK_KEY_DIR = "/var/run/ferry/webhook-key"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class Tuning:
     max_scale: int = 3
     service_account: str = "ferry-rollout"
     """The role it runs as (knative/rbac.yaml): one ServiceAccount per role."""
+    webhook_key: bool = False
+    """Mounts the Secret ferry-webhooks-key (the seal of verified webhooks, shared.seals)."""
 
 
 TUNING: dict[str, Tuning] = {
@@ -67,7 +72,7 @@ TUNING: dict[str, Tuning] = {
     "measure": Tuning(service_account="ferry-analysis"),
     "deadletter": Tuning(service_account="ferry-deadletter"),
     "notify": Tuning(service_account="ferry-notify"),
-    "trigger": Tuning(service_account="ferry-trigger"),
+    "trigger": Tuning(service_account="ferry-trigger", webhook_key=True),
     "gate": Tuning(service_account="ferry-analysis"),
 }
 """Function -> its Service's tuning, for the functions that differ from ``Tuning()``."""
@@ -166,8 +171,13 @@ def service(name: str, function: str, tuning: Tuning) -> Doc:
                     "serviceAccountName": tuning.service_account,
                     "automountServiceAccountToken": True,
                     "timeoutSeconds": 30,
-                    "containers": [_container(function)],
+                    "containers": [_container(function, tuning)],
                     "volumes": [
+                        *(
+                            [{"name": "webhook-key", "secret": {"secretName": WEBHOOK_KEY}}]
+                            if tuning.webhook_key
+                            else []
+                        ),
                         {
                             "name": "broker-token",
                             "projected": {
@@ -181,7 +191,7 @@ def service(name: str, function: str, tuning: Tuning) -> Doc:
                                     }
                                 ]
                             },
-                        }
+                        },
                     ],
                 },
             }
@@ -189,7 +199,8 @@ def service(name: str, function: str, tuning: Tuning) -> Doc:
     }
 
 
-def _container(function: str) -> Doc:
+def _container(function: str, tuning: Tuning) -> Doc:
+    keyed = tuning.webhook_key
     return {
         "name": "function",
         "image": IMAGE,
@@ -205,8 +216,20 @@ def _container(function: str) -> Doc:
             {"name": "FERRY_BROKER_TOKEN_FILE", "value": f"{TOKEN_DIR}/token"},
             {"name": "FERRY_AUDIENCE", "value": audience(function)},
             {"name": "FERRY_SENDERS", "value": SENDERS},
+            *(
+                [{"name": "FERRY_WEBHOOK_KEY_FILE", "value": f"{WEBHOOK_KEY_DIR}/key"}]
+                if keyed
+                else []
+            ),
         ],
-        "volumeMounts": [{"name": "broker-token", "mountPath": TOKEN_DIR, "readOnly": True}],
+        "volumeMounts": [
+            {"name": "broker-token", "mountPath": TOKEN_DIR, "readOnly": True},
+            *(
+                [{"name": "webhook-key", "mountPath": WEBHOOK_KEY_DIR, "readOnly": True}]
+                if keyed
+                else []
+            ),
+        ],
         "resources": {
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"memory": "256Mi"},

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             namespace=os.environ.get("POD_NAMESPACE", "ferry-system"),
             broker_url=settings.broker_url,
             broker_token=settings.broker_token(),
+            webhook_key=settings.webhook_key(),
         )
     except (ValueError, ConfigException) as exc:
         print(f"ferry webhooks: {exc}", file=sys.stderr)

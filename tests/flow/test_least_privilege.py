@@ -20,6 +20,7 @@ import base64
 from collections import defaultdict
 
 import yaml
+from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
@@ -296,6 +297,15 @@ def test_every_grant_is_used_and_nothing_is_refused(
         answer = deliver(runtime, f"{demo.NAMESPACE}/ci", body, headers)
         assert answer.status_code == 202, answer.text
     eventually(lambda: refusals(kube), what="the release refused")
+    package = {  # a GitHubSource's event: the policies of Knative sources are listed
+        "action": "published",
+        "package": {
+            "name": "podinfo",
+            "package_version": {"container_metadata": {"tag": {"name": "1.0.0"}}},
+        },
+    }
+    published = {"source": "https://github.com/x/podinfo", "id": "p-1"}
+    publish(runtime, CloudEvent({"type": Type.GITHUB_PACKAGE.value, **published}, package))
 
     # deletion hands the target back
     kube.delete(models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME)

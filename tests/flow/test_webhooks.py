@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
 from local.runtime import Runtime
-from shared import models
+from shared import events, models
+from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo, bind_reader, eventually, settle
+from tests.flow.conftest import Demo, bind_reader, eventually, post_to, publish, settle
 
 SECRET = b"webhook-secret-0123456789"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
@@ -316,3 +318,53 @@ def test_a_ci_pipeline_that_passed_confirms_the_gate(
     podinfo.wait(Stage.HEALTHY, timeout=30)
     opened = [e for e in podinfo.history() if "opened by" in e.get("note", "")]
     assert [e["user"] for e in opened] == ["webhook:default:acceptance"]
+
+
+def test_a_github_source_through_the_broker_releases_and_forgeries_do_nothing(
+    runtime: Runtime, kube: Kube, podinfo: Demo
+) -> None:
+    """A Knative GitHubSource's CloudEvent (admitted by the Broker's EventPolicy) releases as
+    a `knative` WebhookPolicy allows; a webhook.verified event not sealed by Ferry's webhook
+    endpoint is refused by the trigger, whoever the Broker admitted."""
+    source = policy("gh", "knative", actions=["release"])
+    del source["spec"]["source"]["secretRef"]
+    source["spec"]["source"]["repository"] = "ghcr.io/ferry-dev/podinfo"
+    setup(kube, source)
+    allow(kube, "webhook:default:gh")
+    podinfo.wait(Stage.HEALTHY)
+
+    for seal in ("", "0" * 64):
+        forged = events.new(
+            Type.WEBHOOK_VERIFIED,
+            RolloutRef(demo.NAMESPACE, demo.NAME),
+            data={"policy": "gh", "sender": "knative", "action": "release", "tag": "9.9.9"},
+            **({"seal": seal} if seal else {}),
+        )
+        assert post_to(runtime, "trigger", forged) == 400
+    published = CloudEvent(
+        {
+            "type": "dev.knative.source.github.package",
+            "source": "https://github.com/ferry-dev/podinfo",
+            "id": str(uuid.uuid4()),
+            "datacontenttype": "application/json",
+        },
+        {
+            "action": "published",
+            "package": {
+                "name": "podinfo",
+                "package_type": "container",
+                "owner": {"login": "ferry-dev"},
+                "package_version": {"container_metadata": {"tag": {"name": "6.5.2"}}},
+            },
+            "repository": {"full_name": "ferry-dev/podinfo"},
+        },
+    )
+    publish(runtime, published)
+    eventually(lambda: image(kube) == "podinfo:6.5.2", what="the GitHubSource release")
+    podinfo.wait(Stage.PAUSED, step=1, timeout=30)
+    publish(runtime, published)  # the same event again: nothing more
+    settle(runtime)
+    assert image(kube) == "podinfo:6.5.2"
+    # a webhook endpoint for a Knative policy does not exist
+    body, headers = signed({"action": "release", "tag": "2.0.0"})
+    assert deliver(runtime, "default/gh", body, headers).status_code == 404

@@ -181,7 +181,11 @@ def test_kubectl_kustomize_renders_the_installation_namespace_and_crds_first() -
 def test_readme_kustomize_install_works_with_kubectl(tmp_path: Path) -> None:
     step_by_step, commands = _readme_install_blocks()
     secret_commands = [c for c in step_by_step if "secret" in c]
-    assert [c[6] for c in secret_commands] == ["ferry-redis", "ferry-dashboard-session"]
+    assert [c[6] for c in secret_commands] == [
+        "ferry-redis",
+        "ferry-webhooks-key",
+        "ferry-dashboard-session",
+    ]
     assert commands == [
         ["kubectl", "apply", "-f", "knative/namespace.yaml"],
         *secret_commands,

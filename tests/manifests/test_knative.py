@@ -134,6 +134,17 @@ def test_workloads_take_redis_url_from_the_secret_and_functions_the_broker_url()
                 "name": "FERRY_SENDERS",
                 "value": f"system:serviceaccount:{NAMESPACE}:*",
             },
+            # only the trigger acts on sealed webhooks: only it holds the key
+            **(
+                {
+                    "FERRY_WEBHOOK_KEY_FILE": {
+                        "name": "FERRY_WEBHOOK_KEY_FILE",
+                        "value": "/var/run/ferry/webhook-key/key",
+                    }
+                }
+                if function == "trigger"
+                else {}
+            ),
         }
     # A timer job carries the Broker's URL itself (shared.timers.fire): the worker needs Redis,
     # and a token for the Broker.
@@ -155,7 +166,7 @@ def test_every_token_is_issued_for_its_receiver() -> None:
     pods = [s["spec"]["template"]["spec"] for s in _services().values()]
     pods.append(_manifest("timer-worker.yaml")[0]["spec"]["template"]["spec"])
     for pod in pods:
-        (volume,) = pod["volumes"]
+        (volume,) = [v for v in pod["volumes"] if "projected" in v]
         (source,) = volume["projected"]["sources"]
         assert source["serviceAccountToken"]["audience"] == broker_audience
 
