@@ -28,7 +28,7 @@ from rq.scheduler import RQScheduler
 
 from local.runtime import Options, Runtime
 from local.sim.cluster import Simulator
-from shared import events, facts, timers
+from shared import appends, events, facts, timers
 from shared.events import Type
 from shared.kube import Kube
 from shared.settings import Settings
@@ -179,3 +179,24 @@ def test_a_restart_during_a_pause_keeps_its_end(cluster: Simulator, tmp_path: Pa
         assert notes.count("step 2/3: paused for 5s") == 1
         resumed = history[notes.index("step 2/3: paused for 5s") + 1]
         assert (resumed["event"], resumed["step"]) == ("dev.ferry.pause.expired", 2)
+
+
+def test_a_gate_waited_at_survives_a_restart_and_opens_after_it(
+    cluster: Simulator, tmp_path: Path
+) -> None:
+    """Ferry down while a rollout waits at a confirm gate: it still waits after the restart
+    (the canary unscaled), and a confirm given then opens it."""
+    options = options_for(cluster, tmp_path)
+    with Runtime(options) as first:
+        podinfo = demo_on(first, cluster)
+        podinfo.create(steps=STEPS, webhooks=[{"name": "go", "type": "confirm-rollout"}])
+        podinfo.wait(Stage.HEALTHY)
+        revision = podinfo.set_image("podinfo:2")
+        podinfo.wait(Stage.GATED, canary_revision=revision)
+    with Runtime(options) as second:
+        podinfo = demo_on(second, cluster)
+        second.tick()
+        assert podinfo.wait(Stage.GATED).gate == "confirm-rollout"
+        alice = Kube(cluster.api_client(token=cluster.add_user("alice", ["system:masters"])))
+        appends.append(alice, "default", "podinfo", appends.new_command("confirm", "alice"))
+        podinfo.wait(Stage.HEALTHY, RESUME_TIMEOUT, stable_revision=revision)

@@ -4,6 +4,7 @@ progress deadline, pre-rollout and rollback hooks that abort, post-rollout hooks
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -18,7 +19,7 @@ from shared import events
 from shared.events import Type
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import REF, Demo, eventually, post_to, settle
+from tests.flow.conftest import REF, Demo, eventually, let_analyses_read_secrets, post_to, settle
 
 
 class Hook:
@@ -72,8 +73,24 @@ def opened(podinfo: Demo) -> list[str]:
 
 def test_a_promotion_gate_holds_until_its_hook_says_yes(podinfo: Demo, hook: Hook) -> None:
     hook.status = 403
+    podinfo.kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "approval", "namespace": "default"},
+            "data": {"token": base64.b64encode(b"Bearer s3cr3t-approval").decode()},
+        }
+    )
+    let_analyses_read_secrets(podinfo.kube)  # the namespace lets Ferry read its Secrets
+    secret = {"secretKeyRef": {"name": "approval", "key": "token"}}
     webhooks = [
-        {"name": "approve", "type": "confirm-promotion", "url": hook.url, "interval": "1s"},
+        {
+            "name": "approve",
+            "type": "confirm-promotion",
+            "url": hook.url,
+            "interval": "1s",
+            "headers": [{"name": "Authorization", "valueFrom": secret}],
+        },
         {"name": "tell", "type": "post-rollout", "url": hook.url, "metadata": {"team": "shop"}},
     ]
     podinfo.create(steps=STEPS, webhooks=webhooks)
@@ -102,6 +119,9 @@ def test_a_promotion_gate_holds_until_its_hook_says_yes(podinfo: Demo, hook: Hoo
         "type": "confirm-promotion",
         "metadata": {},
     }
+    assert {h.get("Authorization") for h in hook.headers} == {"Bearer s3cr3t-approval"}
+    stored = json.dumps(podinfo.kube.rollout("default", "podinfo")) + json.dumps(podinfo.history())
+    assert "s3cr3t" not in stored
     hook.status = 200
     podinfo.wait(Stage.HEALTHY, stable_revision=revision, timeout=30)
     assert opened(podinfo) == [
