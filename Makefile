@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/abort_reaction.py --out bench/results/abort_reaction.json
 	$(PY) bench/sender_auth.py --out bench/results/sender_auth.json
 	$(PY) bench/dashboard_list.py --out bench/results/dashboard_list.json
+	$(PY) bench/notify_delay.py --out bench/results/notify_delay.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -25,11 +25,11 @@ from cloudevents.core.v1.event import CloudEvent
 from local import demo
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
+from local.slack_api import SlackApi
 from shared import commands, events, models, sink, subscriptions, workloads
 from shared.events import RolloutRef
 from shared.kube import Kube, Transient
 from shared.state import RolloutState, Stage
-from tests.slack_api import SlackApi
 
 FAST = SimSettings(pod_ready_delay=0.1, job_run_seconds=0.1, tick=0.01)
 REF = RolloutRef(demo.NAMESPACE, demo.NAME)

@@ -24,6 +24,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
+from local.slack_api import SlackApi
 from shared import events, models, subscriptions
 from shared.events import Type
 from shared.kube import Kube
@@ -41,7 +42,6 @@ from tests.flow.conftest import (
 )
 from tests.flow.test_webhooks import deliver, refusals, signed
 from tests.flow.test_webhooks import policy as webhook_policy_object
-from tests.slack_api import SlackApi
 
 Grant = tuple[str, str, str]
 """(API group, resource or resource/subresource, verb)."""

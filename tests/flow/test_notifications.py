@@ -1,7 +1,7 @@
 """Notifications on transitions, end to end: a rollout's Slack message (one per revision,
 updated in place, a thread of transitions), sent once per transition however the hints arrive,
 through rate limits and outages that never hold the rollout up, and dead letters for what a
-service refuses. Slack is the local Web API of ``tests.slack_api``; the rest is the runtime."""
+service refuses. Slack is the local Web API of ``local.slack_api``; the rest is the runtime."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from functions import notify
 from local import demo
 from local.runtime import Runtime
+from local.slack_api import SlackApi
 from shared import events, models, subscriptions
 from shared.events import Type
 from shared.kube import Kube
@@ -34,7 +35,6 @@ from tests.flow.conftest import (
 from tests.flow.conftest import (
     configure_notifications as configure,
 )
-from tests.slack_api import SlackApi
 
 TRIGGERS = (
     "on-rollout-updated",

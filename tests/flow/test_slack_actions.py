@@ -19,6 +19,7 @@ import requests
 
 from local import demo
 from local.runtime import NAMESPACE, Runtime
+from local.slack_api import SlackApi
 from shared import subscriptions
 from shared.kube import Kube
 from shared.state import Stage
@@ -28,7 +29,6 @@ from tests.flow.conftest import (
     eventually,
     fast_options,
 )
-from tests.slack_api import SlackApi
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 

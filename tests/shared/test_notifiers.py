@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from local.slack_api import SlackApi
 from shared import notifiers
 from shared.notifiers import Notice, RateLimited, Rejected, Unavailable
-from tests.slack_api import SlackApi
 
 TOKEN = "xoxb-test-1234567890"
 

@@ -1,6 +1,6 @@
-"""A local Slack Web API for tests: a real HTTP server that answers ``chat.postMessage``,
-``chat.update`` and ``auth.test`` as Slack documents them, and records every call, and the
-messages an app posts to an interaction's ``response_url``.
+"""A local Slack Web API (for tests, benchmarks and trying Ferry without Slack): a real HTTP
+server that answers ``chat.postMessage``, ``chat.update`` and ``auth.test`` as Slack documents
+them, and records every call and the messages an app posts to an interaction's ``response_url``.
 
 As Slack does: a missing or unknown bot token is HTTP 200 with ``{"ok": false, "error":
 "invalid_auth"}``; an unknown channel ``channel_not_found``; ``chat.update`` of a message that
