@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 WAITING = Expect(stages=frozenset({Stage.GATED}), attempt=True, unpaused=True)
 CHECKING = Expect(stages=ACTIVE, attempt=True)
-CONFIRM = Expect(stages=frozenset({Stage.GATED}), refusal="no gate to confirm")
+CONFIRM = Expect(stages=frozenset({Stage.GATED}), refusal="no gate to confirm", unpaused=True)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
@@ -56,7 +56,7 @@ def _polled(turn: Turn, key: str) -> Outcome | None:
     called = tuple(h for h in hooks if h.url)
     if not called:
         return None  # a gate of hooks without a URL waits for the confirm command
-    answers = [gates.call(ctx.kube, spec, state, h, state.phase) for h in called]
+    answers = gates.call_all(ctx.kube, spec, state, called, state.phase)
     closed = [a for a in answers if not a.ok]
     if not closed:
         return _open(turn, f"its hooks ({', '.join(a.hook for a in answers)})")
@@ -72,12 +72,10 @@ def _polled(turn: Turn, key: str) -> Outcome | None:
                 reply=gates.failed(state.ref, state, "PreRolloutFailed", message),
                 note=message,
             )
-        at = now + gates.interval(called)
-        ctx.timers.schedule(at, gates.poll(state, key, at))
+        ctx.timers.schedule(*gates.next_poll(state, spec, key, now))
         message = gates.waiting(key, hooks, f"{why} (failure {failures} of {limit})")
         return Outcome(state.with_(gate_failures=failures, message=message), note=message)
-    at = now + gates.interval(called)
-    ctx.timers.schedule(at, gates.poll(state, key, at))
+    ctx.timers.schedule(*gates.next_poll(state, spec, key, now))
     message = gates.waiting(key, hooks, why)
     if message == state.message:
         return None  # still closed for the same reason: nothing new to record
@@ -121,7 +119,10 @@ def _rollback(turn: Turn) -> Outcome | None:
     hooks = spec.hooks_of(gates.ROLLBACK)
     if not hooks:
         return None
-    answers = [gates.call(ctx.kube, spec, state, h, state.phase) for h in hooks]
+    if state.stage == Stage.GATED and state.gate == "confirm-rollout":  # no canary yet
+        ctx.timers.schedule(*gates.next_poll(state, spec, gates.ROLLBACK, ctx.now()))
+        return None
+    answers = gates.call_all(ctx.kube, spec, state, hooks, state.phase)
     yes = [a for a in answers if a.ok]
     if yes:
         message = f"rollback hook {yes[0].hook} {yes[0].why}: rolling back"
@@ -130,8 +131,7 @@ def _rollback(turn: Turn) -> Outcome | None:
             reply=gates.failed(state.ref, state, "RolledBackByHook", message),
             note=message,
         )
-    at = ctx.now() + gates.interval(hooks)
-    ctx.timers.schedule(at, gates.poll(state, gates.ROLLBACK, at))
+    ctx.timers.schedule(*gates.next_poll(state, spec, gates.ROLLBACK, ctx.now()))
     return None
 
 

@@ -24,8 +24,10 @@ import base64
 import json
 import logging
 import math
+import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
@@ -51,19 +53,43 @@ THREADS_KEPT = 5
 PAGE = 100
 
 
+PASS_SECONDS = 12.0
+"""Seconds one delivery sends for; what is left is the next one's (a hint a second away).
+With Slack's calls bounded too, a delivery ends well within its lease and its 30 s."""
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """The bookkeeping of one delivery's pass, written only while it holds the lease (a pass
+    whose lease expired stops: another one took over, and its cursors are newer)."""
+
+    ctx: Context
+    ref: RolloutRef
+    holder: str
+    deadline: float
+
+    def note(self, values: dict[str, str], drop: tuple[str, ...] = ()) -> None:
+        if not self.ctx.store.note_notifications(self.ref, values, drop, holder=self.holder):
+            raise Conflict(f"{self.ref.subject}: the notification lease expired mid-pass")
+
+    @property
+    def late(self) -> bool:
+        return time.monotonic() > self.deadline
+
+
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     ref = RolloutRef.parse(event.get_subject())
     holder = uuid.uuid4().hex
     if not ctx.store.lease_notifications(ref, holder, LEASE):
         raise Conflict(f"{ref.subject}: notifications are being sent by another delivery")
     try:
-        _deliver(ctx, ref)
+        _deliver(ctx, ref, _Writer(ctx, ref, holder, time.monotonic() + PASS_SECONDS))
     finally:
         ctx.store.release_notifications(ref, holder)
     return None
 
 
-def _deliver(ctx: Context, ref: RolloutRef) -> None:
+def _deliver(ctx: Context, ref: RolloutRef, w: _Writer) -> None:
     state = ctx.store.load(ref)
     head = ctx.store.history_head(ref)
     obj = ctx.kube.rollout(ref.namespace, ref.name) if state.exists else None
@@ -72,10 +98,12 @@ def _deliver(ctx: Context, ref: RolloutRef) -> None:
         return
     setup = _setup(ctx, ref, obj)
     book = ctx.store.notifications(ref)
-    _report_problems(ctx, ref, obj, setup, book)
+    _report_problems(ctx, obj, setup, book, w)
     for sub in setup.subscriptions:
-        _catch_up(ctx, state, obj, setup, sub, book)
-    ctx.store.note_notifications(ref, {"seen": head})
+        if not _catch_up(ctx, state, obj, setup, sub, book, w):
+            _remind(ctx, ref, "pass", ctx.now() + 1.0)  # out of time: the rest is next
+            return
+    w.note({"seen": head})
 
 
 def _setup(ctx: Context, ref: RolloutRef, obj: Mapping[str, Any]) -> subscriptions.Setup:
@@ -102,16 +130,16 @@ def _setup(ctx: Context, ref: RolloutRef, obj: Mapping[str, Any]) -> subscriptio
 
 def _report_problems(
     ctx: Context,
-    ref: RolloutRef,
     obj: Mapping[str, Any],
     setup: subscriptions.Setup,
     book: Mapping[str, str],
+    w: _Writer,
 ) -> None:
     """A Warning on the Rollout when what is wrong with its notifications changes."""
     said = "; ".join(setup.problems)
     if said == book.get("problems", ""):
         return
-    ctx.store.note_notifications(ref, {"problems": said})
+    w.note({"problems": said})
     if said:
         ctx.kube.record_event(dict(obj), "NotificationConfigInvalid", said, warning=True)
 
@@ -123,14 +151,15 @@ def _catch_up(
     setup: subscriptions.Setup,
     sub: subscriptions.Subscription,
     book: Mapping[str, str],
-) -> None:
+    w: _Writer,
+) -> bool:
     """Send ``sub`` what the history holds for it after its cursor, until done or a failure
-    says to wait (a timer then wakes this again)."""
+    says to wait (a timer then wakes this again); False when the pass ran out of time."""
     ref, key, now = state.ref, sub.key, ctx.now()
     until = float(book.get(f"until:{key}", 0) or 0)
     if until > now:  # waiting for a rate limit or a backoff: its timer comes (set it again:
         _remind(ctx, ref, key, until)  # the same timer, in case it was lost)
-        return
+        return True
     service = setup.services[sub.service]
     notifier: notifiers.Notifier = notifiers.REGISTRY.create(service.type, service.config)
     cursor = book.get(f"cursor:{key}") or f"{math.floor((now - FIRST_LOOK) * 1000)}-0"
@@ -140,6 +169,9 @@ def _catch_up(
         if not page:
             break
         for entry_id, entry in page:
+            if w.late:
+                w.note({f"cursor:{key}": cursor})
+                return False
             due = set(entry.get("triggers") or ()) & sub.triggers
             if not due or entry.get("uid", state.uid) != state.uid:
                 cursor = entry_id
@@ -152,8 +184,8 @@ def _catch_up(
             try:
                 kept = notifier.send(notice, sub.recipient, thread)
             except RateLimited as exc:
-                _wait(ctx, ref, key, cursor, attempts, exc.after, thread_key, exc.keep)
-                return
+                _wait(ctx, w, key, cursor, attempts, exc.after, thread_key, exc.keep)
+                return True
             except Unavailable as exc:
                 attempts += 1
                 if attempts < ATTEMPTS:
@@ -161,8 +193,8 @@ def _catch_up(
                     log.warning(
                         "%s: %s: %s (try %d in %gs)", ref.subject, key, exc, attempts + 1, delay
                     )
-                    _wait(ctx, ref, key, cursor, attempts, delay, thread_key, exc.keep)
-                    return
+                    _wait(ctx, w, key, cursor, attempts, delay, thread_key, exc.keep)
+                    return True
                 _give_up(ctx, obj, sub, entry_id, entry, f"{exc} ({attempts} attempts)")
                 kept, attempts = thread, 0
             except Rejected as exc:
@@ -172,14 +204,15 @@ def _catch_up(
             values = {f"cursor:{key}": cursor, f"attempts:{key}": "0", f"until:{key}": "0"}
             if kept:
                 values[thread_key] = json.dumps(kept, sort_keys=True)
-            ctx.store.note_notifications(ref, values, _stale_threads(book, key, thread_key))
+            w.note(values, _stale_threads(book, key, thread_key))
             book = {**book, **values}
-    ctx.store.note_notifications(ref, {f"cursor:{key}": cursor})
+    w.note({f"cursor:{key}": cursor})
+    return True
 
 
 def _wait(
     ctx: Context,
-    ref: RolloutRef,
+    w: _Writer,
     key: str,
     cursor: str,
     attempts: int,
@@ -196,8 +229,8 @@ def _wait(
     }
     if keep:
         values[thread_key] = json.dumps(dict(keep), sort_keys=True)
-    ctx.store.note_notifications(ref, values)
-    _remind(ctx, ref, key, until)
+    w.note(values)
+    _remind(ctx, w.ref, key, until)
 
 
 def _remind(ctx: Context, ref: RolloutRef, key: str, until: float) -> None:

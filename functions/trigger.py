@@ -15,7 +15,9 @@ remembered; a failure that may pass forgets it, and the Broker tries again).
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from cloudevents.core.v1.event import CloudEvent
 
@@ -24,7 +26,7 @@ from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
 from shared.kube import ApiError, NotFound, Transient
 from shared.receivers import github
-from shared.state import PROCESSED_TTL
+from shared.state import PROCESSED_TTL, Conflict
 
 log = logging.getLogger(__name__)
 
@@ -46,66 +48,72 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         raise events.MalformedEvent(
             "webhook.verified without a valid seal: only Ferry's webhook endpoint may send it"
         )
-    key = events.key(event)
-    if not ctx.store.first_delivery("trigger", key, PROCESSED_TTL):
-        return None  # carried out already
-    try:
-        _carry_out(ctx, ref, name, action, str(data.get("tag", "")), str(data.get("sender", "")))
-    except _Refused as exc:
-        log.info("%s: webhook of policy %s refused: %s", ref.subject, name, exc)
-        rollout = ctx.kube.rollout(ref.namespace, ref.name)
-        ctx.kube.record_event(rollout, "WebhookRefused", f"{name}: {exc}", warning=True)
-    except (Transient, kube.Conflict):
-        ctx.store.forget_delivery("trigger", key)
-        raise
-    except gitops.GitRefused as exc:
-        rollout = ctx.kube.rollout(ref.namespace, ref.name)
-        ctx.kube.record_event(rollout, "WebhookRefused", f"{name}: {exc}", warning=True)
-    except gitops.GitError as exc:
-        ctx.store.forget_delivery("trigger", key)
-        raise Transient(f"git: {exc}") from None
+    # once per sealed content: the same verified delivery under another event id is one
+    key = seals.seal(b"ferry-trigger", ref.subject, data)
+    tag, sender = str(data.get("tag", "")), str(data.get("sender", ""))
+    _once(ctx, key, ref, name, lambda: _carry_out(ctx, ref, name, action, tag, sender))
     return None
 
 
+WORKING = 120.0
+"""Seconds one delivery may be at work on a request before another may take it over (a
+function killed mid-way, say by its timeout, leaves it to the Broker's retry)."""
+
+
+def _once(ctx: Context, key: str, ref: RolloutRef, policy: str, work: Callable[[], None]) -> None:
+    """Do ``work`` once for ``key``: not again once done, not twice at the same time; a
+    refusal is a Warning on the Rollout, a failure that may pass leaves it to a retry."""
+    if ctx.store.delivered("trigger", key):
+        return  # carried out already
+    if not ctx.store.first_delivery("trigger-working", key, WORKING):
+        raise Conflict(f"{ref.subject}: this webhook is being carried out by another delivery")
+    try:
+        work()
+    except (_Refused, gitops.GitRefused) as exc:
+        log.info("%s: webhook of policy %s refused: %s", ref.subject, policy, exc)
+        rollout = ctx.kube.rollout(ref.namespace, ref.name)
+        ctx.kube.record_event(rollout, "WebhookRefused", f"{policy}: {exc}", warning=True)
+    except gitops.GitError as exc:
+        ctx.store.forget_delivery("trigger-working", key)
+        raise Transient(f"git: {exc}") from None
+    except BaseException:
+        ctx.store.forget_delivery("trigger-working", key)
+        raise
+    ctx.store.first_delivery("trigger", key, PROCESSED_TTL)  # done (refused is done too)
+
+
 def _from_source(ctx: Context, event: CloudEvent) -> None:
-    """A GitHubSource's event, for every WebhookPolicy of type ``knative`` it concerns. The
-    Broker admitted its sender (its EventPolicy names who may send); the policy says what that
-    source may ask, and the same checks as for a webhook follow."""
+    """A GitHubSource's event, for every WebhookPolicy of type ``knative`` that names its
+    CloudEvent source (``cloudEventSource``). The Broker admitted its sender (its EventPolicy
+    names who may send); the policy says what that source may ask, and the same checks as for
+    a webhook follow."""
     payload = events.data(event)
     name = event.get_type().rsplit(".", 1)[-1]
     intents = github.intents(name, payload)
     if not intents:
         return
-    found = ctx.kube.list_of(webhookpolicies.API_VERSION, webhookpolicies.PLURAL)
-    for obj in found:
+    source = str(event.get_source())
+    for obj in ctx.kube.list_of(webhookpolicies.API_VERSION, webhookpolicies.PLURAL):
         try:
             policy = webhookpolicies.parse(obj)
         except webhookpolicies.InvalidPolicy:
             continue
-        if policy.source != webhookpolicies.KNATIVE:
+        if policy.source != webhookpolicies.KNATIVE or not policy.trusts(source):
             continue
         for intent in intents:
-            if not policy.about(intent.repository) or intent.action not in policy.actions:
+            if not policy.about(intent.repository, intent.ref):
                 continue
-            names = [intent.rollout] if intent.rollout else list(policy.rollouts)
-            for rollout in names:
+            if intent.action not in policy.actions:
+                continue
+            for rollout in [intent.rollout] if intent.rollout else list(policy.rollouts):
                 if rollout not in policy.rollouts:
                     continue
                 ref = RolloutRef(policy.namespace, rollout)
                 key = f"{events.key(event)}/{ref.subject}/{policy.name}/{intent.action}"
-                if not ctx.store.first_delivery("trigger", key, PROCESSED_TTL):
-                    continue
-                try:
-                    _carry_out(ctx, ref, policy.name, intent.action, intent.tag, policy.source)
-                except _Refused as exc:
-                    log.info("%s: %s refused: %s", ref.subject, policy.name, exc)
-                    obj_ = ctx.kube.rollout(ref.namespace, ref.name)
-                    ctx.kube.record_event(
-                        obj_, "WebhookRefused", f"{policy.name}: {exc}", warning=True
-                    )
-                except (Transient, gitops.GitError):
-                    ctx.store.forget_delivery("trigger", key)
-                    raise
+                work = functools.partial(
+                    _carry_out, ctx, ref, policy.name, intent.action, intent.tag, policy.source
+                )
+                _once(ctx, key, ref, policy.name, work)
 
 
 def _carry_out(
@@ -148,7 +156,25 @@ def _release(
     if why is not None:
         raise _Refused(why)
     image = f"{release.image}:{tag}"
+    rollout = ctx.kube.rollout(ref.namespace, ref.name)  # which target: Ferry's own read
+    if rollout is None:
+        raise NotFound(ref.subject)
+    target = str(((rollout.get("spec") or {}).get("targetRef") or {}).get("name", ""))
     if release.write == "Git":
+        # the same right as a release to the Deployment: Git then writes it to the cluster
+        if not ctx.kube.allowed(
+            policy.identity,
+            webhookpolicies.GROUPS,
+            "patch",
+            "apps",
+            "deployments",
+            ref.namespace,
+            target,
+        ):
+            raise _Refused(
+                f"{policy.identity} may not patch deployment {target}, which a release to Git "
+                "needs as much as one to the Deployment"
+            )
         message = f"{ref.subject}: release {image} (webhook {policy.namespace}/{policy.name})"
         changed = gitops.set_image(
             release.git_repository,
@@ -157,13 +183,10 @@ def _release(
             release.image,
             tag,
             message,
+            protocols=ctx.git_protocols,
         )
         log.info("%s: %s %s in git", ref.subject, "committed" if changed else "already", image)
         return
-    rollout = as_webhook.rollout(ref.namespace, ref.name)
-    if rollout is None:
-        raise NotFound(ref.subject)
-    target = str(((rollout.get("spec") or {}).get("targetRef") or {}).get("name", ""))
     deployment = as_webhook.deployment(ref.namespace, target)
     if deployment is None:
         raise _Refused(f"the target Deployment {target} does not exist")

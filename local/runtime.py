@@ -182,6 +182,7 @@ class Runtime:
         self._start_dashboard(wiring, shared_context)
         shared_context.dashboard_url = self.dashboard_url  # notifications link to it
         shared_context.webhook_key = self.webhook_key
+        shared_context.git_protocols = "file:https:ssh"  # local repositories are meant here
         self._start_webhooks(wiring, shared_context)
         apps = {
             f"/{functions.SERVICE_PREFIX}{name}": self._app(name, wiring, shared_context)

@@ -34,6 +34,8 @@ class Context:
     replies: the local runtime's tests crash a function there too. None in production."""
     dashboard_url: str = ""
     """Where the dashboard is (links in notifications); "" when there is none."""
+    git_protocols: str = "https:ssh"
+    """The transports a release to Git may use (``Settings.git_protocols``)."""
     webhook_key: bytes = b""
     """The key sealing verified webhooks (``shared.seals``); empty: none are trusted."""
     broker_token: Callable[[], str] | None = None
@@ -51,6 +53,7 @@ class Context:
             broker_token=settings.broker_token(),
             dashboard_url=settings.dashboard_url,
             webhook_key=settings.webhook_key(),
+            git_protocols=settings.git_protocols,
         )
 
     def for_function(self, function: str) -> Context:

@@ -13,7 +13,8 @@ abort the rollout, as does a ``rollback`` hook answering 2xx (checked every ``in
 the canary is in progress); ``post-rollout`` hooks are told once the rollout is promoted or
 aborted. Calls POST Flagger's payload (``name``, ``namespace``, ``phase``, ``checksum``: the
 canary revision, ``type``, ``metadata``) with the hook's headers (values from Secrets of the
-namespace, never logged or stored) and its timeout.
+namespace, never logged or stored, and never sent on to where a redirect points) and its
+timeout; the hooks of one gate are called at once.
 
 Decisions here are pure but for :func:`call`, which does the HTTP.
 """
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -85,12 +88,16 @@ def passed(state: RolloutState, by: str) -> RolloutState:
     )
 
 
-def poll(state: RolloutState, key: str, at: float) -> CloudEvent:
-    """The event that calls gate ``key``'s hooks at epoch second ``at`` (one per due time)."""
+def poll(state: RolloutState, spec: RolloutSpec, key: str, at: float) -> CloudEvent:
+    """The event that calls gate ``key``'s hooks at epoch second ``at``. Its id names the
+    ``interval`` slot ``at`` falls in, so the tick's re-sent poll, a timer and a redelivery in
+    the same slot are one event, and each slot schedules one next: polls never multiply."""
+    every = interval(spec.hooks_of(point(key)))
+    slot = math.floor(at / every)
     return events.new(
         Type.GATE_POLLED,
         state.ref,
-        event_id=events.derived_id(f"{state.uid}/{state.attempt}/{key}", f"{at:.0f}"),
+        event_id=events.derived_id(f"{state.uid}/{state.attempt}/{key}", str(slot)),
         revision=state.canary_revision,
         attempt=state.attempt,
         gate=key,
@@ -100,6 +107,15 @@ def poll(state: RolloutState, key: str, at: float) -> CloudEvent:
 
 def interval(hooks: tuple[Hook, ...]) -> float:
     return min((h.interval for h in hooks), default=10.0)
+
+
+def next_poll(
+    state: RolloutState, spec: RolloutSpec, key: str, now: float
+) -> tuple[float, CloudEvent]:
+    """When gate ``key``'s hooks are called next (the start of the next slot) and its event."""
+    every = interval(spec.hooks_of(point(key)))
+    at = (math.floor(now / every) + 1) * every
+    return at, poll(state, spec, key, at)
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,9 @@ def call(api: Kube, spec: RolloutSpec, state: RolloutState, hook: Hook, phase: s
     except _NoSecret as exc:
         return Answer(hook.name, False, str(exc))
     try:
-        answer = requests.post(hook.url, json=payload, headers=headers, timeout=hook.timeout)
+        answer = requests.post(
+            hook.url, json=payload, headers=headers, timeout=hook.timeout, allow_redirects=False
+        )
     except requests.Timeout:
         return Answer(hook.name, False, f"no answer within {hook.timeout:g}s")
     except requests.RequestException as exc:
@@ -132,6 +150,16 @@ def call(api: Kube, spec: RolloutSpec, state: RolloutState, hook: Hook, phase: s
     if 200 <= answer.status_code < 300:
         return Answer(hook.name, True, f"answered {answer.status_code}")
     return Answer(hook.name, False, f"answered {answer.status_code}")
+
+
+def call_all(
+    api: Kube, spec: RolloutSpec, state: RolloutState, hooks: tuple[Hook, ...], phase: str
+) -> list[Answer]:
+    """Call ``hooks`` at once (so a request lasts as long as the slowest, at most 25 s)."""
+    if len(hooks) == 1:
+        return [call(api, spec, state, hooks[0], phase)]
+    with ThreadPoolExecutor(max_workers=min(len(hooks), 8)) as pool:
+        return list(pool.map(lambda hook: call(api, spec, state, hook, phase), hooks))
 
 
 class _NoSecret(Exception):

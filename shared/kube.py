@@ -211,6 +211,31 @@ class Kube:
         finally:
             response.release_conn()
 
+    def allowed(
+        self,
+        user: str,
+        groups: tuple[str, ...],
+        verb: str,
+        group: str,
+        resource: str,
+        namespace: str,
+        name: str = "",
+    ) -> bool:
+        """Whether RBAC lets ``user`` (in ``groups``) ``verb`` the resource: a
+        SubjectAccessReview."""
+        attributes = {"verb": verb, "group": group, "resource": resource, "namespace": namespace}
+        if name:
+            attributes["name"] = name
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": list(groups), "resourceAttributes": attributes},
+        }
+        answer = self.request(
+            "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=review
+        )
+        return bool((answer.get("status") or {}).get("allowed"))
+
     def review_token(self, token: str, audiences: tuple[str, ...] = ()) -> Obj:
         """The API server's TokenReview ``status`` of ``token`` (for ``audiences``, when
         given): ``authenticated``, ``user``, ``audiences``. The token is sent, never kept."""

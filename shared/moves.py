@@ -60,7 +60,7 @@ def begin(
     )
     held = gates.hold(new, spec, "confirm-rollout", now)
     if held is not None:
-        return held, gates.poll(held, held.gate, now)
+        return held, gates.poll(held, spec, held.gate, now)
     _check_rollback(ctx, new, spec, now)
     ctx.timers.schedule(now + spec.progress_deadline, facts.of_attempt(new, Type.DEADLINE_EXPIRED))
     target = ctx.kube.deployment(ref.namespace, spec.target)
@@ -90,11 +90,16 @@ def next_step(
     steps = rollout.spec.steps
     following = current + 1
     now = ctx.now()
-    key = "pre-rollout" if current < 0 else "confirm-promotion" if following >= len(steps) else ""
-    held = gates.hold(state, rollout.spec, key, now) if key and gated else None
-    if held is not None:
-        prefix = f"{note}: " if note else ""
-        return Outcome(held, reply=gates.poll(held, key, now), note=prefix + held.message)
+    keys = [
+        *(["pre-rollout"] if current < 0 else []),
+        *(["confirm-promotion"] if following >= len(steps) else []),
+    ]
+    for key in keys if gated else []:
+        held = gates.hold(state, rollout.spec, key, now)
+        if held is not None:
+            prefix = f"{note}: " if note else ""
+            reply = gates.poll(held, rollout.spec, key, now)
+            return Outcome(held, reply=reply, note=prefix + held.message)
     new = state.to(Stage.STEPPING, now, step=following, pause_until=0.0, pause_started=0.0)
     background = rollout.spec.background_analysis
     if (
@@ -137,7 +142,7 @@ def set_weight(ctx: Context, state: RolloutState, rollout: Rollout, index: int) 
         key = gates.traffic_key(index)
         held = gates.hold(state, spec, key, now)
         if held is not None:
-            return Outcome(held, reply=gates.poll(held, key, now), note=held.message)
+            return Outcome(held, reply=gates.poll(held, spec, key, now), note=held.message)
     message = f"step {index + 1}/{len(spec.steps)}: canary weight {step.weight}%"
     done = facts.of_attempt(state, Type.STEP_COMPLETED, step=index)
     moved = state.to(Stage.STEPPING, now, weight=step.weight, message=message)
@@ -146,7 +151,5 @@ def set_weight(ctx: Context, state: RolloutState, rollout: Rollout, index: int) 
 
 def _check_rollback(ctx: Context, state: RolloutState, spec: RolloutSpec, now: float) -> None:
     """Start the rollback checks of a new attempt (each check sets the next)."""
-    hooks = spec.hooks_of(gates.ROLLBACK)
-    if hooks:
-        at = now + gates.interval(hooks)
-        ctx.timers.schedule(at, gates.poll(state, gates.ROLLBACK, at))
+    if spec.hooks_of(gates.ROLLBACK):
+        ctx.timers.schedule(*gates.next_poll(state, spec, gates.ROLLBACK, now))

@@ -55,9 +55,9 @@ def next_events(
     canary = state.canary_revision
     checks = spec.hooks_of(gates.ROLLBACK)
     if checks and state.stage in ACTIVE:  # the rollback checks' chain of timers may be lost
-        due = [*due, gates.poll(state, gates.ROLLBACK, now)]
+        due = [*due, gates.poll(state, spec, gates.ROLLBACK, now)]
     if state.stage == Stage.GATED:
-        return [*due, gates.poll(state, state.gate, now), *_outcomes(state)]
+        return [*due, gates.poll(state, spec, state.gate, now), *_outcomes(state)]
     if state.stage in (Stage.SCALING, Stage.STALLED):
         if workloads.canary_ready(target, by_replicas=rollout.by_replicas):
             return [fact(Type.CANARY_SCALED, state, canary)]

@@ -35,6 +35,9 @@ class Settings:
     webhook_key_file: str = ""
     """``FERRY_WEBHOOK_KEY_FILE``: the key sealing verified webhooks (the Secret
     ferry-webhooks-key, mounted in ``ferry webhooks`` and the trigger function)."""
+    git_protocols: str = "https:ssh"
+    """``FERRY_GIT_PROTOCOLS``: the transports a release to Git may use (``GIT_ALLOW_PROTOCOL``
+    form; add ``file`` only where local repositories are meant)."""
     dashboard_url: str = ""
     """``FERRY_DASHBOARD_URL``: the dashboard's address, for the links in notifications."""
     otlp: bool = False
@@ -64,6 +67,7 @@ class Settings:
             broker_token_file=os.environ.get("FERRY_BROKER_TOKEN_FILE", ""),
             dashboard_url=os.environ.get("FERRY_DASHBOARD_URL", ""),
             webhook_key_file=os.environ.get("FERRY_WEBHOOK_KEY_FILE", ""),
+            git_protocols=os.environ.get("FERRY_GIT_PROTOCOLS", "https:ssh"),
             otlp=bool(
                 os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
                 or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")

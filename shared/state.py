@@ -260,6 +260,14 @@ SPAN_TTL = 30 * 24 * 3600
 """Seconds the last span of a rollout is kept (a rollout idle longer starts a new chain)."""
 
 
+_NOTE = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + n)) end
+if #ARGV > 2 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + n, #ARGV)) end
+return 1
+"""
+
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -281,6 +289,7 @@ class StateStore:
         self.redis = client
         self._commit = client.register_script(_COMMIT)
         self._release = client.register_script(_RELEASE)
+        self._note = client.register_script(_NOTE)
 
     @classmethod
     def from_url(cls, url: str) -> StateStore:
@@ -442,16 +451,21 @@ class StateStore:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def note_notifications(
-        self, ref: RolloutRef, values: dict[str, str], drop: tuple[str, ...] = ()
-    ) -> None:
-        """Set ``values`` and remove ``drop`` in the notification bookkeeping, at once."""
-        key = Keys.of(Keys.notify, ref)
-        pipe = self.redis.pipeline(transaction=True)
-        if values:
-            pipe.hset(key, mapping=cast("Any", values))
-        if drop:
-            pipe.hdel(key, *drop)
-        pipe.execute()
+        self,
+        ref: RolloutRef,
+        values: dict[str, str],
+        drop: tuple[str, ...] = (),
+        *,
+        holder: str = "",
+    ) -> bool:
+        """Set ``values`` and remove ``drop`` in the notification bookkeeping, at once, and
+        (given a ``holder``) only while it holds the lease; False when it does not."""
+        flat = [x for pair in values.items() for x in pair]
+        done = self._note(
+            keys=[Keys.of(Keys.notify, ref), Keys.of(Keys.notify_lease, ref)],
+            args=[holder, str(len(flat)), *flat, *drop],
+        )
+        return bool(done)
 
     def forget_notifications(self, ref: RolloutRef) -> None:
         self.redis.delete(Keys.of(Keys.notify, ref))
@@ -471,6 +485,11 @@ class StateStore:
         digest = hashlib.sha256(delivery_id.encode()).hexdigest()[:32]
         key = Keys.delivery.format(sender=sender, id=digest)
         return bool(self.redis.set(key, b"1", nx=True, ex=max(int(seconds), 1)))
+
+    def delivered(self, sender: str, delivery_id: str) -> bool:
+        """Whether a delivery is remembered (without remembering it)."""
+        digest = hashlib.sha256(delivery_id.encode()).hexdigest()[:32]
+        return bool(self.redis.exists(Keys.delivery.format(sender=sender, id=digest)))
 
     def forget_delivery(self, sender: str, delivery_id: str) -> None:
         """Forget a delivery (its handling failed before it took effect: it may come again)."""

@@ -51,14 +51,25 @@ class Policy:
     rollouts: tuple[str, ...]
     actions: frozenset[str]
     release: Release | None
+    ref: str = ""
+    """Only deliveries about this branch or tag count (a pipeline's ref), when set."""
+    cloud_event_source: str = ""
+    """``knative``: the CloudEvent ``source`` (or its prefix up to a ``/``) it trusts."""
 
     @property
     def identity(self) -> str:
         return f"webhook:{self.namespace}:{self.name}"
 
-    def about(self, repository: str) -> bool:
-        """Whether a delivery about ``repository`` concerns this policy."""
-        return not self.repository or self.repository.lower() == repository.lower()
+    def about(self, repository: str, ref: str = "") -> bool:
+        """Whether a delivery about ``repository`` (and branch or tag ``ref``) concerns it."""
+        if self.repository and self.repository.lower() != repository.lower():
+            return False
+        return not self.ref or self.ref == ref
+
+    def trusts(self, source: str) -> bool:
+        """Whether a CloudEvent from ``source`` is one this ``knative`` policy names."""
+        named = self.cloud_event_source.rstrip("/")
+        return bool(named) and (source == named or source.startswith(named + "/"))
 
 
 def parse(obj: Mapping[str, Any]) -> Policy:
@@ -98,6 +109,8 @@ def parse(obj: Mapping[str, Any]) -> Policy:
         rollouts=tuple(str(r) for r in spec.get("rollouts") or ()),
         actions=frozenset(str(a) for a in spec.get("actions") or ()),
         release=parsed,
+        ref=str(source.get("ref", "")),
+        cloud_event_source=str(source.get("cloudEventSource", "")),
     )
 
 

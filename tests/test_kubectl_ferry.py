@@ -189,7 +189,8 @@ def paused_indefinitely(podinfo: Demo, steps: list[Obj]) -> str:  # noqa: F811
 def test_help_lists_the_commands_and_the_exit_codes() -> None:
     proc = ferry(None, "--help")
     assert proc.returncode == 0, proc.stderr
-    for command in ("get", "list", "promote", "abort", "retry", "pause", "resume", "status"):
+    commands = ("get", "list", "promote", "abort", "retry", "pause", "resume", "confirm", "status")
+    for command in commands:
         assert re.search(rf"^\s+{command}\s", proc.stdout, re.M), command
     assert "exit codes:" in proc.stdout
     for code in range(6):
@@ -786,3 +787,26 @@ def test_a_command_ferry_refuses_exits_1(podinfo: Demo, config: Path) -> None:  
     note = answer(podinfo.kube, command["id"])["note"]
     assert re.match(r"(ignored|refused|rejected)\b", note), note
     assert proc.stdout.strip() == f"rollout podinfo: {note}"
+
+
+def test_a_gate_shows_in_get_and_confirm_opens_it(
+    podinfo: Demo,  # noqa: F811
+    config: Path,
+) -> None:
+    podinfo.create(
+        steps=[{"setWeight": 20}], webhooks=[{"name": "ship", "type": "confirm-promotion"}]
+    )
+    podinfo.wait(Stage.HEALTHY)
+    revision = podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.GATED, canary_revision=revision)
+    eventually(lambda: status_of(podinfo.kube).get("phase") == "Paused", what="status Paused")
+    shown = ferry(config, "get", "rollout", demo.NAME)
+    assert shown.returncode == 0, shown.stderr
+    assert "GateClosed" in shown.stdout and "waiting at gate confirm-promotion" in shown.stdout
+    proc, command = act(config, podinfo.kube, "confirm", demo.NAME)
+    assert proc.returncode == 0, proc.stderr
+    check_recorded(command, "confirm")
+    assert "gate confirm-promotion opened by alice" in proc.stdout
+    podinfo.wait(Stage.HEALTHY, stable_revision=revision, timeout=30)
+    history = ferry(config, "history", demo.NAME)
+    assert "gate confirm-promotion opened by alice" in history.stdout

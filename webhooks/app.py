@@ -80,11 +80,12 @@ def create_app(
     def slack_actions() -> Any:
         if slack is None:
             return _text(404, "Slack interactivity is not configured")
-        if (request.content_length or 0) > receivers.MAX_BODY:
-            return _text(413, f"at most {receivers.MAX_BODY} bytes")
-        body = request.stream.read(receivers.MAX_BODY + 1)
-        if len(body) > receivers.MAX_BODY:
-            return _text(413, f"at most {receivers.MAX_BODY} bytes")
+        limit = slack_receiver.MAX_BODY
+        if (request.content_length or 0) > limit:
+            return _text(413, f"at most {limit} bytes")
+        body = request.stream.read(limit + 1)
+        if len(body) > limit:
+            return _text(413, f"at most {limit} bytes")
         try:
             incoming = receivers.Incoming(dict(request.headers.items()), body)
             delivery = slack.verify(incoming, time.time())
@@ -145,8 +146,9 @@ def hooks_answer(
         return _text(409, "this delivery was received before")
     accepted, ignored = [], []
     for intent in delivery.intents:
-        if not policy.about(intent.repository):
-            ignored.append(f"{intent.action}: about {intent.repository}, not {policy.repository}")
+        if not policy.about(intent.repository, intent.ref):
+            about = f"{intent.repository} {intent.ref}".strip()
+            ignored.append(f"{intent.action}: about {about}, not what the policy names")
             continue
         if intent.action not in policy.actions:
             ignored.append(f"{intent.action}: not allowed by the policy")

@@ -128,7 +128,7 @@ DEAD_LETTER_NOTE = """\
 TRIGGERS_HEADER = """\
 # One Trigger per (function, CloudEvent type): the Broker delivers an event to a function only
 # when its `type` attribute matches exactly. The set of pairs equals functions.ROUTES, since
-# this file is generated from it. Name: ferry-<function>-<last two segments of the type>.
+# this file is generated from it. Name: ferry-<function>-<last two segments of the type> (_ as -).
 #
 # No Trigger has a delivery spec of its own, so the Broker's applies (broker.yaml; Knative uses
 # it for every Trigger without one): 5 retries, exponential backoff from 200 ms, then the
@@ -244,8 +244,9 @@ def _container(function: str, tuning: Tuning) -> Doc:
 
 
 def trigger_name(service_name: str, event_type: str) -> str:
-    """``<service>-<last two segments of the type>``, e.g. ``ferry-advance-pause-expired``."""
-    return f"{service_name}-{'-'.join(event_type.split('.')[-2:])}"
+    """``<service>-<last two segments of the type>``, e.g. ``ferry-advance-pause-expired``
+    (``_`` becomes ``-``: a name is an RFC 1123 label)."""
+    return f"{service_name}-{'-'.join(event_type.split('.')[-2:])}".replace("_", "-")
 
 
 def trigger(service_name: str, function: str, event_type: str) -> Doc:

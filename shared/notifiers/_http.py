@@ -22,9 +22,13 @@ def post_json(
     sent = {"Content-Type": "application/json", **(headers or {})}
     try:
         if data:
-            response = requests.post(url, data=data, headers=sent, timeout=TIMEOUT)
+            response = requests.post(
+                url, data=data, headers=sent, timeout=TIMEOUT, allow_redirects=False
+            )
         else:
-            response = requests.post(url, json=body, headers=sent, timeout=TIMEOUT)
+            response = requests.post(
+                url, json=body, headers=sent, timeout=TIMEOUT, allow_redirects=False
+            )
     except requests.RequestException as exc:
         raise Unavailable(f"{what} unreachable: {type(exc).__name__}") from None
     code = response.status_code
@@ -32,7 +36,7 @@ def post_json(
         raise RateLimited(_retry_after(response.headers.get("Retry-After")))
     if code >= 500 or code == 408:
         raise Unavailable(f"{what} answered {code}")
-    if code >= 300:
+    if code >= 300:  # a redirect too: its headers (from Secrets) are not sent elsewhere
         raise Rejected(f"{what} refused the notification ({code})")
     return response
 

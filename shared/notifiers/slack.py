@@ -32,8 +32,9 @@ CAPABILITIES = frozenset(
 )
 
 DEFAULT_API = "https://slack.com/api/"
-TIMEOUT = 10
-"""Seconds one Web API call may take (a notify function answers within its 30 s)."""
+TIMEOUT = 5
+"""Seconds one Web API call may take (a notice is at most two calls; a notify function
+answers within its 30 s)."""
 ACTION_PREFIX = "ferry."
 """``action_id`` of a button: ``ferry.promote``, ``ferry.abort``."""
 

@@ -9,7 +9,8 @@ carries (a new image tag, a promote...). It never acts: the webhooks app turns i
 CloudEvents that a function carries out as a Kubernetes identity, through the API server, as
 the namespace's ``WebhookPolicy`` allows. A request that fails a check raises :class:`Refused`
 with the HTTP status it gets (401 forged, 409 replayed or outside its time window, 400
-malformed); a receiver never logs or returns a secret, and compares secrets in constant time.
+malformed; what makes two requests one delivery depends on what the sender signs, and each
+module says); a receiver never logs or returns a secret, and compares secrets in constant time.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Intent:
     repository: str = ""
     """What the delivery is about (GitHub owner/name, registry repository), for the policy's
     ``source.repository``."""
+    ref: str = ""
+    """The branch or tag it is about (a pipeline's ``ref``), for the policy's ``source.ref``."""
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,15 @@ WINDOW = 300.0
 def signed(secret: bytes, message: bytes, given: str, *, prefix: str = "sha256=") -> None:
     """``given`` is ``prefix`` and the hex HMAC-SHA256 of ``message``; 401 otherwise."""
     expected = prefix + hmac.new(secret, message, hashlib.sha256).hexdigest()
-    if not given or not hmac.compare_digest(expected.encode(), given.strip().encode()):
+    if not given or not hmac.compare_digest(
+        expected.encode(), given.strip().encode(errors="replace")
+    ):
         raise Refused(401, "the signature does not match")
 
 
 def token(secret: bytes, given: str) -> None:
     """``given`` is the shared token; 401 otherwise."""
-    if not given or not hmac.compare_digest(secret, given.strip().encode()):
+    if not given or not hmac.compare_digest(secret, given.strip().encode(errors="replace")):
         raise Refused(401, "the token does not match")
 
 

@@ -1,7 +1,7 @@
 """GitHub webhooks (GHCR package events included): ``X-Hub-Signature-256`` is ``sha256=`` and the
-hex HMAC-SHA256 of the raw body with the webhook's secret; ``X-GitHub-Delivery`` (a GUID) is the
-delivery's id, so a replay is refused. GitHub signs no timestamp: a replay is recognised by its
-id only (kept for a day).
+hex HMAC-SHA256 of the raw body with the webhook's secret. GitHub signs neither a timestamp nor
+``X-GitHub-Delivery``, so a delivery is recognised by what is signed, its event and body (kept
+for a day): the same body again is a replay (409) under any delivery id.
 
 What a delivery asks, by ``X-GitHub-Event``: ``package`` or ``registry_package`` with action
 ``published`` of a container: a release of its tag (GHCR); ``repository_dispatch`` with
@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared.receivers import Delivery, Incoming, Intent, Refused
-from shared.receivers._checks import body_json, signed, text
+from shared.receivers._checks import body_json, digest, signed, text
 
-CAPABILITIES = frozenset({"signature", "release", "promote", "abort"})
+CAPABILITIES = frozenset({"signature", "release", "promote", "abort", "confirm"})
 REPLAY_WINDOW = 24 * 3600.0
 DISPATCH = {
     "ferry.promote": "promote",
@@ -36,12 +36,19 @@ class GitHub:
 
     def verify(self, incoming: Incoming, now: float) -> Delivery:
         signed(self._secret, incoming.body, incoming.header("X-Hub-Signature-256"))
-        delivery = incoming.header("X-GitHub-Delivery")
-        if not delivery:
+        if not incoming.header("X-GitHub-Delivery"):
             raise Refused(400, "X-GitHub-Delivery is missing")
         payload = body_json(incoming.body)
         event = incoming.header("X-GitHub-Event")
-        return Delivery("github", delivery, payload, intents(event, payload))
+        # GitHub signs the body only: the delivery is its body (a replay under a new
+        # X-GitHub-Delivery is one), so a CI job dispatching twice puts a unique id (its run's)
+        # in client_payload
+        return Delivery(
+            "github",
+            digest(event.encode() + b"\n" + incoming.body),
+            payload,
+            intents(event, payload),
+        )
 
 
 def intents(event: str, payload: dict[str, Any]) -> tuple[Intent, ...]:

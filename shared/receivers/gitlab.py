@@ -2,8 +2,8 @@
 time); ``X-Gitlab-Event-UUID`` (or ``Idempotency-Key``) is the delivery's id, so a replay is
 refused. What a delivery asks: a ``Tag Push Hook`` (``ref: refs/tags/<tag>``) is a release of
 that tag for the project (``project.path_with_namespace``); a ``Pipeline Hook`` whose pipeline
-succeeded confirms the gate the rollout waits at (acceptance tests passed); other events ask
-nothing.
+succeeded confirms the gate the rollout waits at (acceptance tests passed; a policy's
+``source.ref`` says which branch's or tag's pipeline counts); other events ask nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from shared.receivers import Delivery, Incoming, Intent, Refused
 from shared.receivers._checks import body_json, text, token
 
-CAPABILITIES = frozenset({"token", "release"})
+CAPABILITIES = frozenset({"token", "release", "confirm"})
 REPLAY_WINDOW = 24 * 3600.0
 
 
@@ -33,8 +33,9 @@ class GitLab:
         ref = text(payload.get("ref"))
         if incoming.header("X-Gitlab-Event") == "Tag Push Hook" and ref.startswith("refs/tags/"):
             project = text((payload.get("project") or {}).get("path_with_namespace"))
-            if payload.get("after", "").strip("0"):  # not a deleted tag
-                found = (Intent("release", tag=ref.removeprefix("refs/tags/"), repository=project),)
+            if text(payload.get("after")).strip("0"):  # not a deleted tag
+                tag = ref.removeprefix("refs/tags/")
+                found = (Intent("release", tag=tag, repository=project, ref=tag),)
         attributes = payload.get("object_attributes") or {}
         if (
             incoming.header("X-Gitlab-Event") == "Pipeline Hook"
@@ -42,5 +43,5 @@ class GitLab:
             and attributes.get("status") == "success"
         ):
             project = text((payload.get("project") or {}).get("path_with_namespace"))
-            found = (Intent("confirm", repository=project),)
+            found = (Intent("confirm", repository=project, ref=text(attributes.get("ref"))),)
         return Delivery("gitlab", delivery, payload, found)

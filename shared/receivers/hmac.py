@@ -1,17 +1,17 @@
 """A generic webhook signed with HMAC-SHA256, for CI systems and scripts: ``X-Ferry-Timestamp``
 (Unix seconds) must be within five minutes of now, ``X-Ferry-Signature-256`` is ``sha256=`` and
 the hex HMAC-SHA256 of ``<timestamp>.<body>`` with the shared secret (the timestamp is signed,
-so an old delivery cannot be made fresh), and ``X-Ferry-Delivery`` names the delivery (a replay
-is refused). The body: ``{"action": "promote"|"abort"|"confirm"|"release", "rollout": "...",
-"tag": "..."}``.
+so an old delivery cannot be made fresh). A delivery is what is signed (its timestamp and
+body): the same one sent again is a replay (409), whatever else changed. The body:
+``{"action": "promote"|"abort"|"confirm"|"release", "rollout": "...", "tag": "..."}``.
 """
 
 from __future__ import annotations
 
 from shared.receivers import Delivery, Incoming, Intent, Refused
-from shared.receivers._checks import WINDOW, body_json, fresh, signed, text
+from shared.receivers._checks import WINDOW, body_json, digest, fresh, signed, text
 
-CAPABILITIES = frozenset({"signature", "timestamp", "release", "promote", "abort"})
+CAPABILITIES = frozenset({"signature", "timestamp", "release", "promote", "abort", "confirm"})
 REPLAY_WINDOW = 2 * WINDOW
 ACTIONS = ("promote", "abort", "confirm", "release")
 
@@ -34,12 +34,10 @@ class Hmac:
             incoming.header("X-Ferry-Signature-256"),
         )
         fresh(float(stamp), now)
-        delivery = incoming.header("X-Ferry-Delivery")
-        if not delivery:
-            raise Refused(400, "X-Ferry-Delivery is missing")
         payload = body_json(incoming.body)
         action = text(payload.get("action"))
         if action not in ACTIONS:
             raise Refused(400, f"action must be one of {', '.join(ACTIONS)}")
         intent = Intent(action, rollout=text(payload.get("rollout")), tag=text(payload.get("tag")))
-        return Delivery("hmac", delivery, payload, (intent,))
+        # the id is what the signature covers: a replay under another X-Ferry-Delivery is one
+        return Delivery("hmac", digest(stamp.encode() + b"." + incoming.body), payload, (intent,))

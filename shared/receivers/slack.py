@@ -20,6 +20,8 @@ from shared.receivers import Delivery, Incoming, Refused
 
 CAPABILITIES = frozenset({"signature", "timestamp", "actions"})
 REPLAY_WINDOW = 600.0
+MAX_BODY = 64 * 1024
+"""Bytes an interaction may carry (Slack's are a few KiB)."""
 TOLERANCE = 300.0
 """Seconds a request's timestamp may be away from now (Slack's five minutes)."""
 ACTIONS = {"ferry.promote": "promote", "ferry.abort": "abort"}
@@ -47,7 +49,7 @@ class Slack:
             raise Refused(401, "the request's timestamp is more than five minutes from now")
         base = b"v0:" + stamp.encode() + b":" + body
         expected = "v0=" + hmac.new(self._secret, base, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
+        if not hmac.compare_digest(expected.encode(), signature.encode(errors="replace")):
             raise Refused(401, "the signature does not match")
         payload = _payload(body)
         return Delivery("slack", f"{stamp}:{signature}", payload)

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -20,41 +17,13 @@ from shared.events import Type
 from shared.kube import Kube
 from shared.state import Stage
 from tests.flow.conftest import REF, Demo, eventually, let_analyses_read_secrets, post_to, settle
-
-
-class Hook:
-    """A real HTTP hook: answers ``status`` to every POST, keeping the payloads it got."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.payloads: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                hook.payloads.append(json.loads(body or b"{}"))
-                hook.headers.append(dict(self.headers.items()))
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.recorder import Recorder
 
 
 @pytest.fixture
-def hook() -> Iterator[Hook]:
-    found = Hook()
+def hook() -> Iterator[Recorder]:
+    found = Recorder()
+    found.url += "/hook"
     yield found
     found.stop()
 
@@ -71,7 +40,7 @@ def opened(podinfo: Demo) -> list[str]:
     return [e["note"] for e in podinfo.history() if "opened by" in (e.get("note") or "")]
 
 
-def test_a_promotion_gate_holds_until_its_hook_says_yes(podinfo: Demo, hook: Hook) -> None:
+def test_a_promotion_gate_holds_until_its_hook_says_yes(podinfo: Demo, hook: Recorder) -> None:
     hook.status = 403
     podinfo.kube.create(
         {
@@ -200,7 +169,7 @@ def test_each_raise_of_the_weight_waits_for_its_own_confirmation(podinfo: Demo) 
     podinfo.wait(Stage.HEALTHY, timeout=30)
 
 
-def test_failing_pre_rollout_hooks_and_a_rollback_hook_abort(podinfo: Demo, hook: Hook) -> None:
+def test_failing_pre_rollout_hooks_and_a_rollback_hook_abort(podinfo: Demo, hook: Recorder) -> None:
     hook.status = 500
     webhooks = [
         {

@@ -220,6 +220,13 @@ def webhook_policy(kube: Kube) -> None:
     )
     bind_reader(kube, "ferry-webhooks-secrets", "ferry-webhooks-secret-reader", "ferry-webhooks")
     kube.create(webhook_policy_object("ci", "hmac"))
+    git = webhook_policy_object("ci-git", "hmac")  # its identity may not patch: refused first
+    git["spec"]["release"] = {
+        "image": "podinfo",
+        "write": "Git",
+        "git": {"repository": "https://git.example.com/deploy.git", "path": "podinfo.yaml"},
+    }
+    kube.create(git)
 
 
 def test_every_grant_is_used_and_nothing_is_refused(
@@ -296,7 +303,9 @@ def test_every_grant_is_used_and_nothing_is_refused(
         body, headers = signed(asked)
         answer = deliver(runtime, f"{demo.NAMESPACE}/ci", body, headers)
         assert answer.status_code == 202, answer.text
-    eventually(lambda: refusals(kube), what="the release refused")
+    body, headers = signed({"action": "release", "tag": "2.0.0"})
+    assert deliver(runtime, f"{demo.NAMESPACE}/ci-git", body, headers).status_code == 202
+    eventually(lambda: len(refusals(kube)) >= 2, what="the releases refused")
     package = {  # a GitHubSource's event: the policies of Knative sources are listed
         "action": "published",
         "package": {

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +23,9 @@ from shared import events, models
 from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import Stage
+from tests import gitrepo
 from tests.flow.conftest import Demo, bind_reader, eventually, post_to, publish, settle
+from tests.gitrepo import git
 
 SECRET = b"webhook-secret-0123456789"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
@@ -197,34 +198,16 @@ def test_without_rights_or_the_secret_a_webhook_does_nothing(
     assert image(kube) == "podinfo:1" and podinfo.state().stage == Stage.HEALTHY
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-        "HOME": str(cwd),
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    ).stdout
-
-
 def test_registry_pushes_release_to_git_and_to_the_deployment(
     runtime: Runtime, kube: Kube, podinfo: Demo, tmp_path: Path
 ) -> None:
-    origin = tmp_path / "deploy.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(origin))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "--quiet", str(origin), str(seed))
-    (seed / "podinfo.yaml").write_text(
-        "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
-        "        - name: podinfo\n          image: ghcr.io/ferry-dev/podinfo:6.5.0\n"
+    origin = gitrepo.origin(
+        tmp_path,
+        {
+            "podinfo.yaml": "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n"
+            "        - name: podinfo\n          image: ghcr.io/ferry-dev/podinfo:6.5.0\n"
+        },
     )
-    git(seed, "add", ".")
-    git(seed, "commit", "--quiet", "-m", "seed")
-    git(seed, "push", "--quiet", "origin", "HEAD:main")
     gitops = policy(
         "ghcr",
         "github",
@@ -242,23 +225,37 @@ def test_registry_pushes_release_to_git_and_to_the_deployment(
     allow(kube, "webhook:default:hub")
     podinfo.wait(Stage.HEALTHY)
 
-    package = {
-        "action": "published",
-        "package": {
-            "name": "podinfo",
-            "package_type": "container",
-            "owner": {"login": "ferry-dev"},
-            "package_version": {"container_metadata": {"tag": {"name": "6.5.1"}}},
-        },
-        "repository": {"full_name": "ferry-dev/podinfo"},
-    }
-    raw = json.dumps(package).encode()
-    headers = {
-        "X-GitHub-Event": "package",
-        "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET, raw, hashlib.sha256).hexdigest(),
-    }
+    def package(tag: str) -> tuple[bytes, dict[str, str]]:
+        payload = {
+            "action": "published",
+            "package": {
+                "name": "podinfo",
+                "package_type": "container",
+                "owner": {"login": "ferry-dev"},
+                "package_version": {"container_metadata": {"tag": {"name": tag}}},
+            },
+            "repository": {"full_name": "ferry-dev/podinfo"},
+        }
+        raw = json.dumps(payload).encode()
+        return raw, {
+            "X-GitHub-Event": "package",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET, raw, hashlib.sha256).hexdigest(),
+        }
+
+    # without the right to patch the Deployment, no release to Git either
+    assert deliver(runtime, "default/ghcr", *package("6.5.0-rc")).status_code == 202
+    eventually(
+        lambda: [m for m in refusals(kube) if "may not patch deployment podinfo" in m],
+        what="the Git release refused",
+    )
+    assert len(git(origin, "log", "--oneline", "main").splitlines()) == 1
+    allow(kube, "webhook:default:ghcr")
+
+    raw, headers = package("6.5.1")
     assert deliver(runtime, "default/ghcr", raw, headers).status_code == 202
+    again = {**headers, "X-GitHub-Delivery": str(uuid.uuid4())}
+    assert deliver(runtime, "default/ghcr", raw, again).status_code == 409
     eventually(
         lambda: "podinfo:6.5.1" in git(origin, "show", "main:podinfo.yaml"), what="the commit"
     )
@@ -329,7 +326,13 @@ def test_a_github_source_through_the_broker_releases_and_forgeries_do_nothing(
     source = policy("gh", "knative", actions=["release"])
     del source["spec"]["source"]["secretRef"]
     source["spec"]["source"]["repository"] = "ghcr.io/ferry-dev/podinfo"
-    setup(kube, source)
+    source["spec"]["source"]["cloudEventSource"] = "https://github.com/ferry-dev/podinfo"
+    elsewhere = policy("other-source", "knative", actions=["release"])  # trusts another repo
+    del elsewhere["spec"]["source"]["secretRef"]
+    elsewhere["spec"]["source"]["cloudEventSource"] = "https://github.com/someone/else"
+    elsewhere["spec"]["release"]["image"] = "elsewhere"
+    setup(kube, source, elsewhere)
+    allow(kube, "webhook:default:other-source")
     allow(kube, "webhook:default:gh")
     podinfo.wait(Stage.HEALTHY)
 

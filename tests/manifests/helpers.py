@@ -152,8 +152,9 @@ def _schema_of(api_version: str, kind: str) -> Obj:
 
 
 def _short(event_type: str) -> str:
-    """The Trigger name suffix of a type: its last two segments (``pause-expired``)."""
-    return "-".join(event_type.split(".")[-2:])
+    """The Trigger name suffix of a type: its last two segments (``pause-expired``), ``_``
+    as ``-`` (``repository-dispatch``: an RFC 1123 label)."""
+    return "-".join(event_type.split(".")[-2:]).replace("_", "-")
 
 
 # -- field checks that do not need a server -----------------------------------------------

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared import gitops
+from tests import gitrepo
+from tests.gitrepo import git
 
 MANIFEST = """\
 apiVersion: apps/v1
@@ -25,33 +27,14 @@ spec:
 """
 
 
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-        "HOME": str(cwd),
-        "PATH": "/usr/bin:/bin",
-    }
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout
-
-
 @pytest.fixture
 def origin(tmp_path: Path) -> Path:
-    bare = tmp_path / "deploy.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    work = tmp_path / "seed"
-    git(tmp_path, "clone", "--quiet", str(bare), str(work))
-    (work / "apps").mkdir()
-    (work / "apps" / "podinfo.yaml").write_text(MANIFEST)
-    git(work, "add", ".")
-    git(work, "commit", "--quiet", "-m", "podinfo")
-    git(work, "push", "--quiet", "origin", "HEAD:main")
-    return bare
+    return gitrepo.origin(tmp_path, {"apps/podinfo.yaml": MANIFEST})
+
+
+def release(*args: str) -> bool:
+    """A release to a local repository (the file transport allowed, as ``ferry up`` does)."""
+    return gitops.set_image(*args, protocols="file")
 
 
 def shown(origin: Path) -> str:
@@ -60,12 +43,12 @@ def shown(origin: Path) -> str:
 
 def test_a_release_is_one_commit_and_keeps_the_file_as_it_was(origin: Path) -> None:
     image = "ghcr.io/ferry-dev/podinfo"
-    assert gitops.set_image(str(origin), "main", "apps/podinfo.yaml", image, "6.5.1", "release")
+    assert release(str(origin), "main", "apps/podinfo.yaml", image, "6.5.1", "release")
     assert shown(origin) == MANIFEST.replace("podinfo:6.5.0", "podinfo:6.5.1")
     log = git(origin, "log", "--format=%an %s", "main")
     assert log.splitlines()[0] == "Ferry release"
     # the same release again commits nothing
-    assert not gitops.set_image(str(origin), "main", "apps/podinfo.yaml", image, "6.5.1", "again")
+    assert not release(str(origin), "main", "apps/podinfo.yaml", image, "6.5.1", "again")
     assert len(git(origin, "log", "--oneline", "main").splitlines()) == 2
 
 
@@ -75,17 +58,17 @@ def test_a_push_that_loses_a_race_is_rebased(origin: Path, tmp_path: Path, monke
     real = gitops._run
     raced = []
 
-    def racing(cwd: str, *args: str) -> subprocess.CompletedProcess[str]:
+    def racing(cwd: str, protocols: str, *args: str) -> subprocess.CompletedProcess[str]:
         if args[0] == "push" and not raced:  # someone else pushes just before us
             (other / "README").write_text("hello\n")
             git(other, "add", ".")
             git(other, "commit", "--quiet", "-m", "unrelated")
             git(other, "push", "--quiet", "origin", "HEAD:main")
             raced.append(1)
-        return real(cwd, *args)
+        return real(cwd, protocols, *args)
 
     monkeypatch.setattr(gitops, "_run", racing)
-    assert gitops.set_image(
+    assert release(
         str(origin), "main", "apps/podinfo.yaml", "ghcr.io/ferry-dev/podinfo", "7.0.0", "r"
     )
     assert "podinfo:7.0.0" in shown(origin)
@@ -94,15 +77,19 @@ def test_a_push_that_loses_a_race_is_rebased(origin: Path, tmp_path: Path, monke
 
 def test_untrusted_settings_are_refused(origin: Path) -> None:
     image = "ghcr.io/ferry-dev/podinfo"
+    with pytest.raises(gitops.GitError):  # file:// is not a transport unless allowed
+        gitops.set_image(str(origin), "main", "apps/podinfo.yaml", image, "1", "x")
     with pytest.raises(gitops.GitRefused):
-        gitops.set_image(str(origin), "main", "../../etc/passwd", image, "1", "x")
+        release(str(origin), "main", "../../etc/passwd", image, "1", "x")
     with pytest.raises(gitops.GitRefused):
-        gitops.set_image("--upload-pack=touch /tmp/pwned", "main", "a", image, "1", "x")
+        release("--upload-pack=touch /tmp/pwned", "main", "a", image, "1", "x")
     with pytest.raises(gitops.GitError):
-        gitops.set_image("ext::sh -c touch% /tmp/pwned", "main", "a", image, "1", "x")
+        gitops.set_image(  # never ext, even when an installation lists it
+            "ext::sh -c touch% /tmp/pwned", "main", "a", image, "1", "x", protocols="file:ext"
+        )
     assert not Path("/tmp/pwned").exists()
     with pytest.raises(gitops.GitRefused, match="no image reference"):
-        gitops.set_image(str(origin), "main", "apps/podinfo.yaml", "docker.io/other", "1", "x")
+        release(str(origin), "main", "apps/podinfo.yaml", "docker.io/other", "1", "x")
 
 
 def test_retag_touches_only_references_to_the_image() -> None:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from local.slack_api import SlackApi
 from shared import notifiers
 from shared.notifiers import Notice, RateLimited, Rejected, Unavailable
+from tests.recorder import Recorder
 
 TOKEN = "xoxb-test-1234567890"
 
@@ -136,37 +135,6 @@ def test_slack_failures_are_sorted_and_never_show_the_token(slack: SlackApi) -> 
     )
     with pytest.raises(Unavailable):
         unreachable.send(notice(), "releases", {})
-
-
-class Recorder:
-    """A real HTTP endpoint that records POSTs and answers ``status`` (with Retry-After)."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[str, dict[str, str], bytes]] = []
-        self.status = 200
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                recorder.posts.append((self.path, dict(self.headers.items()), body))
-                self.send_response(recorder.status)
-                if recorder.status == 429:
-                    self.send_header("Retry-After", "3")
-                self.send_header("Content-Length", "1")
-                self.end_headers()
-                self.wfile.write(b"1")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -51,7 +51,9 @@ PACKAGE = {
 
 def test_github_verifies_the_signature_and_reads_package_and_dispatch_events() -> None:
     delivery = receiver("github").verify(github("package", PACKAGE), NOW)
-    assert delivery.id == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    again = github("package", PACKAGE)  # the same body under another delivery id: one delivery
+    again = Incoming({**again.headers, "X-GitHub-Delivery": "another"}, again.body)
+    assert receiver("github").verify(again, NOW).id == delivery.id
     assert delivery.intents == (
         Intent("release", tag="6.5.1", repository="ghcr.io/ferry-dev/podinfo"),
     )
@@ -85,7 +87,9 @@ def test_gitlab_checks_its_token_and_reads_tag_pushes() -> None:
     delivery = receiver("gitlab").verify(
         Incoming({**headers, "X-Gitlab-Token": SECRET.decode()}, body), NOW
     )
-    assert delivery.intents == (Intent("release", tag="v1.4.0", repository="shop/podinfo"),)
+    assert delivery.intents == (
+        Intent("release", tag="v1.4.0", repository="shop/podinfo", ref="v1.4.0"),
+    )
     with pytest.raises(Refused) as wrong:
         receiver("gitlab").verify(Incoming({**headers, "X-Gitlab-Token": "nope"}, body), NOW)
     assert wrong.value.status == 401
@@ -157,6 +161,9 @@ def test_the_generic_hmac_webhook_signs_its_timestamp() -> None:
     asked = {"action": "abort", "rollout": "podinfo"}
     delivery = receiver("hmac").verify(hmac_delivery(asked, NOW), NOW)
     assert delivery.intents == (Intent("abort", rollout="podinfo"),)
+    signed_again = hmac_delivery(asked, NOW)
+    renamed = Incoming({**signed_again.headers, "X-Ferry-Delivery": "d-2"}, signed_again.body)
+    assert receiver("hmac").verify(renamed, NOW).id == delivery.id  # a replay, renamed
     old = hmac_delivery(asked, NOW - 600)
     with pytest.raises(Refused) as stale:
         receiver("hmac").verify(old, NOW)
@@ -198,3 +205,18 @@ def test_anything_unsigned_is_refused_never_raises_otherwise(
     with pytest.raises(Refused) as refused:
         receiver(name).verify(Incoming(headers, body, token), time.time())
     assert refused.value.status in (400, 401, 409)
+
+
+def test_odd_headers_and_fields_are_refused_not_crashed_on() -> None:
+    body = b'{"ref": "refs/tags/v1", "after": null, "project": {}}'
+    headers = {"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Event-UUID": "u"}
+    delivery = receiver("gitlab").verify(
+        Incoming({**headers, "X-Gitlab-Token": SECRET.decode()}, body), NOW
+    )
+    assert delivery.intents == ()  # a deleted tag (or none): nothing to release
+    with pytest.raises(Refused) as slack:
+        stamp = str(int(NOW))
+        receiver("slack").verify(
+            Incoming({"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": "v0=é"}, b"x"), NOW
+        )
+    assert slack.value.status == 401
