@@ -42,7 +42,12 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "cleanup": (Type.ROLLOUT_DELETED,),
     "reconcile": (Type.TICK, Type.DRIFT_DETECTED),
     "notify": (Type.MILESTONE_REACHED,),
-    "trigger": (Type.WEBHOOK_VERIFIED, Type.GITHUB_PACKAGE, Type.GITHUB_DISPATCH),
+    "trigger": (
+        Type.WEBHOOK_VERIFIED,
+        Type.GITHUB_PACKAGE,
+        Type.GITHUB_DISPATCH,
+        Type.ACTION_REQUESTED,
+    ),
     "gate": (
         Type.GATE_POLLED,
         Type.GATE_CONFIRMED,

@@ -25,7 +25,7 @@ from shared import appends, events, gitops, kube, seals, webhookpolicies
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
 from shared.kube import ApiError, NotFound, Transient
-from shared.receivers import github
+from shared.receivers import Intent, github
 from shared.state import PROCESSED_TTL, Conflict
 
 log = logging.getLogger(__name__)
@@ -83,13 +83,16 @@ def _once(ctx: Context, key: str, ref: RolloutRef, policy: str, work: Callable[[
 
 
 def _from_source(ctx: Context, event: CloudEvent) -> None:
-    """A GitHubSource's event, for every WebhookPolicy of type ``knative`` that names its
+    """A GitHubSource's event, or any producer's ``action.requested``, for every WebhookPolicy
+    of type ``knative`` that names its
     CloudEvent source (``cloudEventSource``). The Broker admitted its sender (its EventPolicy
     names who may send); the policy says what that source may ask, and the same checks as for
     a webhook follow."""
     payload = events.data(event)
-    name = event.get_type().rsplit(".", 1)[-1]
-    intents = github.intents(name, payload)
+    if event.get_type() == Type.ACTION_REQUESTED:
+        intents = _asked(payload)
+    else:
+        intents = github.intents(event.get_type().rsplit(".", 1)[-1], payload)
     if not intents:
         return
     source = str(event.get_source())
@@ -114,6 +117,19 @@ def _from_source(ctx: Context, event: CloudEvent) -> None:
                     _carry_out, ctx, ref, policy.name, intent.action, intent.tag, policy.source
                 )
                 _once(ctx, key, ref, policy.name, work)
+
+
+def _asked(data: dict[str, object]) -> tuple[Intent, ...]:
+    """The intent of an ``action.requested`` event (400 for one that asks nothing known)."""
+    action = data.get("action")
+    if action not in ("promote", "abort", "confirm", "release"):
+        raise events.MalformedEvent(
+            "action.requested needs an action: promote, abort, confirm or release"
+        )
+    fields = {k: data.get(k, "") for k in ("rollout", "tag", "repository", "ref")}
+    if not all(isinstance(v, str) and len(v) <= 256 for v in fields.values()):
+        raise events.MalformedEvent("rollout, tag, repository and ref must be short strings")
+    return (Intent(str(action), **{k: str(v) for k, v in fields.items()}),)
 
 
 def _carry_out(

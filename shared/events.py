@@ -111,6 +111,10 @@ class Type(StrEnum):
     GATE_FAILED = "dev.ferry.gate.failed"
     """A pre-rollout hook kept failing, or a rollback hook answered 2xx: the rollout must abort
     (data: the reason and the message)."""
+    ACTION_REQUESTED = "dev.ferry.action.requested"
+    """Any CloudEvent producer the Broker admits (a Knative source, a CI system's sink binding)
+    asks an action of a rollout (data: ``action``, ``rollout``, ``tag``), acted on as a
+    ``knative`` WebhookPolicy naming the event's ``source`` allows."""
     MILESTONE_REACHED = "dev.ferry.milestone.reached"
     """A transition that fires notification triggers was committed (its history entry lists
     them): a hint for the notifier, which sends what the history says is due."""

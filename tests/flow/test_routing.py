@@ -90,7 +90,8 @@ def test_each_event_reaches_exactly_the_functions_whose_trigger_matches() -> Non
         received = routes_of(runtime, [*Type, UNKNOWN])
     assert received == expected()
     assert received[UNKNOWN] == Counter()
-    assert received[Type.ROLLOUT_PROMOTED] == Counter()  # a notice: no function handles it
+    assert received[Type.ROLLOUT_INITIALIZED] == Counter()  # a notice: no function handles it
+    assert received[Type.ROLLOUT_PROMOTED] == Counter({"gate": 1})  # post-rollout hooks
     assert received[Type.PAUSE_EXPIRED] == Counter({"advance": 1})
 
 

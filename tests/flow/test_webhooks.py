@@ -331,8 +331,13 @@ def test_a_github_source_through_the_broker_releases_and_forgeries_do_nothing(
     del elsewhere["spec"]["source"]["secretRef"]
     elsewhere["spec"]["source"]["cloudEventSource"] = "https://github.com/someone/else"
     elsewhere["spec"]["release"]["image"] = "elsewhere"
-    setup(kube, source, elsewhere)
+    pipeline = policy("ci-source", "knative", actions=["promote"])  # any producer's request
+    del pipeline["spec"]["source"]["secretRef"]
+    del pipeline["spec"]["release"]
+    pipeline["spec"]["source"]["cloudEventSource"] = "https://ci.example.com"
+    setup(kube, source, elsewhere, pipeline)
     allow(kube, "webhook:default:other-source")
+    allow(kube, "webhook:default:ci-source")
     allow(kube, "webhook:default:gh")
     podinfo.wait(Stage.HEALTHY)
 
@@ -368,6 +373,25 @@ def test_a_github_source_through_the_broker_releases_and_forgeries_do_nothing(
     publish(runtime, published)  # the same event again: nothing more
     settle(runtime)
     assert image(kube) == "podinfo:6.5.2"
+
+    # any CloudEvent producer the Broker admits: action.requested, from a source a policy names
+    def asked(source: str, data: dict[str, Any]) -> CloudEvent:
+        attributes = {
+            "type": "dev.ferry.action.requested",
+            "source": source,
+            "id": str(uuid.uuid4()),
+            "datacontenttype": "application/json",
+        }
+        return CloudEvent(attributes, data)
+
+    assert post_to(runtime, "trigger", asked("https://ci.example.com/x", {"action": "rm"})) == 400
+    publish(runtime, asked("https://elsewhere.example.com/ci", {"action": "promote"}))
+    settle(runtime)
+    assert podinfo.state().stage == Stage.PAUSED  # a source no policy names asks nothing
+    publish(runtime, asked("https://ci.example.com/pipelines/7", {"action": "promote"}))
+    podinfo.wait(Stage.HEALTHY, timeout=30)
+    asked_by = [e["user"] for e in podinfo.history() if e.get("command")]
+    assert asked_by == ["webhook:default:ci-source"]
     # a webhook endpoint for a Knative policy does not exist
     body, headers = signed({"action": "release", "tag": "2.0.0"})
     assert deliver(runtime, "default/gh", body, headers).status_code == 404

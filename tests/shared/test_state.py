@@ -157,3 +157,36 @@ def test_a_live_view_waits_longer_than_one_read_may(redis_client: redis.Redis) -
         assert store.history_after(ref, head, 10.0) != head
     finally:
         late.cancel()
+
+
+def test_notification_bookkeeping_is_written_only_under_its_lease(
+    redis_client: redis.Redis,
+) -> None:
+    store = StateStore(redis_client)
+    assert store.lease_notifications(REF, "a", 5)
+    assert not store.lease_notifications(REF, "b", 5)  # one sender at a time
+    assert store.note_notifications(REF, {"cursor:s": "1-0", "thread:s:r": "{}"}, holder="a")
+    assert not store.note_notifications(REF, {"cursor:s": "0-0"}, holder="b")  # not b's lease
+    assert store.note_notifications(REF, {"cursor:s": "2-0"}, ("thread:s:r",), holder="a")
+    assert store.notifications(REF) == {"cursor:s": "2-0"}
+    store.release_notifications(REF, "b")  # not b's to give back
+    assert not store.lease_notifications(REF, "b", 5)
+    store.release_notifications(REF, "a")
+    assert store.lease_notifications(REF, "b", 5)
+
+
+def test_a_delivery_is_remembered_once_and_can_be_forgotten(redis_client: redis.Redis) -> None:
+    store = StateStore(redis_client)
+    assert not store.delivered("github", "d-1")
+    assert store.first_delivery("github", "d-1", 60)
+    assert store.delivered("github", "d-1") and not store.first_delivery("github", "d-1", 60)
+    store.forget_delivery("github", "d-1")
+    assert store.first_delivery("github", "d-1", 60)
+
+
+def test_gated_state_round_trips(redis_client: redis.Redis) -> None:
+    store = StateStore(redis_client)
+    old = store.load(REF)
+    new = old.to(Stage.GATED, 5.0, gate="confirm-traffic-increase@2", gates_passed=("pre-rollout",))
+    store.commit(old, new, event_key="g", history={"note": "gated"})
+    assert store.load(REF).with_(version=0) == new
