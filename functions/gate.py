@@ -61,25 +61,23 @@ def _polled(turn: Turn, key: str) -> Outcome | None:
     if not closed:
         return _open(turn, f"its hooks ({', '.join(a.hook for a in answers)})")
     why = "; ".join(f"{a.hook} {a.why}" for a in closed)
-    now = ctx.now()
-    if gates.point(key) == "pre-rollout":
-        failures = state.gate_failures + 1
-        limit = min(h.failure_limit for h in called)
-        if failures >= limit:
-            message = f"pre-rollout hooks failed {failures} times: {why}"
-            return Outcome(
-                state.with_(gate_failures=failures, message=message),
-                reply=gates.failed(state.ref, state, "PreRolloutFailed", message),
-                note=message,
-            )
-        ctx.timers.schedule(*gates.next_poll(state, spec, key, now))
-        message = gates.waiting(key, hooks, f"{why} (failure {failures} of {limit})")
-        return Outcome(state.with_(gate_failures=failures, message=message), note=message)
-    ctx.timers.schedule(*gates.next_poll(state, spec, key, now))
-    message = gates.waiting(key, hooks, why)
-    if message == state.message:
+    counted = gates.point(key) == gates.PRE_ROLLOUT  # failed pre-rollout calls add up
+    failures = state.gate_failures + 1 if counted else 0
+    limit = min(h.failure_limit for h in called)
+    if counted and failures >= limit:
+        message = f"pre-rollout hooks failed {failures} times: {why}"
+        return Outcome(
+            state.with_(gate_failures=failures, message=message),
+            reply=gates.failed(state.ref, state, "PreRolloutFailed", message),
+            note=message,
+        )
+    ctx.timers.schedule(*gates.next_poll(state, spec, key, ctx.now()))
+    message = gates.waiting(
+        key, hooks, f"{why} (failure {failures} of {limit})" if counted else why
+    )
+    if message == state.message and not counted:
         return None  # still closed for the same reason: nothing new to record
-    return Outcome(state.with_(message=message), note=message)
+    return Outcome(state.with_(gate_failures=failures, message=message), note=message)
 
 
 def _open(turn: Turn, by: str, user: str = "") -> Outcome:
@@ -89,7 +87,7 @@ def _open(turn: Turn, by: str, user: str = "") -> Outcome:
     opened = gates.passed(state, by)
     said = f"gate {key} opened by {by}"
     point = gates.point(key)
-    if point == "confirm-rollout":
+    if point == gates.CONFIRM_ROLLOUT:
         new, reply = moves.begin(
             ctx,
             opened,
@@ -101,7 +99,7 @@ def _open(turn: Turn, by: str, user: str = "") -> Outcome:
         return Outcome(new, reply=reply, note=new.message, user=user)
     if point == gates.CONFIRM_TRAFFIC:
         outcome = moves.set_weight(ctx, opened, rollout, int(key.partition("@")[2] or 0))
-    elif point == "pre-rollout":
+    elif point == gates.PRE_ROLLOUT:
         outcome = moves.next_step(ctx, opened, rollout, -1, note=said)
     else:  # confirm-promotion
         outcome = moves.next_step(ctx, opened, rollout, len(rollout.spec.steps) - 1, note=said)
@@ -119,7 +117,7 @@ def _rollback(turn: Turn) -> Outcome | None:
     hooks = spec.hooks_of(gates.ROLLBACK)
     if not hooks:
         return None
-    if state.stage == Stage.GATED and state.gate == "confirm-rollout":  # no canary yet
+    if gates.unstarted(state):  # no canary to roll back yet
         ctx.timers.schedule(*gates.next_poll(state, spec, gates.ROLLBACK, ctx.now()))
         return None
     answers = gates.call_all(ctx.kube, spec, state, hooks, state.phase)
@@ -137,7 +135,7 @@ def _rollback(turn: Turn) -> Outcome | None:
 
 def _post_rollout(ctx: Context, event: CloudEvent) -> None:
     ref = RolloutRef.parse(event.get_subject())
-    if not ctx.store.first_delivery("post-rollout", events.key(event), PROCESSED_TTL):
+    if not ctx.store.first_delivery(gates.POST_ROLLOUT, events.key(event), PROCESSED_TTL):
         return
     obj = ctx.kube.rollout(ref.namespace, ref.name)
     if obj is None:
@@ -146,14 +144,13 @@ def _post_rollout(ctx: Context, event: CloudEvent) -> None:
         spec = models.parse(obj)
     except models.InvalidSpec:
         return
-    hooks: tuple[Hook, ...] = spec.hooks_of("post-rollout")
+    hooks: tuple[Hook, ...] = spec.hooks_of(gates.POST_ROLLOUT)
     loaded: RolloutState = ctx.store.load(ref)  # the revision is the event's (promoted: stable)
     state = loaded.with_(canary_revision=events.ext(event, Ext.REVISION) or loaded.stable_revision)
-    outcome = "promoted" if event.get_type() == Type.ROLLOUT_PROMOTED else "aborted"
-    for hook in hooks:
-        answer = gates.call(
-            ctx.kube, spec, state, hook, "Succeeded" if outcome == "promoted" else "Failed"
-        )
-        text = f"post-rollout hook {hook.name} ({outcome}): {answer.why}"
+    promoted = event.get_type() == Type.ROLLOUT_PROMOTED
+    outcome = "promoted" if promoted else "aborted"
+    phase = "Succeeded" if promoted else "Failed"
+    for answer in gates.call_all(ctx.kube, spec, state, hooks, phase):
+        text = f"post-rollout hook {answer.hook} ({outcome}): {answer.why}"
         log.info("%s: %s", ref.subject, text)
         ctx.kube.record_event(obj, "PostRolloutHook", text, warning=not answer.ok)

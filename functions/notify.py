@@ -196,10 +196,10 @@ def _catch_up(
                     _wait(ctx, w, key, cursor, attempts, delay, thread_key, exc.keep)
                     return True
                 _give_up(ctx, obj, sub, entry_id, entry, f"{exc} ({attempts} attempts)")
-                kept, attempts = thread, 0
+                kept = thread
             except Rejected as exc:
                 _give_up(ctx, obj, sub, entry_id, entry, str(exc))
-                kept, attempts = thread, 0
+                kept = thread
             cursor, attempts = entry_id, 0
             values = {f"cursor:{key}": cursor, f"attempts:{key}": "0", f"until:{key}": "0"}
             if kept:

@@ -39,8 +39,17 @@ from shared.state import RolloutState, Stage
 
 log = logging.getLogger(__name__)
 
-ROLLBACK = "rollback"
+CONFIRM_ROLLOUT = "confirm-rollout"
+PRE_ROLLOUT = "pre-rollout"
 CONFIRM_TRAFFIC = "confirm-traffic-increase"
+CONFIRM_PROMOTION = "confirm-promotion"
+ROLLBACK = "rollback"
+POST_ROLLOUT = "post-rollout"
+
+
+def unstarted(state: RolloutState) -> bool:
+    """Whether the attempt waits before its canary starts (at ``confirm-rollout``)."""
+    return state.stage == Stage.GATED and state.gate == CONFIRM_ROLLOUT
 
 
 def point(key: str) -> str:
@@ -156,8 +165,8 @@ def call_all(
     api: Kube, spec: RolloutSpec, state: RolloutState, hooks: tuple[Hook, ...], phase: str
 ) -> list[Answer]:
     """Call ``hooks`` at once (so a request lasts as long as the slowest, at most 25 s)."""
-    if len(hooks) == 1:
-        return [call(api, spec, state, hooks[0], phase)]
+    if len(hooks) <= 1:
+        return [call(api, spec, state, hook, phase) for hook in hooks]
     with ThreadPoolExecutor(max_workers=min(len(hooks), 8)) as pool:
         return list(pool.map(lambda hook: call(api, spec, state, hook, phase), hooks))
 

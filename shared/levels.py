@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from shared import kube, models, routers, workloads
+from shared import gates, kube, models, routers, workloads
 from shared.context import Context
 from shared.events import RolloutRef
 from shared.rollouts import Rollout
@@ -53,7 +53,7 @@ def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int |
     aborted and still within abortScaleDownDelaySeconds)."""
     if state.stage == Stage.HEALTHY:
         return 0
-    if state.stage == Stage.GATED and state.gate == "confirm-rollout":
+    if gates.unstarted(state):
         return 0  # the canary starts when the gate opens
     if state.stage in ACTIVE:
         return rollout.router.canary_replicas(state.weight, stable)

@@ -88,9 +88,8 @@ def triggers(old: RolloutState, new: RolloutState | None) -> tuple[str, ...]:
         return ("on-rollout-aborted",)
     reason = milestone(old, new)
     found = _TRIGGER_OF.get(reason or "")
-    stepped = (
-        new.step > old.step and old.stage in ACTIVE and old.canary_revision == (new.canary_revision)
-    )
+    same = old.canary_revision == new.canary_revision
+    stepped = new.step > old.step and old.stage in ACTIVE and same
     if stepped and new.stage in (*ACTIVE, Stage.PROMOTING):  # a pause step ends too (Argo)
         also = (found,) if found and found != "on-rollout-step-completed" else ()
         return ("on-rollout-step-completed", *also)

@@ -36,8 +36,6 @@ def begin(
     already up (a retry soon after an abort): no change of the target would announce it.
     Behind a closed ``confirm-rollout`` gate, the attempt waits there, its canary unscaled."""
     spec, ref, now = rollout.spec, state.ref, ctx.now()
-    primary = ctx.kube.deployment(ref.namespace, spec.primary)
-    replicas = rollout.router.canary_replicas(0, workloads.replicas(primary))
     new = state.to(
         Stage.SCALING,
         now,
@@ -58,11 +56,13 @@ def begin(
         gates_passed=() if attempt is None else state.gates_passed,
         gate_failures=0,
     )
-    held = gates.hold(new, spec, "confirm-rollout", now)
+    held = gates.hold(new, spec, gates.CONFIRM_ROLLOUT, now)
     if held is not None:
         return held, gates.poll(held, spec, held.gate, now)
     _check_rollback(ctx, new, spec, now)
     ctx.timers.schedule(now + spec.progress_deadline, facts.of_attempt(new, Type.DEADLINE_EXPIRED))
+    primary = ctx.kube.deployment(ref.namespace, spec.primary)
+    replicas = rollout.router.canary_replicas(0, workloads.replicas(primary))
     target = ctx.kube.deployment(ref.namespace, spec.target)
     ready = (
         target is not None
@@ -91,8 +91,8 @@ def next_step(
     following = current + 1
     now = ctx.now()
     keys = [
-        *(["pre-rollout"] if current < 0 else []),
-        *(["confirm-promotion"] if following >= len(steps) else []),
+        *([gates.PRE_ROLLOUT] if current < 0 else []),
+        *([gates.CONFIRM_PROMOTION] if following >= len(steps) else []),
     ]
     for key in keys if gated else []:
         held = gates.hold(state, rollout.spec, key, now)

@@ -27,7 +27,7 @@ from typing import Any
 import requests
 from flask import Flask, Response, request
 
-from shared import appends, events, plugins, receivers, seals, sink, webhookpolicies
+from shared import appends, events, limits, plugins, receivers, seals, sink, webhookpolicies
 from shared.events import RolloutRef
 from shared.kube import ApiError, Kube, NotFound, Transient
 from shared.receivers import Refused
@@ -61,11 +61,10 @@ def create_app(
     @app.post("/hooks/<hook_namespace>/<policy_name>")
     @app.post("/hooks/<hook_namespace>/<policy_name>/<path_token>")
     def hooks(hook_namespace: str, policy_name: str, path_token: str = "") -> Any:
-        if (request.content_length or 0) > receivers.MAX_BODY:
-            return _text(413, f"at most {receivers.MAX_BODY} bytes")
-        body = request.stream.read(receivers.MAX_BODY + 1)
-        if len(body) > receivers.MAX_BODY:
-            return _text(413, f"at most {receivers.MAX_BODY} bytes")
+        try:
+            body = limits.read(request.stream, receivers.MAX_BODY, declared=request.content_length)
+        except limits.TooLarge as exc:
+            return _text(413, str(exc))
         incoming = receivers.Incoming(dict(request.headers.items()), body, path_token)
         return hooks_answer(
             api,
@@ -80,12 +79,12 @@ def create_app(
     def slack_actions() -> Any:
         if slack is None:
             return _text(404, "Slack interactivity is not configured")
-        limit = slack_receiver.MAX_BODY
-        if (request.content_length or 0) > limit:
-            return _text(413, f"at most {limit} bytes")
-        body = request.stream.read(limit + 1)
-        if len(body) > limit:
-            return _text(413, f"at most {limit} bytes")
+        try:
+            body = limits.read(
+                request.stream, slack_receiver.MAX_BODY, declared=request.content_length
+            )
+        except limits.TooLarge as exc:
+            return _text(413, str(exc))
         try:
             incoming = receivers.Incoming(dict(request.headers.items()), body)
             delivery = slack.verify(incoming, time.time())
