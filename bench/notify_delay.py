@@ -25,7 +25,7 @@ from local import demo
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
 from local.slack_api import SlackApi
-from shared import milestones, subscriptions, workloads
+from shared import configs, milestones, subscriptions
 from shared.events import RolloutRef
 from shared.kube import Kube
 from shared.state import Stage
@@ -108,7 +108,7 @@ def run(rounds: int) -> dict[str, Any]:
                     demo.NAME,
                     {"spec": {"template": {"spec": patch}}},
                 )
-                revision = workloads.revision(kube.deployment(demo.NAMESPACE, demo.NAME) or {})
+                revision = configs.revision(kube, kube.deployment(demo.NAMESPACE, demo.NAME) or {})
                 wait(
                     lambda revision=revision: (
                         store.load(ref).stage == Stage.HEALTHY

@@ -17,7 +17,14 @@ from shared.endpoint import Handler
 from shared.events import Type
 
 ROUTES: dict[str, tuple[Type, ...]] = {
-    "detect": (Type.RESOURCE_ADDED, Type.RESOURCE_UPDATED, Type.RESOURCE_DELETED),
+    "detect": (
+        Type.RESOURCE_ADDED,
+        Type.RESOURCE_UPDATED,
+        Type.RESOURCE_DELETED,
+        Type.REFERENCE_ADDED,
+        Type.REFERENCE_UPDATED,
+        Type.REFERENCE_DELETED,
+    ),
     "initialize": (Type.ROLLOUT_CHANGED,),
     "start": (Type.REVISION_DETECTED, Type.RETRY_REQUESTED),
     "advance": (

@@ -1,7 +1,8 @@
 """detect: turns Kubernetes object changes (ApiServerSource) into Ferry's domain events.
 
 A Rollout created or changed -> ``rollout.changed``; a Rollout being deleted -> ``rollout.deleted``;
-a target Deployment with a new pod template -> ``revision.detected``; the canary (target) ready
+a target Deployment with a new pod template, or a ConfigMap a target references with new data
+(a reference: its data never travels) -> ``revision.detected``; the canary (target) ready
 at the rollout's canary revision -> ``canary.scaled``; a primary ready at the revision it was
 given -> ``primary.updated``; a stable Ingress changed -> ``rollout.changed`` (its canary copy
 follows); a person's new command in a Rollout's ``status.commands`` -> its ``*.requested``
@@ -19,7 +20,7 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, events, facts, levels, models, rollouts, routers, workloads
+from shared import commands, configs, events, facts, levels, models, rollouts, routers, workloads
 from shared.analysis import model, providers, runs
 from shared.analysis.providers import job as job_provider
 from shared.context import Context
@@ -29,8 +30,13 @@ from shared.state import RolloutState, Stage
 Obj = dict[str, Any]
 
 
+REFERENCES = frozenset({Type.REFERENCE_ADDED, Type.REFERENCE_UPDATED, Type.REFERENCE_DELETED})
+
+
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     obj = events.data(event)
+    if event.get_type() in REFERENCES:
+        return _config(ctx, obj)
     kind = events.ext(event, Ext.KIND) or obj.get("kind")
     meta = obj.get("metadata") or {}
     namespace, name = meta.get("namespace"), meta.get("name")
@@ -113,6 +119,29 @@ def _rollout(ctx: Context, event: CloudEvent, obj: Obj, ref: RolloutRef) -> Clou
     return None  # only the status changed: Ferry's own mirror
 
 
+def _config(ctx: Context, ref: Obj) -> CloudEvent | None:
+    """A ConfigMap (or Secret) was created, changed or deleted: for the first Rollout whose
+    target references it and which that makes see a new revision, what that means."""
+    kind, namespace, name = ref.get("kind"), ref.get("namespace"), ref.get("name")
+    if kind not in configs.PLURALS or not isinstance(namespace, str) or not isinstance(name, str):
+        raise events.MalformedEvent("the event's data is not a ConfigMap or Secret reference")
+    for rollout in ctx.kube.rollouts(namespace):
+        if rollout["metadata"].get("deletionTimestamp"):
+            continue
+        target_name = ((rollout.get("spec") or {}).get("targetRef") or {}).get("name")
+        target = ctx.kube.deployment(namespace, str(target_name)) if target_name else None
+        template = ((target or {}).get("spec") or {}).get("template") or {}
+        if target is None or configs.Ref(kind, name) not in configs.references(template):
+            continue
+        state = ctx.store.load(RolloutRef(namespace, rollout["metadata"]["name"]))
+        if state.uid and state.uid != rollout["metadata"].get("uid"):
+            continue  # left by a deleted Rollout of that name: its own events start it afresh
+        reply = target_changed(state, target, rollout, configs.revision(ctx.kube, target))
+        if reply is not None:
+            return reply
+    return None
+
+
 def _job(ctx: Context, job: Obj, namespace: str, source_key: str) -> CloudEvent | None:
     """A measurement Job that finished wakes its in-flight measurement."""
     conditions = (job.get("status") or {}).get("conditions") or []
@@ -188,7 +217,9 @@ def _deployment(
         if role == "primary":
             reply = primary_ready(state, deployment)
         else:
-            reply = target_changed(state, deployment, rollout)
+            reply = target_changed(
+                state, deployment, rollout, configs.revision(ctx.kube, deployment)
+            )
         if reply is None and _spec_changed(deployment):
             reply = _drift(ctx, state, source_key, frozenset({"workloads"}))
         if reply is not None:
@@ -252,8 +283,10 @@ def primary_ready(state: RolloutState, primary: Obj) -> CloudEvent | None:
     return facts.of(state, Type.PRIMARY_UPDATED, revision=expected, attempt=state.attempt)
 
 
-def target_changed(state: RolloutState, target: Obj, rollout: Obj) -> CloudEvent | None:
-    """What a change of the target means for the rollout, if anything."""
+def target_changed(
+    state: RolloutState, target: Obj, rollout: Obj, revision: str
+) -> CloudEvent | None:
+    """What a change of the target (now at ``revision``) means for the rollout, if anything."""
     if (
         not state.exists
         or state.stage in (Stage.INVALID,)
@@ -263,10 +296,9 @@ def target_changed(state: RolloutState, target: Obj, rollout: Obj) -> CloudEvent
             Type.ROLLOUT_CHANGED,
             state.ref,
             generation=int(rollout["metadata"].get("generation", 0)),
-            revision=workloads.revision(target),
+            revision=revision,
             rolloutuid=str(rollout["metadata"].get("uid", "")),
         )
-    revision = workloads.revision(target)
     if state.stage == Stage.SCALING and revision == state.canary_revision:
         by_replicas = routers.by_replicas(models.router_name(rollout))
         if workloads.canary_ready(target, by_replicas=by_replicas):

@@ -2,15 +2,16 @@
 
 After initialization: the Services and the router's objects are put in place (weight 0) and the
 target is scaled to 0. After a promotion: the canary weight returns to 0, the target is scaled
-to 0 and the new revision becomes the stable one. Either way, if the target already moved on
-to another revision, the next rollout is started.
+to 0 and the new revision becomes the stable one. Either way the copies of ConfigMaps and
+Secrets that neither the new stable revision nor the ``revisionHistoryLimit`` before it use are
+deleted. If the target already moved on to another revision, the next rollout is started.
 """
 
 from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events, facts, transitions, workloads
+from shared import configs, events, facts, transitions, workloads
 from shared.context import Context
 from shared.events import Type
 from shared.outcomes import Expect, Outcome, Turn
@@ -45,8 +46,15 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         else:
             message = f"promoted: revision {revision} is stable"
             notice = Type.ROLLOUT_PROMOTED
+        pinned = (
+            (revision, configs.pinned_names(primary)),
+            *(kept for kept in state.pinned if kept[0] != revision),
+        )[: spec.revision_history_limit + 1]
+        kept = {name for _, names in pinned for name in names}
+        seen = kept | {name for _, names in state.pinned for name in names}
+        configs.collect(ctx.kube, ref.namespace, turn.rollout.uid, kept, seen)
         reply = facts.of(state, notice, revision=revision, attempt=attempt)
-        current = workloads.revision(target)
+        current = configs.revision(ctx.kube, target)
         if current != revision:
             reply = facts.of(state, Type.REVISION_DETECTED, revision=current, attempt=attempt)
         return Outcome(
@@ -58,6 +66,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
                 canary_revision="",
                 weight=0,
                 routes=(),
+                pinned=pinned,
                 step=len(spec.steps) if promoting else 0,
                 pause_until=0.0,
                 reason="RolloutCompleted" if promoting else "Initialized",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import facts, models, rollouts, transitions, workloads
+from shared import configs, facts, models, rollouts, transitions, workloads
 from shared.context import Context
 from shared.events import RolloutRef, Type
 from shared.outcomes import Outcome, Turn
@@ -67,15 +67,26 @@ def _decide(turn: Turn) -> Outcome | None:
         )
     primary = ctx.kube.deployment(ref.namespace, rollout.spec.primary)
     verb = "found"
+    pinned = None
     if primary is None:
         replicas = max(workloads.replicas(target), 1)
+        pinned = configs.plan(ctx.kube, rollout.spec.name, target)
+        configs.ensure(ctx.kube, pinned, rollout.obj)
         primary = ctx.kube.create(
             workloads.primary(
-                rollout.spec, target, rollout.obj, replicas, shared=rollout.shared_pods
+                rollout.spec,
+                target,
+                rollout.obj,
+                replicas,
+                shared=rollout.shared_pods,
+                template=pinned.template,
+                revision=pinned.revision,
             )
         )
         verb = "created"
-    stable = workloads.primary_revision(primary) or workloads.revision(target)
+    stable = workloads.primary_revision(primary) or (
+        pinned.revision if pinned else configs.revision(ctx.kube, target)
+    )
     reply = None
     if workloads.is_ready(primary):
         reply = facts.of(state, Type.PRIMARY_UPDATED, revision=stable, attempt=state.attempt)

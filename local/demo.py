@@ -20,7 +20,7 @@ from typing import Any
 from local import upstream
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
-from shared import models, routers, workloads
+from shared import configs, models, routers
 from shared.events import RolloutRef
 from shared.kube import Kube
 from shared.state import PHASES, Stage, StateStore
@@ -266,7 +266,7 @@ def run(router: str = "nginx") -> int:
         )
         target = kube.deployment(NAMESPACE, NAME)
         assert target is not None
-        new_revision = workloads.revision(target)
+        new_revision = configs.revision(kube, target)
         timeline.say(f"changed the image to podinfo:6.1.0 (revision {first} -> {new_revision})")
         done = wait_for(
             timeline,

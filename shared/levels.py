@@ -2,7 +2,8 @@
 
 Three things follow from the state alone and carry production traffic: the router's canary
 weight (``state.weight``), the canary's replicas (by stage, :func:`canary_replicas`) and the
-primary's pod template (the canary's while promoting). Transitions never write them while they
+primary's pod template (the canary's while promoting, pinned to copies of its ConfigMaps and
+Secrets by ``shared.configs``). Transitions never write them while they
 decide: ``shared.transitions`` commits the new state first and then calls :func:`converge`, as
 do the reconcile tick and drift events. Every write here is fenced: the object is read, then the
 *latest* committed state is loaded, then the write is made conditional on the object's
@@ -19,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from shared import gates, kube, models, routers, workloads
+from shared import configs, gates, kube, models, routers, workloads
 from shared.context import Context
 from shared.events import RolloutRef
 from shared.rollouts import Rollout
@@ -135,13 +136,19 @@ def primary_source(state: RolloutState) -> str | None:
     return None
 
 
-def _primary_patch(ctx: Context, rollout: Rollout, state: RolloutState, primary: Obj) -> Obj | None:
-    """The patch that gives the primary the template it should run (None: it runs it, or the
-    target no longer runs that revision, so it cannot be known here)."""
+def _primary_patch(
+    ctx: Context, rollout: Rollout, state: RolloutState, primary: Obj
+) -> tuple[Obj, configs.Pinned] | None:
+    """The patch that gives the primary the template it should run, with the copies of the
+    ConfigMaps and Secrets that template needs (None: it runs it, or the target no longer runs
+    that revision, so it cannot be known here)."""
     spec = rollout.spec
     source = primary_source(state)
     target = ctx.kube.deployment(spec.namespace, spec.target) if source else None
-    if target is None or workloads.revision(target) != source:
+    if target is None:
+        return None
+    pinned = configs.plan(ctx.kube, spec.name, target)
+    if pinned.revision != source:
         return None
     desired = workloads.primary(
         spec,
@@ -149,18 +156,26 @@ def _primary_patch(ctx: Context, rollout: Rollout, state: RolloutState, primary:
         rollout.obj,
         max(workloads.replicas(primary), 1),
         shared=rollout.shared_pods,
+        template=pinned.template,
+        revision=pinned.revision,
     )
-    patch: Obj | None = kube.difference(primary, desired) or None
-    return patch
+    patch: Obj = kube.difference(primary, desired)
+    return (patch, pinned) if patch else None
 
 
 def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
     """While promoting the primary takes the canary's template; at rest it keeps the stable
-    one (a template edited by hand goes back)."""
+    one (a template edited by hand goes back). The copies of its ConfigMaps and Secrets are
+    made before the template that mounts them."""
     spec = rollout.spec
 
     def change(primary: Obj) -> Obj | None:
-        return _primary_patch(ctx, rollout, latest(), primary)
+        found = _primary_patch(ctx, rollout, latest(), primary)
+        if found is None:
+            return None
+        patch, pinned = found
+        configs.ensure(ctx.kube, pinned, rollout.obj)
+        return patch
 
     if primary_source(latest()):  # else nothing to write: spare the reads
         ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.primary, change)

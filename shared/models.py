@@ -24,6 +24,8 @@ FINALIZER = "ferry.dev/cleanup"
 DEFAULT_PROGRESS_DEADLINE = 600
 DEFAULT_ABORT_SCALE_DOWN_DELAY = 30
 """Seconds the canary keeps running after an abort (Argo's default; 0: never scaled down)."""
+DEFAULT_REVISION_HISTORY_LIMIT = 3
+"""Earlier stable revisions whose ConfigMap and Secret copies are kept."""
 BY_REPLICAS = "noop"
 """The router of a Rollout without ``spec.trafficRouting``: weights as shares of replicas."""
 
@@ -292,6 +294,9 @@ class RolloutSpec:
     """Abort (not only report) when progressDeadlineSeconds passes without progress."""
     hooks: tuple[Hook, ...] = ()
     """``spec.webhooks``: gates and hooks (Flagger's webhooks)."""
+    revision_history_limit: int = DEFAULT_REVISION_HISTORY_LIMIT
+    """``spec.revisionHistoryLimit``: how many earlier stable revisions keep the copies of
+    their ConfigMaps and Secrets (``shared.configs``), so their ReplicaSets can still run."""
 
     def hooks_of(self, type_: str) -> tuple[Hook, ...]:
         return tuple(h for h in self.hooks if h.type == type_)
@@ -820,6 +825,12 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         )
         deadline = DEFAULT_PROGRESS_DEADLINE
     hooks = _hooks(spec.get("webhooks"), problems)
+    history = spec.get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT)
+    if isinstance(history, bool) or not isinstance(history, int) or not 0 <= history <= 100:
+        problems.append(
+            f"spec.revisionHistoryLimit must be a whole number from 0 to 100, got {history!r}"
+        )
+        history = DEFAULT_REVISION_HISTORY_LIMIT
     if problems:
         raise InvalidSpec(problems)
     return RolloutSpec(
@@ -835,4 +846,5 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         abort_scale_down_delay=delay,
         progress_deadline_abort=abort,
         hooks=hooks,
+        revision_history_limit=history,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import facts, gates, models, workloads
+from shared import configs, facts, gates, models, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -66,7 +66,7 @@ def begin(
     target = ctx.kube.deployment(ref.namespace, spec.target)
     ready = (
         target is not None
-        and workloads.revision(target) == revision
+        and configs.revision(ctx.kube, target) == revision
         and workloads.replicas(target) == replicas
         and workloads.canary_ready(target, by_replicas=rollout.by_replicas)
     )

@@ -154,6 +154,9 @@ class RolloutState:
     """The header and mirror routes the steps run so far have set, as the indexes of the steps
     that set them (in the order set); in effect while the canary is in progress
     (``shared.levels``)."""
+    pinned: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """The stable revisions, newest first, each with the ConfigMaps and Secrets its primary
+    template named (``Kind/name``): their copies are kept (``shared.configs``)."""
 
     @property
     def ref(self) -> RolloutRef:
@@ -192,7 +195,7 @@ class RolloutState:
             if f.name in ("namespace", "name", "version"):
                 continue
             value = getattr(self, f.name)
-            if f.name in ("runs", "routes", "gates_passed"):
+            if f.name in ("runs", "routes", "gates_passed", "pinned"):
                 out[f.name] = json.dumps(value)
             elif isinstance(value, bool):
                 out[f.name] = "1" if value else ""
@@ -219,6 +222,11 @@ class RolloutState:
                 kwargs[f.name] = tuple(int(n) for n in json.loads(text))
             elif f.name == "gates_passed":
                 kwargs[f.name] = tuple(str(n) for n in json.loads(text))
+            elif f.name == "pinned":
+                kwargs[f.name] = tuple(
+                    (str(revision), tuple(str(n) for n in names))
+                    for revision, names in json.loads(text)
+                )
             elif f.type == "bool":
                 kwargs[f.name] = text == "1"
             elif f.name == "stage":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from shared.models import RolloutSpec
@@ -27,10 +28,12 @@ REVISION_ANNOTATION = "ferry.dev/revision"
 """On the primary's pod template: the revision it runs."""
 
 
-def revision(target: Obj) -> str:
-    """The revision of a Deployment: a short hash of its pod template."""
+def revision(target: Obj, configs: Mapping[str, str] | None = None) -> str:
+    """The revision of a Deployment: a short hash of its pod template and, when it references
+    any, of the digests of its ConfigMaps' and Secrets' data (``configs``, by ``Kind/name``)."""
     template = (target.get("spec") or {}).get("template") or {}
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    content: Any = {"template": template, "configs": dict(configs)} if configs else template
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
@@ -56,15 +59,25 @@ def primary_labels(target: Obj, *, shared: bool) -> dict[str, str]:
     return {key: f"{value}-primary" for key, value in selector_labels(target).items()}
 
 
-def primary(rollout: RolloutSpec, target: Obj, owner: Obj, replicas: int, *, shared: bool) -> Obj:
-    """The primary Deployment running ``target``'s current template."""
+def primary(
+    rollout: RolloutSpec,
+    target: Obj,
+    owner: Obj,
+    replicas: int,
+    *,
+    shared: bool,
+    template: Obj,
+    revision: str,
+) -> Obj:
+    """The primary Deployment running ``template`` (the target's, its ConfigMaps and Secrets
+    replaced by their copies) at ``revision``."""
     spec = target.get("spec") or {}
-    template = copy.deepcopy(spec.get("template") or {})
+    template = copy.deepcopy(template)
     meta = template.setdefault("metadata", {})
     labels = dict(meta.get("labels") or {})
     labels.update(primary_labels(target, shared=shared))
     meta["labels"] = labels
-    meta.setdefault("annotations", {})[REVISION_ANNOTATION] = revision(target)
+    meta.setdefault("annotations", {})[REVISION_ANNOTATION] = revision
     desired_spec: Obj = {
         "replicas": replicas,
         "selector": {"matchLabels": primary_labels(target, shared=shared)},

@@ -50,7 +50,7 @@ from cli.kubectl_ferry import views
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
 from local.sim.cluster import Simulator
-from shared import models, workloads
+from shared import configs, models
 from shared.kube import Kube
 from shared.state import Stage
 from tests.flow.conftest import Demo, Recorder, eventually, kube, podinfo, runtime  # noqa: F401
@@ -419,7 +419,7 @@ def test_status_waits_until_ferry_has_seen_the_targets_revision(
     _plain_rollout(kube_)
     target = kube_.deployment("default", demo.NAME)
     assert target is not None
-    stable = workloads.revision(target)
+    stable = configs.revision(kube_, target)
     healthy = {
         "phase": "Healthy",
         "observedGeneration": 1,

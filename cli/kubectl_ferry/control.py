@@ -21,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
-from shared import appends, models, workloads
+from shared import appends, configs, models
 from shared.kube import ApiError, Kube, NotFound, Transient
 
 Obj = dict[str, Any]
@@ -155,7 +155,7 @@ def target_revision(session: Session, obj: Obj) -> str | None:
     ns = obj["metadata"].get("namespace") or session.namespace
     with session.doing("get", "deployments", ns):
         target = session.kube.deployment(ns, str(name))
-    return None if target is None else workloads.revision(target)
+    return None if target is None else configs.revision(session.kube, target)
 
 
 def rollouts(session: Session, *, all_namespaces: bool = False) -> list[Obj]:

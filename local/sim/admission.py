@@ -44,6 +44,7 @@ class Admission:
             ("", "Pod"): self._pod,
             ("", "Service"): self._service,
             ("", "Secret"): self._secret,
+            ("", "ConfigMap"): self._immutable,
             ("apps", "Deployment"): self._workload,
             ("apps", "ReplicaSet"): self._workload,
             ("batch", "Job"): self._job,
@@ -231,7 +232,19 @@ class Admission:
             return str(ipaddress.ip_address("10.96.0.0") + next(self._ips))
 
     @staticmethod
-    def _secret(new: Obj, old: Obj | None, causes: Causes) -> None:
+    def _immutable(new: Obj, old: Obj | None, causes: Causes) -> None:
+        """A ConfigMap or Secret marked ``immutable``: its data (a Secret's type) and the mark
+        itself can no longer change; only deleting it does (as kube-apiserver)."""
+        if old is None or not old.get("immutable"):
+            return
+        if not new.get("immutable"):
+            causes.append(("immutable", "Forbidden: field is immutable when `immutable` is set"))
+        for key in ("data", "binaryData", "type"):
+            if (new.get(key) or None) != (old.get(key) or None):
+                causes.append((key, "Forbidden: field is immutable when `immutable` is set"))
+
+    @classmethod
+    def _secret(cls, new: Obj, old: Obj | None, causes: Causes) -> None:
         new.setdefault("type", "Opaque")
         string_data = new.pop("stringData", None) or {}
         data = new.setdefault("data", {}) if string_data else new.get("data") or {}
@@ -242,6 +255,7 @@ class Admission:
                 base64.b64decode(value, validate=True)
             except (ValueError, TypeError):
                 causes.append((f"data[{key}]", "Invalid value: must be base64"))
+        cls._immutable(new, old, causes)
 
     def _job(self, new: Obj, old: Obj | None, causes: Causes) -> None:
         spec = new.setdefault("spec", {})

@@ -26,7 +26,7 @@ from local import demo
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
 from local.slack_api import SlackApi
-from shared import commands, events, models, sink, subscriptions, workloads
+from shared import commands, configs, events, models, sink, subscriptions
 from shared.events import RolloutRef
 from shared.kube import Kube, Transient
 from shared.state import RolloutState, Stage
@@ -211,7 +211,7 @@ class Demo:
         )
         target = self.kube.deployment(demo.NAMESPACE, demo.NAME)
         assert target is not None
-        return workloads.revision(target)
+        return configs.revision(self.kube, target)
 
     def weight(self) -> int | None:
         ingress = self.kube.get(

@@ -42,6 +42,7 @@ from tests.flow.conftest import (
 )
 from tests.flow.test_webhooks import deliver, refusals, signed
 from tests.flow.test_webhooks import policy as webhook_policy_object
+from tests.recorder import Recorder
 
 Grant = tuple[str, str, str]
 """(API group, resource or resource/subresource, verb)."""
@@ -67,6 +68,7 @@ NOT_SHOWN: dict[tuple[str, Grant], str] = {
             ("", "services"),
             ("ferry.dev", "analysisruns"),
             ("batch", "jobs"),
+            ("", "configmaps"),
         )
     },
 }
@@ -247,7 +249,18 @@ def test_every_grant_is_used_and_nothing_is_refused(
     ]
     background = {"templates": [{"templateName": "watch"}], "startingStep": 2}
     canary = {"steps": steps, "analysis": background, "abortScaleDownDelaySeconds": 1}
-    podinfo.create(strategy={"canary": canary})
+    config = {"metadata": {"name": "podinfo-config", "namespace": demo.NAMESPACE}}
+    kube.create({"apiVersion": "v1", "kind": "ConfigMap", **config, "data": {"v": "1"}})
+    target = demo.deployment("podinfo:1")  # its revision is its template and that ConfigMap
+    volume = {"name": "config", "configMap": {"name": "podinfo-config"}}
+    target["spec"]["template"]["spec"]["volumes"] = [volume]
+    kube.create(target)
+    kube.create(demo.ingress())
+    # no earlier revision keeps its copy of the ConfigMap: the promotion deletes the old one
+    # a confirm-rollout gate the check opens at once: the gate function begins the canary
+    hook = Recorder()  # answers 200 to every call
+    gate = {"name": "go", "type": "confirm-rollout", "url": hook.url, "interval": "1s"}
+    kube.create(demo.rollout(strategy={"canary": canary}, revisionHistoryLimit=0, webhooks=[gate]))
     podinfo.wait(Stage.HEALTHY)
     subscribe = {  # one channel that exists, one that does not: a NotificationFailed Warning
         f"{subscriptions.SUBSCRIBE}on-rollout-aborted.slack": "releases",
@@ -262,7 +275,9 @@ def test_every_grant_is_used_and_nothing_is_refused(
     )
     _weights_by_replicas(runtime, kube)
 
-    # a canary that passes, with a person's pause, resume and promotion
+    # a canary that passes, with a person's pause, resume and promotion (and new config data)
+    kube.merge_patch("v1", "configmaps", demo.NAMESPACE, "podinfo-config", {"data": {"v": "2"}})
+    eventually(lambda: podinfo.state().canary_revision, what="the ConfigMap's canary")
     podinfo.set_image("podinfo:2")
     podinfo.wait(Stage.PAUSED, step=4, timeout=30)
     podinfo.command("pause")
@@ -321,6 +336,7 @@ def test_every_grant_is_used_and_nothing_is_refused(
     eventually(lambda: kube.rollout(demo.NAMESPACE, demo.NAME) is None, timeout=30)
     settle(runtime)
 
+    hook.stop()
     did, refused = used(runtime)
     assert refused == []
     may = granted()
