@@ -10,6 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: venv test demo lint bench clean manifests
 
 ROUTER ?= nginx
+STRATEGY ?= canary
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +25,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/ferry demo --router $(ROUTER)
+	$(VENV)/bin/ferry demo --router $(ROUTER) --strategy $(STRATEGY)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

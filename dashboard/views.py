@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from shared import tracing
+from shared import models, tracing
 
 Obj = dict[str, Any]
 
@@ -23,6 +23,9 @@ def _status(obj: Obj) -> Obj:
 
 
 def _steps(obj: Obj) -> list[Obj]:
+    blue_green = models.blue_green_steps(obj)
+    if blue_green is not None:
+        return [{models.BLUE_GREEN: text} for text in blue_green]
     canary = ((obj.get("spec") or {}).get("strategy") or {}).get("canary") or {}
     steps = canary.get("steps")
     return [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
@@ -31,6 +34,8 @@ def _steps(obj: Obj) -> list[Obj]:
 def step_text(step: Obj) -> str:
     """A step as a person reads it (``setWeight: 20`` -> ``set weight 20%``)."""
     (kind, value), *_ = step.items() if step else (("?", None),)
+    if kind == models.BLUE_GREEN:
+        return str(value)
     if kind == "setWeight":
         return f"set weight {value}%"
     if kind == "pause":
@@ -68,6 +73,8 @@ def row(obj: Obj, now: float) -> Obj:
         "weight": status.get("canaryWeight", 0),
         "stable": status.get("stableRevision") or "",
         "canary": status.get("canaryRevision") or "",
+        "active": (status.get("blueGreen") or {}).get("activeRevision") or "",
+        "preview": (status.get("blueGreen") or {}).get("previewRevision") or "",
         "age": age(meta.get("creationTimestamp"), now),
     }
 

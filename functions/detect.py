@@ -50,8 +50,8 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         return _deployment(ctx, obj, namespace, name, events.key(event))
     if kind == "Ingress":
         return _ingress(ctx, namespace, name, event) or _owned(ctx, obj, event, "weight")
-    if kind == "Service":
-        return _owned(ctx, obj, event, "services")
+    if kind == "Service":  # the apex is blue/green's switch without a traffic router
+        return _owned(ctx, obj, event, "services", "weight")
     if kind in ROUTING_KINDS:
         return _routing(ctx, obj, event, str(kind))
     return None
@@ -234,7 +234,7 @@ def _spec_changed(deployment: Obj) -> bool:
     return bool(observed != deployment["metadata"].get("generation"))
 
 
-def _owned(ctx: Context, obj: Obj, event: CloudEvent, aspect: str) -> CloudEvent | None:
+def _owned(ctx: Context, obj: Obj, event: CloudEvent, *aspects: str) -> CloudEvent | None:
     """A Service or routing object a Rollout owns (or the apex Service Ferry keeps) changed."""
     meta, namespace = obj["metadata"], obj["metadata"]["namespace"]
     owner = next(
@@ -242,12 +242,12 @@ def _owned(ctx: Context, obj: Obj, event: CloudEvent, aspect: str) -> CloudEvent
         None,
     )
     for rollout in ctx.kube.rollouts(namespace) if owner is None else []:
-        if ((rollout.get("spec") or {}).get("service") or {}).get("name") == meta["name"]:
+        if models.apex_name(rollout) == meta["name"]:
             owner = rollout["metadata"]["name"]
     if owner is None:
         return None
     state = ctx.store.load(RolloutRef(namespace, owner))
-    return _drift(ctx, state, events.key(event), frozenset({aspect}))
+    return _drift(ctx, state, events.key(event), frozenset(aspects))
 
 
 def _drift(
@@ -306,11 +306,27 @@ def target_changed(
         return None
     if state.stage == Stage.INITIALIZING:
         return None  # finalize checks the target once the primary is ready
+    if state.stage == Stage.STEPPING and revision == state.canary_revision:
+        if _switch_step(rollout) == state.step and workloads.is_ready(target):
+            return facts.of_attempt(state, Type.STEP_STARTED, step=state.step)
+        return None
     if revision in (state.canary_revision,) and state.stage != Stage.HEALTHY:
         return None
     if revision == state.stable_revision and state.stage == Stage.HEALTHY:
         return None
     return facts.of(state, Type.REVISION_DETECTED, revision=revision, attempt=state.attempt)
+
+
+def _switch_step(rollout: Obj) -> int | None:
+    """Blue/green's switch step (it waits for the preview at full size), else None."""
+    strategy = (rollout.get("spec") or {}).get("strategy") or {}
+    if models.BLUE_GREEN not in strategy:
+        return None
+    try:
+        blue_green = models.parse(rollout).blue_green
+    except models.InvalidSpec:
+        return None
+    return blue_green.switch_step if blue_green is not None else None
 
 
 def _ingress(ctx: Context, namespace: str, name: str, event: CloudEvent) -> CloudEvent | None:

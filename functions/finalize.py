@@ -35,9 +35,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         target = ctx.kube.deployment(ref.namespace, spec.target)
         if target is None:
             return None
-        for service in workloads.services(
-            spec, target, turn.rollout.obj, shared=turn.rollout.shared_pods
-        ):
+        for service in turn.rollout.services(target):
             ctx.kube.ensure(service)
         turn.rollout.router.reconcile(spec, turn.rollout.obj)
         if initializing:

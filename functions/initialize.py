@@ -35,9 +35,7 @@ def _decide(turn: Turn) -> Outcome | None:
     if not fresh and state.stage not in (Stage.INITIALIZING, Stage.INVALID):
         target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
         if target is not None:
-            for service in workloads.services(
-                rollout.spec, target, rollout.obj, shared=rollout.shared_pods
-            ):
+            for service in rollout.services(target):
                 ctx.kube.ensure(service)
             rollout.router.reconcile(rollout.spec, rollout.obj)
         if state.blocked:

@@ -28,7 +28,6 @@ from shared import (
     sink,
     status,
     transitions,
-    workloads,
 )
 from shared.context import Context
 from shared.events import RolloutRef, Type
@@ -74,9 +73,7 @@ def heal(ctx: Context, ref: RolloutRef) -> None:
         return
     target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
     if target is not None and state.stage not in (Stage.INITIALIZING, Stage.INVALID):
-        for service in workloads.services(
-            rollout.spec, target, rollout.obj, shared=rollout.shared_pods
-        ):
+        for service in rollout.services(target):
             ctx.kube.ensure(service)
         try:
             rollout.router.reconcile(rollout.spec, rollout.obj)
@@ -121,7 +118,7 @@ def plan(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
 
 def _mirror_if_drifted(ctx: Context, state: RolloutState, obj: dict[str, object]) -> None:
     current = obj.get("status") or {}
-    desired = status.of(state, ctx.now())
+    desired = status.of(state, ctx.now(), blue_green=status.is_blue_green(obj))
     assert isinstance(current, dict)
     keys = (
         "phase",

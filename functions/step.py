@@ -6,14 +6,15 @@ state after the commit, ``shared.levels``). ``pause: {duration}`` schedules a ti
 (``pause.expired``) and waits; the wall-clock end is kept in state, so a restart neither
 shortens nor lengthens it. ``pause: {}`` waits for a promote. ``analysis`` creates the step's
 AnalysisRun and waits for its outcome (a template that cannot be used ends the run in Error,
-which aborts). Nothing starts while a person holds the rollout paused.
+which aborts). Blue/green's switch (its ``setWeight: 100``) waits until the preview runs at full
+size and is ready. Nothing starts while a person holds the rollout paused.
 """
 
 from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import facts, models, moves, transitions
+from shared import facts, models, moves, transitions, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -33,9 +34,11 @@ def _decide(turn: Turn) -> Outcome | None:
     if index >= len(spec.steps):
         return None
     step = spec.steps[index]
-    label = f"step {index + 1}/{len(spec.steps)}"
+    label = spec.step_label(index)
     done = facts.of_attempt(state, Type.STEP_COMPLETED, step=index)
     if isinstance(step, models.SetWeight):
+        if not _switchable(turn, index):
+            return None  # the preview grows to full size first; detect starts the step again
         return moves.set_weight(ctx, state, turn.rollout, index)
     if isinstance(step, models.ROUTE_STEPS):
         routes = models.routes_after(spec.steps, state.routes, index)
@@ -80,3 +83,16 @@ def _decide(turn: Turn) -> Outcome | None:
     ctx.timers.schedule(until, facts.of_attempt(state, Type.PAUSE_EXPIRED, step=index))
     message = f"{label}: paused for {step.duration:g}s"
     return Outcome(state.paused(now, "PausedByStep", message, until=until), note=message)
+
+
+def _switchable(turn: Turn, index: int) -> bool:
+    """Blue/green's switch waits for the preview at full size and ready (with
+    ``previewReplicaCount`` it ran smaller until this step); any other weight moves at once."""
+    blue_green = turn.spec.blue_green
+    if blue_green is None or index != blue_green.switch_step:
+        return True
+    ns, spec = turn.ref.namespace, turn.spec
+    primary = turn.ctx.kube.deployment(ns, spec.primary)
+    target = turn.ctx.kube.deployment(ns, spec.target)
+    want = blue_green.replicas(index, workloads.replicas(primary))
+    return workloads.replicas(target) == want and workloads.is_ready(target)

@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="nginx",
         help="the traffic router: nginx (default), gatewayapi, istio, smi or none (replica counts)",
     )
+    demo.add_argument(
+        "--strategy",
+        default="canary",
+        choices=("canary", "bluegreen"),
+        help="canary (default: weights and pauses) or bluegreen (a preview, then one switch)",
+    )
     demo.set_defaults(run=_demo)
 
 
@@ -119,4 +125,4 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"ferry demo: {exc}", file=sys.stderr)
         return 2
-    return demo.run(router)
+    return demo.run(router, strategy=args.strategy)

@@ -1,4 +1,4 @@
-"""``make demo``: a canary release on the embedded runtime, printed as it happens.
+"""``make demo``: a canary (or blue/green) release on the embedded runtime, printed as it happens.
 
 Starts ``ferry up`` on the simulated cluster with a real Redis, creates a Deployment, the
 router's objects (``make demo ROUTER=...``: an Ingress for nginx, the default; an HTTPRoute
@@ -6,8 +6,10 @@ for gatewayapi or a VirtualService for istio, with the upstream CRDs installed; 
 smi, whose TrafficSplit Ferry makes, or for none) and a Rollout (setWeight 20, pause 2s,
 setWeight 50, pause 2s), waits until it is Healthy, changes the image and prints every
 transition (time, step, weight, phase) from the rollout's history, with the weight the
-router's own objects carry, until the new revision is promoted. Exits 0 only if the promotion
-really happened.
+router's own objects carry, until the new revision is promoted. ``make demo STRATEGY=bluegreen``
+runs Argo Rollouts' blue/green instead (a preview of one replica, promoted after 2s, all traffic
+switched at once, the previous revision kept warm 2s; with ``ROUTER=none`` the switch is the
+active Service's selector). Exits 0 only if the promotion really happened.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ STEPS: list[dict[str, Any]] = [
     {"setWeight": 50},
     {"pause": {"duration": "2s"}},
 ]
+BLUE_GREEN: dict[str, Any] = {
+    "previewReplicaCount": 1,
+    "autoPromotionSeconds": 2,
+    "scaleDownDelaySeconds": 2,
+}
 
 
 def deployment(image: str, replicas: int = 2) -> dict[str, Any]:
@@ -182,6 +189,12 @@ class Timeline:
         obj = self.kube.rollout(self.ref.namespace, self.ref.name)
         if obj is None or models.router_name(obj) == models.BY_REPLICAS:
             return
+        name = models.router_name(obj)
+        what = (
+            "the active Service sends"
+            if name == models.BY_SELECTOR
+            else f"the {name} router's objects send"
+        )
         try:
             spec = models.parse(obj)
             weight = routers.get(spec.router, self.kube).get_weight(spec)
@@ -189,7 +202,7 @@ class Timeline:
             return
         if weight is not None and weight != self.routed:
             self.routed = weight
-            self.say(f"{'':<11} the {spec.router} router's objects send {weight}% to the canary")
+            self.say(f"{'':<11} {what} {weight}% to the canary")
 
 
 def wait_for(timeline: Timeline, predicate: Any, deadline: float, what: str) -> bool:
@@ -209,7 +222,7 @@ def _create(kube: Kube, obj: dict[str, Any], plural: str) -> None:
     kube.request("POST", f"{base}/{plural}", body=obj)
 
 
-def run(router: str = "nginx") -> int:
+def run(router: str = "nginx", *, strategy: str = "canary") -> int:
     options = Options(tick=5.0, sim_settings=SimSettings(pod_ready_delay=0.3))
     deadline = time.monotonic() + TIMEOUT
     with Runtime(options) as runtime:
@@ -238,11 +251,16 @@ def run(router: str = "nginx") -> int:
             _create(kube, virtual_service(), "virtualservices")
             made += ", VirtualService"
         spec: dict[str, Any] = {"trafficRouting": routing(router)}
+        if strategy == "bluegreen":
+            spec["strategy"] = {"blueGreen": BLUE_GREEN}
         obj = rollout(**spec)
         if spec["trafficRouting"] is None:
             del obj["spec"]["trafficRouting"]
         kube.create(obj)
-        timeline.say(f"created {made} and Rollout podinfo (image podinfo:6.0.0, router {router})")
+        timeline.say(
+            f"created {made} and Rollout podinfo (image podinfo:6.0.0, {strategy}, "
+            f"{'no traffic router' if spec['trafficRouting'] is None else 'router ' + router})"
+        )
 
         def state() -> Any:
             return runtime.store.load(ref)  # type: ignore[union-attr]

@@ -33,6 +33,7 @@ Latest = Callable[[], RolloutState]
 
 LEVELS = (
     "stage",
+    "step",
     "weight",
     "routes",
     "scaled_down",
@@ -40,7 +41,8 @@ LEVELS = (
     "canary_revision",
     "blocked",
 )
-"""What the levels follow from: a commit that changes none of these moves no level."""
+"""What the levels follow from: a commit that changes none of these moves no level (the step:
+blue/green's preview grows to full size at the switch step)."""
 
 
 def moved(old: RolloutState, new: RolloutState) -> bool:
@@ -57,7 +59,7 @@ def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int |
     if gates.unstarted(state):
         return 0  # the canary starts when the gate opens
     if state.stage in ACTIVE:
-        return rollout.router.canary_replicas(state.weight, stable)
+        return rollout.canary_replicas(state.step, state.weight, stable)
     if state.stage == Stage.ABORTED and state.scaled_down:
         return 0
     return None
@@ -215,7 +217,7 @@ def differences(
         elif _primary_patch(ctx, rollout, state, primary):
             found.append(f"{spec.primary} does not run the template it should")
     if target is not None and "services" in aspects:
-        for service in workloads.services(spec, target, rollout.obj, shared=rollout.shared_pods):
+        for service in rollout.services(target):
             name = service["metadata"]["name"]
             current = ctx.kube.get("v1", "services", spec.namespace, name)
             if current is None or kube.difference(current, service):

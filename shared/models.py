@@ -24,10 +24,27 @@ FINALIZER = "ferry.dev/cleanup"
 DEFAULT_PROGRESS_DEADLINE = 600
 DEFAULT_ABORT_SCALE_DOWN_DELAY = 30
 """Seconds the canary keeps running after an abort (Argo's default; 0: never scaled down)."""
+DEFAULT_SCALE_DOWN_DELAY = 30
+"""Seconds the previous revision stays warm after a blue/green switch (Argo's default)."""
 DEFAULT_REVISION_HISTORY_LIMIT = 3
 """Earlier stable revisions whose ConfigMap and Secret copies are kept."""
 BY_REPLICAS = "noop"
-"""The router of a Rollout without ``spec.trafficRouting``: weights as shares of replicas."""
+"""The router of a canary without ``spec.trafficRouting``: weights as shares of replicas."""
+BY_SELECTOR = "service"
+"""The router of blue/green without ``spec.trafficRouting``: the active Service's selector."""
+CANARY = "canary"
+BLUE_GREEN = "blueGreen"
+BLUE_GREEN_FIELDS = (
+    "activeService",
+    "previewService",
+    "autoPromotionEnabled",
+    "autoPromotionSeconds",
+    "prePromotionAnalysis",
+    "postPromotionAnalysis",
+    "previewReplicaCount",
+    "scaleDownDelaySeconds",
+    "abortScaleDownDelaySeconds",
+)
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -112,6 +129,36 @@ class BackgroundAnalysis:
     templates: tuple[TemplateRef, ...]
     args: tuple[AnalysisArg, ...] = ()
     starting_step: int = 0
+
+
+@dataclass(frozen=True)
+class BlueGreen:
+    """``strategy.blueGreen`` (Argo Rollouts' fields), run as steps of their own
+    (:func:`blue_green_steps`): the preview runs beside the stable revision with no production
+    traffic, the pre-promotion analysis must pass, a pause waits for a promote (or
+    ``autoPromotionSeconds``), then all traffic switches at once (``switch_step``: weight 100 in
+    one write), the post-promotion analysis runs while the previous revision is kept warm, and
+    it stays warm ``scaleDownDelaySeconds`` more before the primary takes the new template. An
+    abort before that switches back at once."""
+
+    active_service: str
+    preview_service: str
+    auto_promotion: bool = True
+    auto_promotion_seconds: int | None = None
+    pre_promotion: Analysis | None = None
+    post_promotion: Analysis | None = None
+    preview_replicas: int | None = None
+    """Replicas of the preview until the switch (None: as many as the stable revision)."""
+    scale_down_delay: int = 30
+    switch_step: int = 0
+    """The index of the switch (``setWeight: 100``) among the steps."""
+
+    def replicas(self, step: int, stable: int) -> int:
+        """The preview's replicas at step index ``step`` when the stable revision runs
+        ``stable``: ``previewReplicaCount`` before the switch step, full size from it on."""
+        if self.preview_replicas is None or step >= self.switch_step:
+            return stable
+        return self.preview_replicas
 
 
 @dataclass(frozen=True)
@@ -297,6 +344,39 @@ class RolloutSpec:
     revision_history_limit: int = DEFAULT_REVISION_HISTORY_LIMIT
     """``spec.revisionHistoryLimit``: how many earlier stable revisions keep the copies of
     their ConfigMaps and Secrets (``shared.configs``), so their ReplicaSets can still run."""
+    blue_green: BlueGreen | None = None
+    """``strategy.blueGreen`` (its steps are ``steps``); None for a canary."""
+
+    @property
+    def strategy(self) -> str:
+        return BLUE_GREEN if self.blue_green is not None else CANARY
+
+    def step_label(self, index: int) -> str:
+        """How a person knows step ``index``: ``step 2/5`` for a canary; for blue/green what
+        the step is for (its steps are Ferry's, not written in the spec)."""
+        if self.blue_green is None or not 0 <= index < len(self.steps):
+            return f"step {index + 1}/{len(self.steps)}"
+        switch = self.blue_green.switch_step
+        if index == switch:
+            return "switch"
+        if isinstance(self.steps[index], Analysis):
+            return "pre-promotion analysis" if index < switch else "post-promotion analysis"
+        return "waiting for promotion" if index < switch else "scale-down delay"
+
+    def step_text(self, index: int) -> str:
+        """Blue/green's step ``index`` in words (what :meth:`step_label` says, and how)."""
+        step, label = self.steps[index], self.step_label(index)
+        if isinstance(step, Analysis):
+            return f"{label} {', '.join(t.name for t in step.templates)}"
+        if isinstance(step, SetWeight):
+            return f"{label}: {self.service.name} sends all traffic to the new revision"
+        if not isinstance(step, Pause):
+            return label
+        if step.duration is None:
+            return f"{label} (until promoted)"
+        if self.blue_green is not None and index < self.blue_green.switch_step:
+            return f"{label} (promoted after {step.duration:g}s)"
+        return f"{label} {step.duration:g}s (the previous revision kept warm)"
 
     def hooks_of(self, type_: str) -> tuple[Hook, ...]:
         return tuple(h for h in self.hooks if h.type == type_)
@@ -312,7 +392,23 @@ class RolloutSpec:
 
     @property
     def canary_service(self) -> str:
+        """The Service of the canary's Pods (blue/green: the preview Service)."""
+        if self.blue_green is not None:
+            return self.blue_green.preview_service
         return f"{self.service.name}-canary"
+
+
+def blue_green_steps(rollout: dict[str, Any]) -> list[str] | None:
+    """A blue/green Rollout object's steps in words, as Ferry runs them (empty when its spec is
+    invalid); None for a canary."""
+    strategy = (rollout.get("spec") or {}).get("strategy")
+    if not isinstance(strategy, dict) or BLUE_GREEN not in strategy:
+        return None
+    try:
+        spec = parse(rollout)
+    except InvalidSpec:
+        return []
+    return [spec.step_text(i) for i in range(len(spec.steps))]
 
 
 def _is_target_port(value: Any) -> bool:
@@ -736,13 +832,102 @@ def _hooks(raw: Any, problems: list[str]) -> tuple[Hook, ...]:
     return tuple(hooks)
 
 
+def _seconds(raw: dict[str, Any], key: str, default: int | None, problems: list[str]) -> Any:
+    value = raw.get(key, default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        problems.append(
+            f"spec.strategy.blueGreen.{key} must be a whole number (0 or more), got {value!r}"
+        )
+        return default
+    return value
+
+
+def _blue_green(
+    raw: Any, service: str, problems: list[str]
+) -> tuple[BlueGreen | None, tuple[Step, ...]]:
+    """``strategy.blueGreen``, and the steps it runs as (see :class:`BlueGreen`)."""
+    where = "spec.strategy.blueGreen"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be an object")
+        return None, ()
+    problems.extend(
+        f"{where}.{key} is not a field (known: {', '.join(BLUE_GREEN_FIELDS)})"
+        for key in sorted(set(raw) - set(BLUE_GREEN_FIELDS))
+    )
+    preview = raw.get("previewService", f"{service}-preview")
+    preview = _name(preview, f"{where}.previewService", problems)
+    if preview and preview == service:
+        problems.append(f"{where}.previewService must not be the active Service {service!r}")
+    auto = raw.get("autoPromotionEnabled", True)
+    if not isinstance(auto, bool):
+        problems.append(f"{where}.autoPromotionEnabled must be true or false, got {auto!r}")
+        auto = True
+    auto_seconds = _seconds(raw, "autoPromotionSeconds", None, problems)
+    if auto_seconds is not None and not auto:
+        problems.append(
+            f"{where}.autoPromotionSeconds has no effect with autoPromotionEnabled: false"
+        )
+    preview_replicas = _seconds(raw, "previewReplicaCount", None, problems)
+    if preview_replicas is not None and preview_replicas < 1:
+        problems.append(f"{where}.previewReplicaCount must be 1 or more, got {preview_replicas}")
+        preview_replicas = None
+    delay = _seconds(raw, "scaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY, problems)
+    pre = post = None
+    if "prePromotionAnalysis" in raw:
+        pre = _analysis(raw["prePromotionAnalysis"], f"{where}.prePromotionAnalysis", problems)
+    if "postPromotionAnalysis" in raw:
+        post = _analysis(raw["postPromotionAnalysis"], f"{where}.postPromotionAnalysis", problems)
+    steps: list[Step] = []
+    if pre is not None:
+        steps.append(pre)
+    if not auto:
+        steps.append(Pause(None))
+    elif auto_seconds:
+        steps.append(Pause(float(auto_seconds)))
+    switch = len(steps)
+    steps.append(SetWeight(100))
+    if post is not None:
+        steps.append(post)
+    if delay:
+        steps.append(Pause(float(delay)))
+    blue_green = BlueGreen(
+        active_service=service,
+        preview_service=preview,
+        auto_promotion=auto,
+        auto_promotion_seconds=auto_seconds,
+        pre_promotion=pre,
+        post_promotion=post,
+        preview_replicas=preview_replicas,
+        scale_down_delay=delay,
+        switch_step=switch,
+    )
+    return blue_green, tuple(steps)
+
+
+def apex_name(rollout: dict[str, Any]) -> str | None:
+    """The apex Service a Rollout object names (without parsing the rest of its spec):
+    ``spec.service.name``, or blue/green's ``activeService``."""
+    spec = rollout.get("spec") or {}
+    name = (spec.get("service") or {}).get("name")
+    blue_green = (spec.get("strategy") or {}).get(BLUE_GREEN)
+    if isinstance(blue_green, dict) and blue_green.get("activeService"):
+        name = blue_green["activeService"]
+    return str(name) if name else None
+
+
 def router_name(rollout: dict[str, Any]) -> str:
-    """The router a Rollout object names (without parsing the rest of its spec)."""
-    routing = (rollout.get("spec") or {}).get("trafficRouting")
+    """The router a Rollout object names (without parsing the rest of its spec): without
+    ``trafficRouting``, replica shares for a canary and the active Service's selector for
+    blue/green."""
+    spec = rollout.get("spec") or {}
+    routing = spec.get("trafficRouting")
     if isinstance(routing, dict):
         names = [k for k in routing if k != MANAGED_ROUTES]
         if len(names) == 1:
             return str(names[0])
+    strategy = spec.get("strategy")
+    if isinstance(strategy, dict) and BLUE_GREEN in strategy:
+        return BY_SELECTOR
     return BY_REPLICAS
 
 
@@ -769,9 +954,19 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         target = _name(target_ref.get("name"), "spec.targetRef.name", problems)
     service_raw = spec.get("service")
     service = ServiceSpec("", 0, 0)
+    strategy = spec.get("strategy")
+    blue_raw = strategy.get(BLUE_GREEN) if isinstance(strategy, dict) else None
+    active = blue_raw.get("activeService") if isinstance(blue_raw, dict) else None
     if not isinstance(service_raw, dict):
         problems.append("spec.service is required")
     else:
+        if active is not None and service_raw.get("name") in (None, active):
+            service_raw = {**service_raw, "name": active}  # named once, by either field
+        elif active is not None:
+            problems.append(
+                f"spec.strategy.blueGreen.activeService {active!r} and spec.service.name "
+                f"{service_raw.get('name')!r} must name the same Service (or give one of them)"
+            )
         name = _name(service_raw.get("name"), "spec.service.name", problems)
         port = service_raw.get("port")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
@@ -785,13 +980,25 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
             )
         service = ServiceSpec(name, port, target_port)
     router, routing = _traffic_routing(spec.get("trafficRouting"), problems)
+    if blue_raw is not None and "trafficRouting" not in spec:
+        router = BY_SELECTOR
     managed = _managed_routes(spec.get("trafficRouting"), problems)
-    strategy = spec.get("strategy")
-    canary = strategy.get("canary") if isinstance(strategy, dict) else None
-    if not isinstance(canary, dict):
-        problems.append("spec.strategy.canary is required")
-        canary = {}
-    steps = _steps(canary.get("steps"), problems)
+    canary = strategy.get(CANARY) if isinstance(strategy, dict) else None
+    blue_green: BlueGreen | None = None
+    if isinstance(strategy, dict) and CANARY in strategy and BLUE_GREEN in strategy:
+        problems.append("spec.strategy must have one of canary and blueGreen, not both")
+    if blue_raw is not None:
+        blue_green, steps = _blue_green(blue_raw, service.name, problems)
+        canary = {
+            k: blue_raw[k]
+            for k in ("abortScaleDownDelaySeconds",)
+            if isinstance(blue_raw, dict) and k in blue_raw
+        }
+    else:
+        if not isinstance(canary, dict):
+            problems.append("spec.strategy.canary (or spec.strategy.blueGreen) is required")
+            canary = {}
+        steps = _steps(canary.get("steps"), problems)
     kinds: dict[str, str] = {}
     for i, step in enumerate(steps):
         if isinstance(step, ROUTE_STEPS):
@@ -809,9 +1016,10 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
     background = _background(canary.get("analysis"), len(steps), problems)
     delay = canary.get("abortScaleDownDelaySeconds", DEFAULT_ABORT_SCALE_DOWN_DELAY)
     if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
+        strategy_name = BLUE_GREEN if blue_green is not None else CANARY
         problems.append(
-            "spec.strategy.canary.abortScaleDownDelaySeconds must be a number of seconds "
-            f"(0 or more), got {delay!r}"
+            f"spec.strategy.{strategy_name}.abortScaleDownDelaySeconds must be a number of "
+            f"seconds (0 or more), got {delay!r}"
         )
         delay = DEFAULT_ABORT_SCALE_DOWN_DELAY
     abort = spec.get("progressDeadlineAbort", False)
@@ -847,4 +1055,5 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         progress_deadline_abort=abort,
         hooks=hooks,
         revision_history_limit=history,
+        blue_green=blue_green,
     )

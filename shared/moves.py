@@ -62,7 +62,7 @@ def begin(
     _check_rollback(ctx, new, spec, now)
     ctx.timers.schedule(now + spec.progress_deadline, facts.of_attempt(new, Type.DEADLINE_EXPIRED))
     primary = ctx.kube.deployment(ref.namespace, spec.primary)
-    replicas = rollout.router.canary_replicas(0, workloads.replicas(primary))
+    replicas = rollout.canary_replicas(0, 0, workloads.replicas(primary))
     target = ctx.kube.deployment(ref.namespace, spec.target)
     ready = (
         target is not None
@@ -124,7 +124,7 @@ def next_step(
             reply=facts.of_attempt(new, Type.PROMOTION_STARTED),
             note=message,
         )
-    message = f"{prefix}step {following + 1}/{len(steps)}"
+    message = f"{prefix}{rollout.spec.step_label(following)}"
     return Outcome(
         new.with_(reason="StepStarted", message=message),
         reply=facts.of_attempt(new, Type.STEP_STARTED, step=following),
@@ -143,7 +143,9 @@ def set_weight(ctx: Context, state: RolloutState, rollout: Rollout, index: int) 
         held = gates.hold(state, spec, key, now)
         if held is not None:
             return Outcome(held, reply=gates.poll(held, spec, key, now), note=held.message)
-    message = f"step {index + 1}/{len(spec.steps)}: canary weight {step.weight}%"
+    message = f"{spec.step_label(index)}: canary weight {step.weight}%"
+    if spec.blue_green is not None:
+        message = f"switch: {spec.service.name} sends all traffic to {state.canary_revision}"
     done = facts.of_attempt(state, Type.STEP_COMPLETED, step=index)
     moved = state.to(Stage.STEPPING, now, weight=step.weight, message=message)
     return Outcome(moved, reply=done, note=message)

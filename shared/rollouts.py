@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared import models, routers
+from shared import models, routers, workloads
 from shared.context import Context
 from shared.events import RolloutRef
 
@@ -25,6 +25,8 @@ class Rollout:
     """The router splits traffic by replica counts (see ``shared.routers.noop``)."""
     shared_pods: bool
     """One Service is in front of the Pods of both revisions (see ``shared.workloads``)."""
+    by_selector: bool = False
+    """The router switches the apex Service's selector (see ``shared.routers.service``)."""
 
     @property
     def uid(self) -> str:
@@ -37,6 +39,20 @@ class Rollout:
     @property
     def deleting(self) -> bool:
         return bool(self.obj["metadata"].get("deletionTimestamp"))
+
+    def services(self, target: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Services Ferry keeps for this rollout (``shared.workloads.services``; the apex
+        is the router's when it switches the apex's selector)."""
+        return workloads.services(
+            self.spec, target, self.obj, shared=self.shared_pods, apex=not self.by_selector
+        )
+
+    def canary_replicas(self, step: int, weight: int, stable: int) -> int:
+        """The canary's replicas at step index ``step`` and ``weight`` when the primary runs
+        ``stable``: blue/green's preview size, or what the router needs for the weight."""
+        if self.spec.blue_green is not None:
+            return self.spec.blue_green.replicas(step, stable)
+        return self.router.canary_replicas(weight, stable)
 
 
 def current(ctx: Context, ref: RolloutRef) -> Rollout | None:
@@ -53,7 +69,8 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
     if obj is None:
         return None
     spec = models.parse(obj)
-    if spec.router not in routers.REGISTRY.names:
+    implicit = models.BY_SELECTOR if spec.blue_green is not None else models.BY_REPLICAS
+    if spec.router != implicit and spec.router not in routers.spec_names():
         known = ", ".join(routers.spec_names())
         raise models.InvalidSpec(
             [f"spec.trafficRouting: unknown traffic router {spec.router!r} (known: {known})"]
@@ -67,4 +84,5 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
         routers.get(spec.router, ctx.kube),
         by_replicas=routers.by_replicas(spec.router),
         shared_pods=routers.shares_pods(spec.router, spec.routing),
+        by_selector=routers.Capability.SELECTOR in routers.REGISTRY.capabilities(spec.router),
     )

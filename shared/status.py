@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import models
 from shared.analysis import runs
 from shared.clock import rfc3339
 from shared.state import RolloutState, Stage
@@ -33,9 +34,16 @@ def _stamped(value: Any) -> Any:
     return value
 
 
-def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = None) -> Obj:
-    """The status for ``state`` (a merge patch body's ``status``). It never names
-    ``status.commands``, which belongs to the people issuing commands."""
+def of(
+    state: RolloutState,
+    now: float,
+    history: list[dict[str, Any]] | None = None,
+    *,
+    blue_green: bool = False,
+) -> Obj:
+    """The status for ``state`` (a merge patch body's ``status``; ``blue_green``: with the
+    revisions behind the active and preview Services). It never names ``status.commands``,
+    which belongs to the people issuing commands."""
     pause: list[Obj] = []
     if state.stage == Stage.PAUSED:
         reason = (
@@ -93,7 +101,7 @@ def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = N
                 "lastUpdateTime": rfc3339(now),
             }
         )
-    return {
+    out: Obj = {
         "phase": state.phase,
         "message": message,
         "observedGeneration": state.generation,
@@ -108,6 +116,19 @@ def of(state: RolloutState, now: float, history: list[dict[str, Any]] | None = N
         "analysis": runs.summary(state),
         "history": [_entry(e) for e in history or []],
     }
+    if blue_green:
+        switched = state.weight >= 100 and state.canary_revision
+        out["blueGreen"] = {
+            "activeRevision": state.canary_revision if switched else state.stable_revision,
+            "previewRevision": state.canary_revision or state.stable_revision,
+        }
+    return out
+
+
+def is_blue_green(rollout: Obj) -> bool:
+    """Whether the Rollout object asks for blue/green."""
+    strategy = (rollout.get("spec") or {}).get("strategy")
+    return isinstance(strategy, dict) and models.BLUE_GREEN in strategy
 
 
 def _entry(entry: dict[str, Any]) -> Obj:

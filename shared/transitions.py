@@ -284,7 +284,7 @@ def mirror(ctx: Context, ref: RolloutRef, known: dict[str, Any] | None = None) -
             for entry in ctx.store.recent(ref, status.HISTORY)
             if entry.get("uid", state.uid) == state.uid  # not a deleted namesake's
         ]
-        desired = status.of(state, ctx.now(), recent)
+        desired = status.of(state, ctx.now(), recent, blue_green=status.is_blue_green(current))
         kept = commands.pending(
             current, lambda c: ctx.store.processed(ref, events.key(c.event(ref))), ctx.now()
         )

@@ -109,11 +109,15 @@ def primary_revision(primary_obj: Obj | None) -> str | None:
     return str(value) if value else None
 
 
-def services(rollout: RolloutSpec, target: Obj, owner: Obj, *, shared: bool) -> list[Obj]:
+def services(
+    rollout: RolloutSpec, target: Obj, owner: Obj, *, shared: bool, apex: bool = True
+) -> list[Obj]:
     """``<service>`` and ``<service>-primary`` (primary Pods), ``<service>-canary`` (target
-    Pods); when one Service is in front of both revisions (``shared``), the apex selects the
-    Pods of both and there is no canary Service. The apex Service carries no owner reference:
-    it keeps serving after the Rollout is deleted (then re-pointed at the target)."""
+    Pods; blue/green: the preview Service); when one Service is in front of both revisions
+    (``shared``), the apex selects the Pods of both and there is no canary Service. The apex
+    Service carries no owner reference: it keeps serving after the Rollout is deleted (then
+    re-pointed at the target). Without ``apex``, the router keeps the apex's selector (blue/green
+    without a traffic router), so it is left out."""
     port = {
         "name": "http",
         "port": rollout.service.port,
@@ -133,6 +137,11 @@ def services(rollout: RolloutSpec, target: Obj, owner: Obj, *, shared: bool) -> 
         }
 
     stable = primary_labels(target, shared=shared)
+    if not apex:
+        return [
+            service(rollout.primary_service, stable, owned=True),
+            service(rollout.canary_service, selector_labels(target), owned=True),
+        ]
     if shared:
         # The apex selects both revisions, and no Service can select the canary's Pods alone
         # (they carry only the user's labels, which the primary's Pods share).

@@ -2,8 +2,9 @@
 
 Covered: ``ferry demo --router R`` for each choice (nginx, the default; gatewayapi and istio
 with the upstream CRDs; smi; none) exits 0, having printed the promotion and, for a router with
-routing objects, the weights 20 and 50 read back from those objects; an unknown router exits 2
-naming the choices.
+routing objects, the weights 20 and 50 read back from those objects; ``--strategy bluegreen``
+with and without a router switches 0 -> 100 -> 0 as read back from the cluster; an unknown
+router exits 2 naming the choices.
 """
 
 from __future__ import annotations
@@ -41,3 +42,19 @@ def test_an_unknown_router_is_refused_with_the_choices() -> None:
     )
     assert done.returncode == 2
     assert "unknown router 'traefik'" in done.stderr and "gatewayapi" in done.stderr
+
+
+@pytest.mark.parametrize("router", ["none", "nginx"])
+def test_the_blue_green_demo_switches_all_traffic_at_once(router: str) -> None:
+    done = subprocess.run(
+        [str(FERRY), "demo", "--strategy", "bluegreen", "--router", router],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "promoted: podinfo-primary runs ghcr.io/stefanprodan/podinfo:6.1.0" in done.stdout
+    lines = done.stdout.splitlines()
+    said = [line.split(" send")[-1].removeprefix("s") for line in lines if "% to the" in line]
+    assert said == [" 0% to the canary", " 100% to the canary", " 0% to the canary"], done.stdout
+    assert "switch: podinfo sends all traffic to" in done.stdout

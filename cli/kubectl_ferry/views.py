@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import models
+
 Obj = dict[str, Any]
 
 DONE, CURRENT, FAILED, TODO = "✔", "▶", "✘", " "
@@ -21,8 +23,11 @@ def _status(rollout: Obj) -> Obj:
 
 
 def _steps(rollout: Obj) -> list[Any]:
-    canary = (((rollout.get("spec") or {}).get("strategy") or {}).get("canary")) or {}
-    steps = canary.get("steps")
+    blue_green = models.blue_green_steps(rollout)
+    if blue_green is not None:
+        return [{models.BLUE_GREEN: text} for text in blue_green]
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    steps = canary.get("steps") if isinstance(canary, dict) else None
     return list(steps) if isinstance(steps, list) else []
 
 
@@ -64,10 +69,12 @@ def age(timestamp: Any, now: datetime) -> str:
 
 
 def describe_step(step: Any) -> str:
-    """One canary step in words."""
+    """One step in words (a canary's as written; blue/green's as :func:`_steps` made them)."""
     if not isinstance(step, dict) or len(step) != 1:
         return str(step)
     ((kind, value),) = step.items()
+    if kind == models.BLUE_GREEN:
+        return str(value)
     if kind == "setWeight":
         return f"setWeight {value}%"
     if kind == "pause":
@@ -225,6 +232,7 @@ def rollout_view(rollout: Obj, runs: list[Obj], now: datetime, runs_note: str = 
         ("Phase", phase_text(rollout)),
         ("Stable", str(status.get("stableRevision") or "-")),
         ("Canary", str(status.get("canaryRevision") or "-")),
+        *_blue_green_rows(rollout),
         ("Step", step_text(rollout)),
         ("Weight", weight_text(rollout)),
         ("Age", age(meta.get("creationTimestamp"), now)),
@@ -254,6 +262,21 @@ def rollout_view(rollout: Obj, runs: list[Obj], now: datetime, runs_note: str = 
     lines.append(f"History (last {HISTORY_SHOWN}):" if history else "History:    none yet")
     lines += [f"  {_history_line(h)}" for h in history]
     return "\n".join(lines)
+
+
+def _blue_green_rows(rollout: Obj) -> list[tuple[str, str]]:
+    """Blue/green: which revision each of its Services reaches."""
+    shown = _status(rollout).get("blueGreen")
+    blue_green = ((rollout.get("spec") or {}).get("strategy") or {}).get(models.BLUE_GREEN)
+    if not isinstance(shown, dict) or not isinstance(blue_green, dict):
+        return []
+    active = models.apex_name(rollout) or "?"
+    preview = blue_green.get("previewService") or f"{active}-preview"
+    return [
+        ("Strategy", "blueGreen"),
+        ("Active", f"{shown.get('activeRevision') or '-'} (Service {active})"),
+        ("Preview", f"{shown.get('previewRevision') or '-'} (Service {preview})"),
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

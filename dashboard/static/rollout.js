@@ -102,6 +102,9 @@
     text("step", r.step || "–");
     text("stable", r.stable);
     text("canary", r.canary || "–");
+    document.getElementById("bluegreen").hidden = r.strategy !== "blueGreen";
+    text("active", r.active || "–");
+    text("preview", r.preview || "–");
     const trace = document.getElementById("trace");
     trace.textContent = r.trace || "–";
     if (r.traceUrl) trace.href = r.traceUrl; else trace.removeAttribute("href");

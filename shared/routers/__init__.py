@@ -40,6 +40,9 @@ class Capability(StrEnum):
     REPLICAS = "replicas"
     """Has no routing objects: the apex Service selects the Pods of both revisions, and a
     weight is the canary's share of replicas (approximate: whole Pods)."""
+    SELECTOR = "selector"
+    """Has no routing objects but the apex (active) Service, whose selector it re-points: all
+    traffic moves at once (blue/green without ``spec.trafficRouting``)."""
 
 
 TABLE_COLUMNS = (
@@ -122,10 +125,18 @@ class UnknownRouter(plugins.UnknownPlugin):
 REGISTRY: plugins.Registry[Router, Kube] = plugins.Registry(
     "traffic router",
     __name__,
-    {"nginx": "nginx", "noop": "noop", "gatewayAPI": "gatewayapi", "istio": "istio", "smi": "smi"},
+    {
+        "nginx": "nginx",
+        "noop": "noop",
+        "service": "service",
+        "gatewayAPI": "gatewayapi",
+        "istio": "istio",
+        "smi": "smi",
+    },
     unknown=UnknownRouter,
 )
-"""Each router by the name ``spec.trafficRouting`` gives it (``noop``: without it)."""
+"""Each router by the name ``spec.trafficRouting`` gives it (without it: ``noop`` for a canary,
+``service`` for blue/green)."""
 
 
 def get(name: str, kube: Kube) -> Router:
@@ -195,9 +206,10 @@ def shares_pods(name: str, config: dict[str, Any]) -> bool:
 
 
 def spec_names() -> tuple[str, ...]:
-    """The routers a Rollout names under ``spec.trafficRouting`` (all but the one used
-    without it)."""
-    return tuple(name for name in REGISTRY.names if not by_replicas(name))
+    """The routers a Rollout names under ``spec.trafficRouting`` (all but those used without
+    it)."""
+    implicit = {Capability.REPLICAS, Capability.SELECTOR}
+    return tuple(name for name in REGISTRY.names if not implicit & REGISTRY.capabilities(name))
 
 
 def table() -> str:
@@ -209,7 +221,11 @@ def table() -> str:
     ]
     for name in REGISTRY.names:
         declared = REGISTRY.capabilities(name)
-        label = "(none: replica counts)" if Capability.REPLICAS in declared else f"`{name}`"
+        label = f"`{name}`"
+        if Capability.REPLICAS in declared:
+            label = "(none: replica counts)"
+        elif Capability.SELECTOR in declared:
+            label = "(none, blue/green: the active Service's selector, 0 or 100)"
         cells = ["yes" if c in declared else "no" for c in TABLE_COLUMNS]
         rows.append("| " + " | ".join([label, *cells]) + " |")
     return "\n".join(rows) + "\n"

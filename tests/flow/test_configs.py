@@ -11,13 +11,18 @@ data is never stored.
 from __future__ import annotations
 
 import base64
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
-from local.runtime import Runtime
+from local.runtime import KNATIVE_DIR, Runtime
 from shared import configs, models
 from shared.events import Type
 from shared.kube import ApiError, Kube
@@ -292,3 +297,60 @@ def test_a_reference_to_anything_else_is_refused(runtime: Runtime) -> None:
         {"kind": "Pod", "namespace": demo.NAMESPACE, "name": "p", "apiVersion": "v1"},
     )
     assert post_to(runtime, "detect", event) == 400
+
+
+EXAMPLE = KNATIVE_DIR / "examples" / "configmap.yaml"
+
+
+def test_the_examples_walkthrough_rolls_a_configmap_out_and_back(runtime: Runtime) -> None:
+    """The commands in the header of knative/examples/configmap.yaml, run as written (through
+    kubectl and kubectl ferry), each followed by what it says happens."""
+    assert runtime.store is not None
+    kube = Kube(runtime.sim.api_client())  # type: ignore[union-attr]
+    commands = [
+        shlex.split(line.removeprefix("#").split("  #")[0].strip())
+        for line in EXAMPLE.read_text().splitlines()
+        if line.startswith("#   kubectl")
+    ]
+    assert len(commands) == 6
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = dict(os.environ, PATH=path, KUBECONFIG=runtime.kubeconfig)
+
+    def run(argv: list[str]) -> str:
+        if argv[:2] == ["kubectl", "apply"]:
+            argv = [*argv[:-1], str(EXAMPLE)]
+        done = subprocess.run(
+            argv,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def message(kube: Kube, name: str) -> str:
+        spec = _pod_spec(kube, name)
+        source = spec["containers"][0]["envFrom"][0]["configMapRef"]["name"]
+        found = kube.get("v1", "configmaps", demo.NAMESPACE, source)
+        assert found is not None
+        return str(found["data"]["PODINFO_UI_MESSAGE"])
+
+    run(commands[0])
+    stable = podinfo_state(runtime, Stage.HEALTHY).stable_revision
+    run(commands[1])
+    podinfo_state(runtime, Stage.PAUSED, step=1)
+    assert "Paused" in run(commands[2])
+    assert message(kube, demo.NAME) == "hola" and message(kube, PRIMARY) == "hello"
+    run(commands[3])
+    podinfo_state(runtime, Stage.ABORTED)
+    assert message(kube, PRIMARY) == "hello"
+    run(commands[4])
+    back = podinfo_state(runtime, Stage.HEALTHY, reason="RolledBack")
+    assert back.stable_revision == stable
+    assert "Healthy" in run(commands[5])
+
+
+def podinfo_state(runtime: Runtime, stage: Stage, **fields: Any) -> Any:
+    return Demo(runtime, Kube(runtime.sim.api_client())).wait(stage, **fields)  # type: ignore[union-attr]

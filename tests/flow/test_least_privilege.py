@@ -210,6 +210,39 @@ def _weights_by_replicas(runtime: Runtime, kube: Kube) -> None:
     )
 
 
+def _blue_green(runtime: Runtime, kube: Kube) -> None:
+    """A blue/green rollout without traffic routing: its switch is the active Service."""
+    assert runtime.store is not None
+    ref = events.RolloutRef(demo.NAMESPACE, "switch")
+    target = demo.deployment("podinfo:1")
+    target["metadata"]["name"] = "switch"
+    kube.create(target)
+    rollout = demo.rollout()
+    rollout["metadata"]["name"] = "switch"
+    rollout["spec"]["targetRef"]["name"] = "switch"
+    rollout["spec"]["service"]["name"] = "switch"
+    rollout["spec"]["strategy"] = {"blueGreen": {"scaleDownDelaySeconds": 1}}
+    del rollout["spec"]["trafficRouting"]
+    kube.create(rollout)
+    eventually(lambda: runtime.store.load(ref).stage == Stage.HEALTHY, what="switch Healthy")  # type: ignore[union-attr]
+    first = runtime.store.load(ref).stable_revision
+    kube.merge_patch(
+        "apps/v1",
+        "deployments",
+        demo.NAMESPACE,
+        "switch",
+        {"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": "v2"}]}}}},
+    )
+    eventually(
+        lambda: (
+            runtime.store.load(ref).stage == Stage.HEALTHY  # type: ignore[union-attr]
+            and runtime.store.load(ref).stable_revision != first
+        ),  # type: ignore[union-attr]
+        timeout=20,
+        what="switch promoted",
+    )
+
+
 def webhook_policy(kube: Kube) -> None:
     """A WebhookPolicy whose Secret the namespace lets Ferry read."""
     kube.create(
@@ -274,6 +307,7 @@ def test_every_grant_is_used_and_nothing_is_refused(
         {"metadata": {"annotations": subscribe}},
     )
     _weights_by_replicas(runtime, kube)
+    _blue_green(runtime, kube)
 
     # a canary that passes, with a person's pause, resume and promotion (and new config data)
     kube.merge_patch("v1", "configmaps", demo.NAMESPACE, "podinfo-config", {"data": {"v": "2"}})
