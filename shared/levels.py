@@ -33,7 +33,6 @@ Latest = Callable[[], RolloutState]
 
 LEVELS = (
     "stage",
-    "step",
     "weight",
     "routes",
     "scaled_down",
@@ -41,13 +40,22 @@ LEVELS = (
     "canary_revision",
     "blocked",
 )
-"""What the levels follow from: a commit that changes none of these moves no level (the step:
-blue/green's preview grows to full size at the switch step)."""
+"""What the levels follow from: a commit that changes none of these moves no level."""
 
 
-def moved(old: RolloutState, new: RolloutState) -> bool:
-    """Whether committing ``new`` over ``old`` may change a level (or the state was new)."""
-    return not old.exists or any(getattr(old, f) != getattr(new, f) for f in LEVELS)
+def moved(old: RolloutState, new: RolloutState, rollout: Rollout | None = None) -> bool:
+    """Whether committing ``new`` over ``old`` may change a level (or the state was new). For
+    blue/green (or a Rollout not read) the step too: the preview grows to full size at the
+    switch step."""
+    followed = (
+        LEVELS
+        if rollout is not None and rollout.spec.blue_green is None
+        else (
+            *LEVELS,
+            "step",
+        )
+    )
+    return not old.exists or any(getattr(old, f) != getattr(new, f) for f in followed)
 
 
 def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int | None:

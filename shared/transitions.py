@@ -107,7 +107,7 @@ def run(
         if ctx.after_commit is not None:
             ctx.after_commit(ctx.function)
         if outcome.state is not None:
-            moved = levels.moved(old, outcome.state)
+            moved = levels.moved(old, outcome.state, loaded)
             settle(ctx, ref, loaded, converge=moved)
             notable = milestones.milestone(old, outcome.state)
             if notable is not None or (outcome.events and loaded is not None):

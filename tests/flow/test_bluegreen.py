@@ -9,9 +9,12 @@ Service's selector is the switch; with one (nginx here) the weight goes 0 -> 100
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +23,14 @@ import yaml
 
 import functions
 from local.runtime import Runtime
+from local.sim.cluster import Simulator
 from shared import models
-from shared.events import RolloutRef
+from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import RolloutState, Stage
+from tests.flow import test_downtime as downtime
 from tests.flow.conftest import (
+    FAST,
     Check,
     Recorder,
     distinct,
@@ -33,7 +39,16 @@ from tests.flow.conftest import (
     fast_options,
     settle,
 )
-from tests.flow.test_idempotency import assert_one_entry_per_event, doubled, transitions
+from tests.flow.test_idempotency import (
+    TAP,
+    EventTap,
+    assert_one_entry_per_event,
+    doubled,
+    post_until_done,
+    reply_of,
+    transitions,
+    with_tap,
+)
 
 NS = "default"
 NAME = "rollout-bluegreen"
@@ -370,36 +385,93 @@ def _promoted(runtime: Runtime, kube: Kube) -> tuple[list[dict[str, Any]], list[
     return runtime.store.history(REF), distinct(selectors)
 
 
+@dataclass
+class Reference:
+    """A blue/green promotion (with a tap that sees every event), kept running."""
+
+    runtime: Runtime
+    kube: Kube
+    tap: EventTap
+    transitions: list[tuple[Any, ...]]
+
+
 @pytest.fixture(scope="module")
-def reference() -> Iterator[list[tuple[Any, ...]]]:
-    with Runtime(fast_options()) as runtime:
-        assert runtime.sim is not None
-        history, selectors = _promoted(runtime, Kube(runtime.sim.api_client()))
-        assert selectors == [BLUE, GREEN, BLUE]
-        yield transitions(history)
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
+    tap = EventTap()
+    manifests_dir = edited_manifests(tmp_path_factory.mktemp("tap") / "knative", with_tap(tap.url))
+    try:
+        with Runtime(fast_options(manifests=manifests_dir)) as runtime:
+            assert runtime.sim is not None
+            kube = Kube(runtime.sim.api_client())
+            history, selectors = _promoted(runtime, kube)
+            assert selectors == [BLUE, GREEN, BLUE]
+            yield Reference(runtime, kube, tap, transitions(history))
+    finally:
+        tap.stop()
 
 
-def test_every_event_delivered_twice_changes_nothing(
-    reference: list[tuple[Any, ...]], tmp_path: Path
-) -> None:
+def _objects(kube: Kube) -> tuple[Any, ...]:
+    """What Ferry controls: the active Service's selector, each Deployment's size and
+    template."""
+    target, primary = deployment(kube, NAME), deployment(kube, f"{NAME}-primary")
+    return (
+        selector(kube, ACTIVE),
+        target["spec"]["replicas"],
+        target["metadata"]["generation"],
+        primary["metadata"]["generation"],
+        image(kube, f"{NAME}-primary"),
+    )
+
+
+def test_replaying_every_event_in_any_order_changes_nothing(reference: Reference) -> None:
+    runtime, kube = reference.runtime, reference.kube
+    assert runtime.broker is not None and runtime.store is not None
+    settle(runtime)
+    captured = reference.tap.by_id()
+    deliveries = [r for r in runtime.broker.deliveries() if not r.trigger.endswith(TAP)]
+    replays = sorted({(r.event_id, r.subscriber) for r in deliveries})
+    assert {r.event_type for r in deliveries} >= {
+        Type.REVISION_DETECTED,
+        Type.CANARY_SCALED,
+        Type.STEP_STARTED,
+        Type.STEP_COMPLETED,
+        Type.PAUSE_EXPIRED,
+        Type.PROMOTION_STARTED,
+        Type.PRIMARY_UPDATED,
+    }
+    before = (runtime.store.load(REF), runtime.store.history(REF), _objects(kube))
+    for seed in (1, 2):
+        order = list(replays)
+        random.Random(seed).shuffle(order)
+        for event_id, subscriber in order:
+            response = post_until_done(runtime, subscriber, captured[event_id])
+            assert response.status_code in (200, 202), (event_id, response.text)
+            reply = reply_of(response)
+            if reply is not None:
+                runtime.broker.publish(reply)
+        settle(runtime)
+    assert (runtime.store.load(REF), runtime.store.history(REF), _objects(kube)) == before
+
+
+def test_every_event_delivered_twice_changes_nothing(reference: Reference, tmp_path: Path) -> None:
     manifests_dir = edited_manifests(tmp_path / "knative", doubled)
     with Runtime(fast_options(manifests=manifests_dir)) as runtime:
         assert runtime.sim is not None
         history, selectors = _promoted(runtime, Kube(runtime.sim.api_client()))
     assert_one_entry_per_event(history)
-    assert transitions(history) == reference and selectors == [BLUE, GREEN, BLUE]
+    assert transitions(history) == reference.transitions and selectors == [BLUE, GREEN, BLUE]
 
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_crash_around_every_commit_is_healed_by_redelivery(
-    reference: list[tuple[Any, ...]], runtime: Runtime, kube: Kube, when: str
+    reference: Reference, runtime: Runtime, kube: Kube, when: str
 ) -> None:
     for name in functions.ROUTES:
         runtime.faults.arm(name, 1, when=when)
     history, selectors = _promoted(runtime, kube)
     assert selectors == [BLUE, GREEN, BLUE]
     assert_one_entry_per_event(history)
-    assert transitions(history) == reference
+    assert transitions(history) == reference.transitions
     for name in ("initialize", "start", "advance", "step", "promote", "finalize"):
         assert runtime.faults.left(name, when=when) == 0, f"{name} never crashed"
 
@@ -425,3 +497,30 @@ def test_a_hand_edit_of_the_active_service_goes_back(runtime: Runtime, kube: Kub
     wait(runtime, Stage.HEALTHY)
     kube.merge_patch("v1", "services", NS, ACTIVE, {"spec": {"selector": GREEN}})
     eventually(lambda: selector(kube, ACTIVE) == BLUE, what="the active Service healed")
+
+
+def test_ferry_down_after_the_switch_resumes_and_promotes(tmp_path: Path) -> None:
+    """Ferry stops while all traffic is on the new revision (the scale-down delay); the delay
+    ends while it is down. Back up, it goes on from there: one switch, then the promotion."""
+    with Simulator(settings=FAST) as cluster:
+        options = downtime.options_for(cluster, tmp_path)
+        kube = Kube(cluster.api_client())
+        delay = {"autoPromotionSeconds": 1, "scaleDownDelaySeconds": 2}
+        with Recorder(kube, "v1", "services", ACTIVE, namespace=NS) as active:
+            with Runtime(options) as first:
+                for doc in yaml.safe_load_all(manifests(delay)):
+                    kube.create(doc)
+                wait(first, Stage.HEALTHY)
+                set_image(first, "green")
+                switched = wait(first, Stage.PAUSED, step=2, weight=100, timeout=30)
+                assert selector(kube, ACTIVE) == GREEN
+            while time.time() <= switched.pause_until + 0.2:  # the delay ends while Ferry is down
+                time.sleep(0.1)
+            assert selector(kube, ACTIVE) == GREEN  # production stays where it was
+            with Runtime(options) as second:
+                done = wait(second, Stage.HEALTHY, timeout=downtime.RESUME_TIMEOUT)
+                assert done.stable_revision == switched.canary_revision
+                notes = [e.get("note", "") for e in second.store.history(REF)]  # type: ignore[union-attr]
+                assert sum("sends all traffic to" in n for n in notes) == 1
+            versions = [v["spec"]["selector"] for v in active.versions() if "spec" in v]
+        assert distinct(versions) == [BLUE, GREEN, BLUE]
