@@ -37,6 +37,7 @@ BLUE_GREEN = "blueGreen"
 BLUE_GREEN_FIELDS = (
     "activeService",
     "previewService",
+    "previewHeaderRoute",
     "autoPromotionEnabled",
     "autoPromotionSeconds",
     "prePromotionAnalysis",
@@ -152,6 +153,8 @@ class BlueGreen:
     scale_down_delay: int = 30
     switch_step: int = 0
     """The index of the switch (``setWeight: 100``) among the steps."""
+    preview_route: bool = False
+    """``previewHeaderRoute``: the first step sends requests with the header to the preview."""
 
     def replicas(self, step: int, stable: int) -> int:
         """The preview's replicas at step index ``step`` when the stable revision runs
@@ -359,9 +362,19 @@ class RolloutSpec:
         switch = self.blue_green.switch_step
         if index == switch:
             return "switch"
+        if isinstance(self.steps[index], SetHeaderRoute):
+            return "preview route"
         if isinstance(self.steps[index], Analysis):
             return "pre-promotion analysis" if index < switch else "post-promotion analysis"
         return "waiting for promotion" if index < switch else "scale-down delay"
+
+    def step_where(self, index: int) -> str:
+        """Where step ``index`` is written in the spec (for messages)."""
+        if self.blue_green is None:
+            return f"spec.strategy.canary.steps[{index}].{step_kind(self.steps[index])}"
+        if isinstance(self.steps[index], SetHeaderRoute):
+            return "spec.strategy.blueGreen.previewHeaderRoute"
+        return f"spec.strategy.blueGreen (step {index})"
 
     def step_text(self, index: int) -> str:
         """Blue/green's step ``index`` in words (what :meth:`step_label` says, and how)."""
@@ -370,6 +383,9 @@ class RolloutSpec:
             return f"{label} {', '.join(t.name for t in step.templates)}"
         if isinstance(step, SetWeight):
             return f"{label}: {self.service.name} sends all traffic to the new revision"
+        if isinstance(step, SetHeaderRoute):
+            matches = ", ".join(f"{m.name} {m.value.kind} {m.value.value!r}" for m in step.match)
+            return f"{label} {step.name}: requests with {matches} reach the preview"
         if not isinstance(step, Pause):
             return label
         if step.duration is None:
@@ -873,11 +889,20 @@ def _blue_green(
         preview_replicas = None
     delay = _seconds(raw, "scaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY, problems)
     pre = post = None
+    route = None
+    if "previewHeaderRoute" in raw:
+        route = _route_step(
+            "setHeaderRoute", raw["previewHeaderRoute"], f"{where}.previewHeaderRoute", problems
+        )
+        if isinstance(route, SetHeaderRoute) and not route.match:
+            problems.append(f"{where}.previewHeaderRoute.match is required")
     if "prePromotionAnalysis" in raw:
         pre = _analysis(raw["prePromotionAnalysis"], f"{where}.prePromotionAnalysis", problems)
     if "postPromotionAnalysis" in raw:
         post = _analysis(raw["postPromotionAnalysis"], f"{where}.postPromotionAnalysis", problems)
     steps: list[Step] = []
+    if route is not None:
+        steps.append(route)
     if pre is not None:
         steps.append(pre)
     if not auto:
@@ -900,6 +925,7 @@ def _blue_green(
         preview_replicas=preview_replicas,
         scale_down_delay=delay,
         switch_step=switch,
+        preview_route=route is not None,
     )
     return blue_green, tuple(steps)
 
@@ -1003,14 +1029,19 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
     for i, step in enumerate(steps):
         if isinstance(step, ROUTE_STEPS):
             kind = step_kind(step)
+            where = (
+                f"spec.strategy.canary.steps[{i}].{kind}"
+                if blue_green is None
+                else "spec.strategy.blueGreen.previewHeaderRoute"
+            )
             if kinds.setdefault(step.name, kind) != kind:
                 problems.append(
-                    f"spec.strategy.canary.steps[{i}].{kind}.name {step.name!r} names a "
+                    f"{where}.name {step.name!r} names a "
                     f"{kinds[step.name]} route already; give each route its own name"
                 )
             if managed is not None and step.name not in managed:
                 problems.append(
-                    f"spec.strategy.canary.steps[{i}].{kind}.name {step.name!r} is not listed "
+                    f"{where}.name {step.name!r} is not listed "
                     f"in spec.trafficRouting.{MANAGED_ROUTES}"
                 )
     background = _background(canary.get("analysis"), len(steps), problems)

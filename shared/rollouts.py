@@ -75,7 +75,7 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
         raise models.InvalidSpec(
             [f"spec.trafficRouting: unknown traffic router {spec.router!r} (known: {known})"]
         )
-    problems = routers.validate(spec.router, spec.routing, spec.steps)
+    problems = routers.validate(spec.router, spec.routing, spec.steps, spec.step_where)
     if problems:
         raise models.InvalidSpec(problems)
     return Rollout(

@@ -155,7 +155,12 @@ def unknown_fields(config: Any, where: str, known: tuple[str, ...]) -> list[str]
     ]
 
 
-def validate(name: str, config: dict[str, Any], steps: tuple[Step, ...] = ()) -> list[str]:
+def validate(
+    name: str,
+    config: dict[str, Any],
+    steps: tuple[Step, ...] = (),
+    where: Callable[[int], str] | None = None,
+) -> list[str]:
     """The problems of router ``name``'s configuration ``spec.trafficRouting.<name>``, and of
     ``steps`` that ask it for what it cannot do (a route it does not have the capability for,
     never silently ignored; or what the module's ``validate_steps`` refuses)."""
@@ -175,15 +180,13 @@ def validate(name: str, config: dict[str, Any], steps: tuple[Step, ...] = ()) ->
         if need in declared:
             continue
         able = ", ".join(n for n in REGISTRY.names if need in REGISTRY.capabilities(n))
-        who = (
-            "a Rollout without spec.trafficRouting"
-            if Capability.REPLICAS in declared
-            else f"the {name} router"
-        )
-        problems.append(
-            f"spec.strategy.canary.steps[{i}].{models.step_kind(step)}: {who} cannot {what} "
-            f"(routers that can: {able})"
-        )
+        who = f"the {name} router"
+        if Capability.REPLICAS in declared:
+            who = "a Rollout without spec.trafficRouting"
+        elif Capability.SELECTOR in declared:
+            who = "blue/green without spec.trafficRouting"
+        at = where(i) if where else f"spec.strategy.canary.steps[{i}].{models.step_kind(step)}"
+        problems.append(f"{at}: {who} cannot {what} (routers that can: {able})")
     check_steps = getattr(REGISTRY.module(name), "validate_steps", None)
     if check_steps is not None and not problems:
         problems += check_steps(steps)

@@ -24,7 +24,7 @@ import yaml
 import functions
 from local.runtime import Runtime
 from local.sim.cluster import Simulator
-from shared import models
+from shared import models, routers
 from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import RolloutState, Stage
@@ -304,7 +304,13 @@ def test_the_preview_runs_smaller_and_grows_before_nginx_switches_in_one_write(
         },
     }
     kube.create(ingress)
-    blue_green = {"previewReplicaCount": 1, "autoPromotionSeconds": 1, "scaleDownDelaySeconds": 0}
+    tester = {"headerName": "X-Tester", "headerValue": {"exact": "yes"}}
+    blue_green = {
+        "previewReplicaCount": 1,
+        "autoPromotionSeconds": 2,
+        "scaleDownDelaySeconds": 0,
+        "previewHeaderRoute": {"name": "testers", "match": [tester]},
+    }
     docs = manifests(blue_green, trafficRouting={"nginx": {"stableIngress": NAME}})
     kubectl(runtime, "apply", "-f", "-", stdin=docs)
     wait(runtime, Stage.HEALTHY)
@@ -320,15 +326,49 @@ def test_the_preview_runs_smaller_and_grows_before_nginx_switches_in_one_write(
         return str(value)
 
     set_image(runtime, "green")
-    paused = wait(runtime, Stage.PAUSED, step=0)
+    paused = wait(runtime, Stage.PAUSED, step=1)
     assert deployment(kube, NAME)["spec"]["replicas"] == 1  # previewReplicaCount
     assert canary_weight() == "0"
+    canary = kube.get("networking.k8s.io/v1", "ingresses", NS, f"{NAME}-canary")
+    assert canary is not None
+    annotations = canary["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/canary-by-header"] == "X-Tester"
+    assert annotations["nginx.ingress.kubernetes.io/canary-by-header-value"] == "yes"
     eventually(lambda: canary_weight() == "100", timeout=20, what="the switch")
     assert deployment(kube, NAME)["spec"]["replicas"] == 2  # full size before the switch
     done = wait(runtime, Stage.HEALTHY, stable_revision=paused.canary_revision, timeout=30)
     eventually(lambda: canary_weight() == "0", what="back to the primary")
     assert weights == ["0", "100", "0"]
+    canary = kube.get("networking.k8s.io/v1", "ingresses", NS, f"{NAME}-canary")
+    assert canary is not None
+    assert "nginx.ingress.kubernetes.io/canary-by-header" not in canary["metadata"]["annotations"]
     assert done.weight == 0
+
+
+def test_a_preview_route_needs_a_router_that_routes_by_header() -> None:
+    rollout = {
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {
+            "targetRef": {"name": "web"},
+            "service": {"name": "web", "port": 80},
+            "strategy": {
+                "blueGreen": {
+                    "previewHeaderRoute": {
+                        "name": "testers",
+                        "match": [{"headerName": "X-Tester", "headerValue": {"exact": "yes"}}],
+                    }
+                }
+            },
+        },
+    }
+    spec = models.parse(rollout)
+    assert spec.step_label(0) == "preview route" and spec.blue_green is not None
+    assert spec.blue_green.switch_step == 1
+    (problem,) = routers.validate(spec.router, spec.routing, spec.steps, spec.step_where)
+    assert problem.startswith(
+        "spec.strategy.blueGreen.previewHeaderRoute: blue/green without spec.trafficRouting "
+        "cannot route by header"
+    )
 
 
 @pytest.mark.parametrize(
