@@ -26,7 +26,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
         Type.REFERENCE_DELETED,
     ),
     "initialize": (Type.ROLLOUT_CHANGED,),
-    "start": (Type.REVISION_DETECTED, Type.RETRY_REQUESTED),
+    "start": (Type.REVISION_DETECTED, Type.RETRY_REQUESTED, Type.CANARY_EMPTIED),
     "advance": (
         Type.CANARY_SCALED,
         Type.STEP_COMPLETED,

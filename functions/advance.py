@@ -77,15 +77,19 @@ def _promote_requested(turn: Turn, command: Command) -> Outcome | None:
     if command.full:
         if state.stage not in PROMOTABLE:
             return command.ignored(state, f"nothing to promote (phase {state.phase})")
-        ended = runs.terminate(ctx, resumed, rollout.obj)
+        ended = runs.terminate(ctx, resumed, rollout.obj).with_(gate="")
         ctx.timers.cancel(facts.of_attempt(state, Type.DEADLINE_EXPIRED))
+        last = len(rollout.spec.steps) - 1
+        blue_green = rollout.spec.blue_green
+        if blue_green is not None and state.weight < 100:
+            # blue/green still switches in one write: at once when the preview is ready at
+            # full size, else at its switch step (which waits for it)
+            if moves.switchable(ctx, rollout, blue_green.switch_step):
+                ended = ended.with_(weight=100)
+            else:
+                last = blue_green.switch_step - 1
         outcome = moves.next_step(
-            ctx,
-            ended.with_(gate=""),
-            rollout,
-            len(rollout.spec.steps) - 1,
-            note=f"fully promoted by {who}",
-            gated=False,
+            ctx, ended, rollout, last, note=f"fully promoted by {who}", gated=False
         )
         return command.done(outcome.state or ended, outcome.note, reply=outcome.reply)
     if state.stage in (Stage.PAUSED, Stage.ANALYZING):

@@ -53,7 +53,8 @@ def _hand_back(ctx: Context, spec: models.RolloutSpec) -> bool:
     if target is not None and kube.get("v1", "services", spec.namespace, spec.service.name):
         kube.ensure(workloads.apex_for_target(spec, target))
     routers.get(spec.router, kube).finalize(spec)
-    for service in (spec.primary_service, spec.canary_service):
-        kube.delete("v1", "services", spec.namespace, service)
+    named = spec.blue_green is not None and spec.blue_green.preview_named
+    for service in (spec.primary_service, *(() if named else (spec.canary_service,))):
+        kube.delete("v1", "services", spec.namespace, service)  # a named preview is the user's
     kube.delete("apps/v1", "deployments", spec.namespace, spec.primary)
     return True

@@ -299,6 +299,8 @@ def target_changed(
             revision=revision,
             rolloutuid=str(rollout["metadata"].get("uid", "")),
         )
+    if state.stage == Stage.SCALING and revision == state.canary_revision and state.cold:
+        return facts.of_attempt(state, Type.CANARY_EMPTIED) if workloads.is_empty(target) else None
     if state.stage == Stage.SCALING and revision == state.canary_revision:
         by_replicas = routers.by_replicas(models.router_name(rollout))
         if workloads.canary_ready(target, by_replicas=by_replicas):

@@ -52,6 +52,12 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         seen = kept | {name for _, names in state.pinned for name in names}
         configs.collect(ctx.kube, ref.namespace, turn.rollout.uid, kept, seen)
         reply = facts.of(state, notice, revision=revision, attempt=attempt)
+        blue_green = spec.blue_green
+        warm = promoting and blue_green is not None and blue_green.scale_down_delay > 0
+        if warm:  # the target's Pods served until now: they stay while traffic moves back
+            assert blue_green is not None
+            elapsed = facts.of(state, Type.SCALEDOWN_ELAPSED, revision=revision, attempt=attempt)
+            ctx.timers.schedule(ctx.now() + blue_green.scale_down_delay, elapsed)
         current = configs.revision(ctx.kube, target)
         if current != revision:
             reply = facts.of(state, Type.REVISION_DETECTED, revision=current, attempt=attempt)
@@ -65,6 +71,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
                 weight=0,
                 routes=(),
                 pinned=pinned,
+                scaled_down=not warm,
                 step=len(spec.steps) if promoting else 0,
                 pause_until=0.0,
                 reason="RolloutCompleted" if promoting else "Initialized",

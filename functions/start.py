@@ -3,9 +3,12 @@
 The target (the canary) is scaled up to the primary's replicas with no traffic (without a
 traffic router: to none, its steps' weights scale it), and a timer is set for
 ``progressDeadlineSeconds``: if the canary is not ready by then, ``abort`` ends it.
-A revision equal to the stable one is a no-op at rest, and a fast rollback mid-rollout (traffic
-back to the primary, canary scaled down). A revision already being rolled out is a no-op. A
-person's ``retry.requested`` restarts an aborted rollout of the same revision from step 0.
+A revision that changed only the data of the ConfigMaps or Secrets of a canary still running
+restarts it cold: scaled to zero first (``canary.emptied`` follows), so no Pod keeps the old
+data. A revision equal to the stable one is a no-op at rest, and a fast rollback mid-rollout
+(traffic back to the primary, canary scaled down). A revision already being rolled out is a
+no-op. A person's ``retry.requested`` restarts an aborted rollout of the same revision from
+step 0.
 Analyses of the attempt being replaced are ended.
 """
 
@@ -26,9 +29,14 @@ DETECTED = Expect(stages=frozenset(Stage) - {Stage.INITIALIZING, Stage.INVALID})
 RETRY = Expect(stages=frozenset({Stage.ABORTED}), refusal="only an aborted rollout can be retried")
 
 
+EMPTIED = Expect(stages=frozenset({Stage.SCALING}), attempt=True)
+
+
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if event.get_type() == Type.RETRY_REQUESTED:
         return transitions.run_command(ctx, event, _retry, RETRY)
+    if event.get_type() == Type.CANARY_EMPTIED:
+        return transitions.run(ctx, event, _emptied, EMPTIED)
     revision = events.ext(event, Ext.REVISION)
     if not revision:
         raise events.MalformedEvent("revision.detected needs the revision extension")
@@ -54,6 +62,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
                     weight=0,
                     routes=(),
                     pause_until=0.0,
+                    scaled_down=True,
                     reason="RolledBack",
                     message=message,
                 ),
@@ -69,6 +78,15 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         return Outcome(new, reply=reply, note=message)
 
     return transitions.run(ctx, event, detected, DETECTED)
+
+
+def _emptied(turn: Turn) -> Outcome | None:
+    """A cold restart's canary has no Pods left: it scales up, each Pod with the new data."""
+    state = turn.state
+    if not state.cold:
+        return None
+    message = f"canary {state.canary_revision}: restarted with its new configuration; scaling up"
+    return Outcome(state.with_(cold=False, message=message), note=message)
 
 
 def _replaced(ctx: Context, state: RolloutState, rollout: Rollout) -> RolloutState:

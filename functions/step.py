@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import facts, models, moves, transitions, workloads
+from shared import facts, models, moves, transitions
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -37,7 +37,7 @@ def _decide(turn: Turn) -> Outcome | None:
     label = spec.step_label(index)
     done = facts.of_attempt(state, Type.STEP_COMPLETED, step=index)
     if isinstance(step, models.SetWeight):
-        if not _switchable(turn, index):
+        if not moves.switchable(ctx, turn.rollout, index):
             return None  # the preview grows to full size first; detect starts the step again
         return moves.set_weight(ctx, state, turn.rollout, index)
     if isinstance(step, models.ROUTE_STEPS):
@@ -83,16 +83,3 @@ def _decide(turn: Turn) -> Outcome | None:
     ctx.timers.schedule(until, facts.of_attempt(state, Type.PAUSE_EXPIRED, step=index))
     message = f"{label}: paused for {step.duration:g}s"
     return Outcome(state.paused(now, "PausedByStep", message, until=until), note=message)
-
-
-def _switchable(turn: Turn, index: int) -> bool:
-    """Blue/green's switch waits for the preview at full size and ready (with
-    ``previewReplicaCount`` it ran smaller until this step); any other weight moves at once."""
-    blue_green = turn.spec.blue_green
-    if blue_green is None or index != blue_green.switch_step:
-        return True
-    ns, spec = turn.ref.namespace, turn.spec
-    primary = turn.ctx.kube.deployment(ns, spec.primary)
-    target = turn.ctx.kube.deployment(ns, spec.target)
-    want = blue_green.replicas(index, workloads.replicas(primary))
-    return workloads.replicas(target) == want and workloads.is_ready(target)

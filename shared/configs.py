@@ -231,18 +231,31 @@ def _copy(item: Found, name: str, namespace: str) -> Obj:
     return body
 
 
+class NotACopy(kube_errors.ApiError):
+    """An object that is not Ferry's copy holds the name a copy needs: Ferry neither uses nor
+    deletes it."""
+
+
 def ensure(kube: Kube, pinned: Pinned, owner: Obj) -> None:
-    """Make the copies ``pinned`` names, owned by ``owner`` (the Rollout). A copy that exists
-    with other data or another owner (left by a deleted Rollout of the same name) is replaced."""
+    """Make the copies ``pinned`` names, owned by ``owner`` (the Rollout). A copy is trusted
+    only if it holds exactly the data it should (its digest computed again); a copy with other
+    data or another owner (left by a deleted Rollout of the same name) is replaced. An object
+    of that name that is not a copy is left alone: :class:`NotACopy`."""
     uid = owner["metadata"]["uid"]
     for body in pinned.copies:
         meta = body["metadata"]
         plural = PLURALS[body["kind"]]
         current = kube.get("v1", plural, meta["namespace"], meta["name"])
         if current is not None:
+            labels = current["metadata"].get("labels") or {}
+            if labels.get(COPY_LABEL) != "true" or labels.get(MANAGED_BY) != "ferry":
+                raise NotACopy(
+                    409,
+                    f"{body['kind']} {meta['name']} exists and is not Ferry's copy of "
+                    f"{meta['annotations'][COPY_OF]}: rename or delete it",
+                )
             owners = {o.get("uid") for o in current["metadata"].get("ownerReferences") or []}
-            annotations = current["metadata"].get("annotations") or {}
-            if uid in owners and annotations.get(DIGEST) == meta["annotations"][DIGEST]:
+            if uid in owners and digest(current) == meta["annotations"][DIGEST]:
                 continue
             kube.delete("v1", plural, meta["namespace"], meta["name"])
         wanted = {**body, "metadata": {**meta, "ownerReferences": [owner_reference(owner)]}}

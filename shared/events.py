@@ -56,6 +56,9 @@ class Type(StrEnum):
     """A Rollout was deleted: remove what Ferry created, leave the target serving."""
     REVISION_DETECTED = "dev.ferry.revision.detected"
     """The target's pod template (with its config) hashes to a revision Ferry has not seen."""
+    CANARY_EMPTIED = "dev.ferry.canary.emptied"
+    """The canary has no Pods left (a cold restart: its Pods predated the configuration of its
+    revision); it scales up now."""
     CANARY_SCALED = "dev.ferry.canary.scaled"
     """The canary (the target Deployment) finished scaling up: every replica is available at
     the rollout's canary revision."""

@@ -33,6 +33,7 @@ Latest = Callable[[], RolloutState]
 
 LEVELS = (
     "stage",
+    "cold",
     "weight",
     "routes",
     "scaled_down",
@@ -63,9 +64,12 @@ def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int |
     ``stable``; None when it is not the rollout's to say (initializing, invalid, promoting, or
     aborted and still within abortScaleDownDelaySeconds)."""
     if state.stage == Stage.HEALTHY:
-        return 0
+        # after a blue/green promotion the target's Pods stay for scaleDownDelaySeconds
+        return 0 if state.scaled_down or rollout.spec.blue_green is None else None
     if gates.unstarted(state):
         return 0  # the canary starts when the gate opens
+    if state.stage == Stage.SCALING and state.cold:
+        return 0  # a cold restart: no Pod keeps the configuration it started with
     if state.stage in ACTIVE:
         return rollout.canary_replicas(state.step, state.weight, stable)
     if state.stage == Stage.ABORTED and state.scaled_down:
@@ -149,9 +153,9 @@ def primary_source(state: RolloutState) -> str | None:
 def _primary_patch(
     ctx: Context, rollout: Rollout, state: RolloutState, primary: Obj
 ) -> tuple[Obj, configs.Pinned] | None:
-    """The patch that gives the primary the template it should run, with the copies of the
-    ConfigMaps and Secrets that template needs (None: it runs it, or the target no longer runs
-    that revision, so it cannot be known here)."""
+    """The patch that gives the primary the template it should run (empty: it runs it), with
+    the copies of the ConfigMaps and Secrets that template needs (None: the target no longer
+    runs that revision, so it cannot be known here)."""
     spec = rollout.spec
     source = primary_source(state)
     target = ctx.kube.deployment(spec.namespace, spec.target) if source else None
@@ -170,7 +174,7 @@ def _primary_patch(
         revision=pinned.revision,
     )
     patch: Obj = kube.difference(primary, desired)
-    return (patch, pinned) if patch else None
+    return patch, pinned
 
 
 def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
@@ -184,8 +188,8 @@ def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
         if found is None:
             return None
         patch, pinned = found
-        configs.ensure(ctx.kube, pinned, rollout.obj)
-        return patch
+        configs.ensure(ctx.kube, pinned, rollout.obj)  # also a copy deleted by hand
+        return patch or None
 
     if primary_source(latest()):  # else nothing to write: spare the reads
         ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.primary, change)
@@ -222,7 +226,7 @@ def differences(
             found.append(f"the canary runs {workloads.replicas(target)} replicas, not {want}")
         if primary is None:
             found.append(f"{spec.primary} is missing")
-        elif _primary_patch(ctx, rollout, state, primary):
+        elif (pending := _primary_patch(ctx, rollout, state, primary)) and pending[0]:
             found.append(f"{spec.primary} does not run the template it should")
     if target is not None and "services" in aspects:
         for service in rollout.services(target):

@@ -155,6 +155,9 @@ class BlueGreen:
     """The index of the switch (``setWeight: 100``) among the steps."""
     preview_route: bool = False
     """``previewHeaderRoute``: the first step sends requests with the header to the preview."""
+    preview_named: bool = False
+    """``previewService`` was given: the Service may be the user's (Git's), so Ferry sets its
+    selector and ports but never owns or deletes it."""
 
     def replicas(self, step: int, stable: int) -> int:
         """The preview's replicas at step index ``step`` when the stable revision runs
@@ -872,17 +875,16 @@ def _blue_green(
     )
     preview = raw.get("previewService", f"{service}-preview")
     preview = _name(preview, f"{where}.previewService", problems)
-    if preview and preview == service:
-        problems.append(f"{where}.previewService must not be the active Service {service!r}")
+    if preview and preview in (service, f"{service}-primary"):
+        problems.append(
+            f"{where}.previewService must not be the active Service {service!r} or "
+            f"{service}-primary (Ferry's Service of the stable revision)"
+        )
     auto = raw.get("autoPromotionEnabled", True)
     if not isinstance(auto, bool):
         problems.append(f"{where}.autoPromotionEnabled must be true or false, got {auto!r}")
         auto = True
     auto_seconds = _seconds(raw, "autoPromotionSeconds", None, problems)
-    if auto_seconds is not None and not auto:
-        problems.append(
-            f"{where}.autoPromotionSeconds has no effect with autoPromotionEnabled: false"
-        )
     preview_replicas = _seconds(raw, "previewReplicaCount", None, problems)
     if preview_replicas is not None and preview_replicas < 1:
         problems.append(f"{where}.previewReplicaCount must be 1 or more, got {preview_replicas}")
@@ -926,6 +928,7 @@ def _blue_green(
         scale_down_delay=delay,
         switch_step=switch,
         preview_route=route is not None,
+        preview_named="previewService" in raw,
     )
     return blue_green, tuple(steps)
 

@@ -36,6 +36,14 @@ def begin(
     already up (a retry soon after an abort): no change of the target would announce it.
     Behind a closed ``confirm-rollout`` gate, the attempt waits there, its canary unscaled."""
     spec, ref, now = rollout.spec, state.ref, ctx.now()
+    target = ctx.kube.deployment(ref.namespace, spec.target)
+    template = workloads.revision(target) if target is not None else ""
+    cold = bool(  # the same template running with other ConfigMap or Secret data
+        target is not None
+        and workloads.replicas(target) > 0
+        and revision != state.canary_revision
+        and template == state.template
+    )
     new = state.to(
         Stage.SCALING,
         now,
@@ -55,7 +63,13 @@ def begin(
         gate="",
         gates_passed=() if attempt is None else state.gates_passed,
         gate_failures=0,
+        template=template,
+        cold=cold,
     )
+    if cold:
+        new = new.with_(
+            message=f"{message} (restarting the canary: only its configuration changed)"
+        )
     held = gates.hold(new, spec, gates.CONFIRM_ROLLOUT, now)
     if held is not None:
         return held, gates.poll(held, spec, held.gate, now)
@@ -63,9 +77,9 @@ def begin(
     ctx.timers.schedule(now + spec.progress_deadline, facts.of_attempt(new, Type.DEADLINE_EXPIRED))
     primary = ctx.kube.deployment(ref.namespace, spec.primary)
     replicas = rollout.canary_replicas(0, 0, workloads.replicas(primary))
-    target = ctx.kube.deployment(ref.namespace, spec.target)
     ready = (
-        target is not None
+        not cold
+        and target is not None
         and configs.revision(ctx.kube, target) == revision
         and workloads.replicas(target) == replicas
         and workloads.canary_ready(target, by_replicas=rollout.by_replicas)
@@ -130,6 +144,19 @@ def next_step(
         reply=facts.of_attempt(new, Type.STEP_STARTED, step=following),
         note=message,
     )
+
+
+def switchable(ctx: Context, rollout: Rollout, index: int) -> bool:
+    """Whether step ``index`` may move traffic now: blue/green's switch waits for the preview
+    at full size and ready (with ``previewReplicaCount`` it ran smaller until then); any other
+    step moves at once."""
+    spec, blue_green = rollout.spec, rollout.spec.blue_green
+    if blue_green is None or index != blue_green.switch_step:
+        return True
+    primary = ctx.kube.deployment(spec.namespace, spec.primary)
+    target = ctx.kube.deployment(spec.namespace, spec.target)
+    want = blue_green.replicas(index, workloads.replicas(primary))
+    return workloads.replicas(target) == want and workloads.is_ready(target)
 
 
 def set_weight(ctx: Context, state: RolloutState, rollout: Rollout, index: int) -> Outcome:

@@ -58,7 +58,10 @@ def next_events(
         due = [*due, gates.poll(state, spec, gates.ROLLBACK, now)]
     if state.stage == Stage.GATED:
         return [*due, gates.poll(state, spec, state.gate, now), *_outcomes(state)]
-    if state.stage in (Stage.SCALING, Stage.STALLED):
+    if state.stage == Stage.SCALING and state.cold:
+        if workloads.is_empty(target):
+            return [fact(Type.CANARY_EMPTIED, state, canary)]
+    elif state.stage in (Stage.SCALING, Stage.STALLED):
         if workloads.canary_ready(target, by_replicas=rollout.by_replicas):
             return [fact(Type.CANARY_SCALED, state, canary)]
         if state.stage == Stage.SCALING and now >= state.stage_since + spec.progress_deadline:
@@ -83,6 +86,13 @@ def next_events(
         and now >= state.stage_since + spec.abort_scale_down_delay
     ):
         return [fact(Type.SCALEDOWN_ELAPSED, state, canary)]
+    elif (
+        state.stage == Stage.HEALTHY
+        and spec.blue_green is not None
+        and not state.scaled_down
+        and now >= state.stage_since + spec.blue_green.scale_down_delay
+    ):
+        return [fact(Type.SCALEDOWN_ELAPSED, state, state.stable_revision)]
     return due + _outcomes(state)
 
 

@@ -154,6 +154,12 @@ class RolloutState:
     """The header and mirror routes the steps run so far have set, as the indexes of the steps
     that set them (in the order set); in effect while the canary is in progress
     (``shared.levels``)."""
+    template: str = ""
+    """The hash of the canary revision's pod template alone (without its ConfigMaps and
+    Secrets), to tell a revision that changed only their data."""
+    cold: bool = False
+    """The canary's Pods predate its revision (only its ConfigMaps or Secrets changed while it
+    ran): it is scaled to zero before it scales up, so every Pod starts with the new data."""
     pinned: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The stable revisions, newest first, each with the ConfigMaps and Secrets its primary
     template named (``Kind/name``): their copies are kept (``shared.configs``)."""

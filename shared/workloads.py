@@ -83,9 +83,11 @@ def primary(
         "selector": {"matchLabels": primary_labels(target, shared=shared)},
         "template": template,
     }
-    for kept in ("strategy", "minReadySeconds", "revisionHistoryLimit"):
+    for kept in ("strategy", "minReadySeconds"):
         if kept in spec:
             desired_spec[kept] = copy.deepcopy(spec[kept])
+    # its old ReplicaSets mount copies of ConfigMaps and Secrets kept for as many revisions
+    desired_spec["revisionHistoryLimit"] = rollout.revision_history_limit
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -138,9 +140,11 @@ def services(
 
     stable = primary_labels(target, shared=shared)
     if not apex:
+        blue_green = rollout.blue_green
+        owned = blue_green is None or not blue_green.preview_named
         return [
             service(rollout.primary_service, stable, owned=True),
-            service(rollout.canary_service, selector_labels(target), owned=True),
+            service(rollout.canary_service, selector_labels(target), owned=owned),
         ]
     if shared:
         # The apex selects both revisions, and no Service can select the canary's Pods alone
@@ -177,6 +181,22 @@ def canary_ready(target: Obj | None, *, by_replicas: bool) -> bool:
     replica (it was scaled to the stable size before any traffic; a target still at 0 was read
     before that scale landed), without one any size (at weight 0 it runs none)."""
     return is_ready(target, replicas_at_least=0 if by_replicas else 1)
+
+
+def is_empty(deployment: Obj | None) -> bool:
+    """The Deployment was scaled to zero and its controller saw it: no Pod of it is left."""
+    if deployment is None:
+        return True
+    meta, spec, status = (
+        deployment.get("metadata") or {},
+        deployment.get("spec") or {},
+        deployment.get("status") or {},
+    )
+    return bool(
+        int(spec.get("replicas", 1)) == 0
+        and status.get("observedGeneration", 0) >= meta.get("generation", 1)
+        and not status.get("replicas")
+    )
 
 
 def is_ready(deployment: Obj | None, *, replicas_at_least: int = 1) -> bool:

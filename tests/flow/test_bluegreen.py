@@ -227,6 +227,9 @@ def test_argo_example_waits_for_a_promotion_then_switches_all_traffic_at_once(
     done = wait(runtime, Stage.HEALTHY, stable_revision=green, timeout=30)
     assert done.weight == 0 and selector(kube, ACTIVE) == BLUE  # the primary, now green
     assert image(kube, f"{NAME}-primary").endswith(":green")
+    assert deployment(kube, NAME)["spec"]["replicas"] == 2  # kept while traffic moves back
+    drained = wait(runtime, Stage.HEALTHY, scaled_down=True)  # scaleDownDelaySeconds later
+    assert drained.stage_since == done.stage_since
     assert deployment(kube, NAME)["spec"]["replicas"] == 0
     notes = [e.get("note", "") for e in runtime.store.history(REF)]  # type: ignore[union-attr]
     assert any(f"switch: {ACTIVE} sends all traffic to {green}" in n for n in notes)
@@ -384,8 +387,8 @@ def test_a_preview_route_needs_a_router_that_routes_by_header() -> None:
             "previewService must not be the active Service",
         ),
         (
-            {"blueGreen": {"autoPromotionEnabled": False, "autoPromotionSeconds": 5}},
-            "autoPromotionSeconds has no effect",
+            {"blueGreen": {"activeService": "web", "previewService": "web-primary"}},
+            "or web-primary (Ferry's Service of the stable revision)",
         ),
     ],
 )
@@ -419,7 +422,7 @@ def _promoted(runtime: Runtime, kube: Kube) -> tuple[list[dict[str, Any]], list[
     with Recorder(kube, "v1", "services", ACTIVE, namespace=NS) as active:
         set_image(runtime, "green")
         eventually(lambda: state(runtime).stable_revision != first.stable_revision, timeout=30)
-        wait(runtime, Stage.HEALTHY, timeout=30)
+        wait(runtime, Stage.HEALTHY, timeout=30, scaled_down=True)
     assert runtime.store is not None
     selectors = [v["spec"]["selector"] for v in active.versions() if "spec" in v]
     return runtime.store.history(REF), distinct(selectors)
@@ -529,6 +532,7 @@ def test_deletion_mid_switch_hands_the_target_back(runtime: Runtime, kube: Kube)
     assert selector(kube, ACTIVE) == GREEN  # the active Service reaches the target's Pods
     assert deployment(kube, NAME)["spec"]["replicas"] == 2
     assert kube.deployment(NS, f"{NAME}-primary") is None
+    assert selector(kube, PREVIEW) == GREEN  # a previewService named in the spec is the user's
 
 
 def test_a_hand_edit_of_the_active_service_goes_back(runtime: Runtime, kube: Kube) -> None:
@@ -564,3 +568,32 @@ def test_ferry_down_after_the_switch_resumes_and_promotes(tmp_path: Path) -> Non
                 assert sum("sends all traffic to" in n for n in notes) == 1
             versions = [v["spec"]["selector"] for v in active.versions() if "spec" in v]
         assert distinct(versions) == [BLUE, GREEN, BLUE]
+
+
+def test_auto_promotion_seconds_is_ignored_without_auto_promotion_as_in_argo() -> None:
+    rollout = {
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {
+            "targetRef": {"name": "web"},
+            "service": {"name": "web", "port": 80},
+            "strategy": {"blueGreen": {"autoPromotionEnabled": False, "autoPromotionSeconds": 5}},
+        },
+    }
+    assert models.parse(rollout).steps[:2] == (models.Pause(None), models.SetWeight(100))
+
+
+def test_promote_full_still_switches_in_one_write(runtime: Runtime, kube: Kube) -> None:
+    """Argo's `promote --full` skips the analyses and pauses; the traffic still moves at once
+    (never a rolling update of the primary under production traffic)."""
+    spec = {"autoPromotionEnabled": False, "scaleDownDelaySeconds": 60}
+    for doc in yaml.safe_load_all(manifests(spec)):
+        kube.create(doc)
+    wait(runtime, Stage.HEALTHY)
+    with Recorder(kube, "v1", "services", ACTIVE, namespace=NS) as active:
+        set_image(runtime, "green")
+        paused = wait(runtime, Stage.PAUSED, step=0)
+        ferry(runtime, "promote", "--full", NAME)
+        wait(runtime, Stage.HEALTHY, stable_revision=paused.canary_revision, timeout=30)
+        selectors = distinct([v["spec"]["selector"] for v in active.versions() if "spec" in v])
+    assert selectors == [BLUE, GREEN, BLUE]
+    assert image(kube, f"{NAME}-primary").endswith(":green")

@@ -27,7 +27,15 @@ from shared import configs, models
 from shared.events import Type
 from shared.kube import ApiError, Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo, bind_reader, eventually, post_to, settle
+from tests.flow.conftest import (
+    Demo,
+    Recorder,
+    bind_reader,
+    distinct,
+    eventually,
+    post_to,
+    settle,
+)
 
 CONFIG = "podinfo-config"
 SECRET = "podinfo-secret"
@@ -354,3 +362,41 @@ def test_the_examples_walkthrough_rolls_a_configmap_out_and_back(runtime: Runtim
 
 def podinfo_state(runtime: Runtime, stage: Stage, **fields: Any) -> Any:
     return Demo(runtime, Kube(runtime.sim.api_client())).wait(stage, **fields)  # type: ignore[union-attr]
+
+
+def test_a_configmap_change_while_its_canary_runs_restarts_the_canary_cold(
+    podinfo: Demo, kube: Kube
+) -> None:
+    """The canary's Pods read their env when they start: a new ConfigMap revision while they
+    run must not be judged on them. They are all replaced before the canary takes traffic."""
+    _configmap(kube, {"greeting": "hello"})
+    _create(podinfo)
+    podinfo.wait(Stage.HEALTHY)
+    _configmap(kube, {"greeting": "hola"})
+    first = podinfo.wait(Stage.PAUSED, step=1)
+    with Recorder(kube, "apps/v1", "deployments", demo.NAME) as target:
+        _configmap(kube, {"greeting": "bonjour"})  # same template, other data
+        second = podinfo.wait(Stage.PAUSED, step=1, attempt=first.attempt + 1)
+        sizes = distinct([v["spec"]["replicas"] for v in target.versions() if "spec" in v])
+    assert second.canary_revision != first.canary_revision
+    assert sizes == [2, 0, 2]  # emptied, then scaled up: every Pod started with "bonjour"
+    notes = [e.get("note", "") for e in podinfo.history()]
+    assert any("restarted with its new configuration" in n for n in notes)
+    assert not second.cold and podinfo.weight() == 20
+
+
+def test_a_retry_of_the_same_revision_does_not_restart_cold(podinfo: Demo, kube: Kube) -> None:
+    _configmap(kube, {"greeting": "hello"})
+    kept = {"steps": STEPS, "abortScaleDownDelaySeconds": 0}  # the aborted canary keeps running
+    _create(podinfo, strategy={"canary": kept})
+    podinfo.wait(Stage.HEALTHY)
+    _configmap(kube, {"greeting": "hola"})
+    podinfo.wait(Stage.PAUSED, step=1)
+    podinfo.command("abort")
+    podinfo.wait(Stage.ABORTED)
+    podinfo.command("retry")
+    retried = podinfo.wait(Stage.PAUSED, step=1)
+    assert not retried.cold
+    assert all(
+        "restarted with its new configuration" not in e.get("note", "") for e in podinfo.history()
+    )
