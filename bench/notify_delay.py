@@ -108,7 +108,9 @@ def run(rounds: int) -> dict[str, Any]:
                     demo.NAME,
                     {"spec": {"template": {"spec": patch}}},
                 )
-                revision = configs.revision(kube, kube.deployment(demo.NAMESPACE, demo.NAME) or {})
+                revision = configs.revision(
+                    kube, kube.deployment(demo.NAMESPACE, demo.NAME) or {}, None
+                )
                 wait(
                     lambda revision=revision: (
                         store.load(ref).stage == Stage.HEALTHY

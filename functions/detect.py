@@ -20,7 +20,18 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import commands, configs, events, facts, levels, models, rollouts, routers, workloads
+from shared import (
+    commands,
+    configs,
+    events,
+    facts,
+    levels,
+    models,
+    revisions,
+    rollouts,
+    routers,
+    workloads,
+)
 from shared.analysis import model, providers, runs
 from shared.analysis.providers import job as job_provider
 from shared.context import Context
@@ -136,7 +147,7 @@ def _config(ctx: Context, ref: Obj) -> CloudEvent | None:
         state = ctx.store.load(RolloutRef(namespace, rollout["metadata"]["name"]))
         if state.uid and state.uid != rollout["metadata"].get("uid"):
             continue  # left by a deleted Rollout of that name: its own events start it afresh
-        reply = target_changed(state, target, rollout, configs.revision(ctx.kube, target))
+        reply = target_changed(state, target, rollout, revisions.of(ctx, target))
         if reply is not None:
             return reply
     return None
@@ -218,7 +229,10 @@ def _deployment(
             reply = primary_ready(state, deployment)
         else:
             reply = target_changed(
-                state, deployment, rollout, configs.revision(ctx.kube, deployment)
+                state,
+                deployment,
+                rollout,
+                revisions.of(ctx, deployment),
             )
         if reply is None and _spec_changed(deployment):
             reply = _drift(ctx, state, source_key, frozenset({"workloads"}))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import configs, events, facts, transitions, workloads
+from shared import configs, events, facts, revisions, transitions, workloads
 from shared.context import Context
 from shared.events import Type
 from shared.outcomes import Expect, Outcome, Turn
@@ -58,7 +58,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
             assert blue_green is not None
             elapsed = facts.of(state, Type.SCALEDOWN_ELAPSED, revision=revision, attempt=attempt)
             ctx.timers.schedule(ctx.now() + blue_green.scale_down_delay, elapsed)
-        current = configs.revision(ctx.kube, target)
+        current = revisions.of(ctx, target)
         if current != revision:
             reply = facts.of(state, Type.REVISION_DETECTED, revision=current, attempt=attempt)
         return Outcome(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import configs, facts, models, rollouts, transitions, workloads
+from shared import facts, models, revisions, rollouts, transitions, workloads
 from shared.context import Context
 from shared.events import RolloutRef, Type
 from shared.outcomes import Outcome, Turn
@@ -68,8 +68,8 @@ def _decide(turn: Turn) -> Outcome | None:
     pinned = None
     if primary is None:
         replicas = max(workloads.replicas(target), 1)
-        pinned = configs.plan(ctx.kube, rollout.spec.name, target)
-        configs.ensure(ctx.kube, pinned, rollout.obj)
+        pinned = revisions.plan(ctx, rollout.spec.name, target)
+        revisions.pin(ctx, pinned, rollout.obj)
         primary = ctx.kube.create(
             workloads.primary(
                 rollout.spec,
@@ -83,7 +83,7 @@ def _decide(turn: Turn) -> Outcome | None:
         )
         verb = "created"
     stable = workloads.primary_revision(primary) or (
-        pinned.revision if pinned else configs.revision(ctx.kube, target)
+        pinned.revision if pinned else revisions.of(ctx, target)
     )
     reply = None
     if workloads.is_ready(primary):

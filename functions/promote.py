@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import configs, facts, transitions, workloads
+from shared import facts, revisions, transitions, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -30,7 +30,7 @@ def _decide(turn: Turn) -> Outcome | None:
     if state.step < len(spec.steps):
         return None
     target = ctx.kube.deployment(ref.namespace, spec.target)
-    if target is None or configs.revision(ctx.kube, target) != revision:
+    if target is None or revisions.of(ctx, target) != revision:
         return None  # a newer revision is on its way and restarts the rollout
     primary = ctx.kube.deployment(ref.namespace, spec.primary)  # takes the template once
     reply = None  # committed (shared.levels); a retry may find it done already

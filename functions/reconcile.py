@@ -17,12 +17,12 @@ import logging
 from cloudevents.core.v1.event import CloudEvent
 
 from shared import (
-    configs,
     events,
     kube,
     levels,
     models,
     progress,
+    revisions,
     rollouts,
     routers,
     sink,
@@ -111,7 +111,7 @@ def plan(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
     target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
     if target is not None and state.stage not in (Stage.INITIALIZING,):
         expected = state.stable_revision if state.stage == Stage.HEALTHY else state.canary_revision
-        if state.stage == Stage.PROMOTING or configs.revision(ctx.kube, target) == expected:
+        if state.stage == Stage.PROMOTING or revisions.of(ctx, target) == expected:
             levels.converge(ctx, rollout, drift=True)  # what was changed by hand goes back
     return progress.next_events(ctx, state, rollout, fresh=fresh)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import configs, events, facts, moves, transitions
+from shared import events, facts, moves, revisions, transitions
 from shared.analysis import runs
 from shared.commands import Command
 from shared.context import Context
@@ -46,7 +46,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         if rollout.deleting:
             return None
         target = ctx.kube.deployment(state.namespace, spec.target)
-        if target is None or configs.revision(ctx.kube, target) != revision:
+        if target is None or revisions.of(ctx, target) != revision:
             return None  # the target moved on; the event for its newer revision follows
         if revision == state.stable_revision:
             if state.stage == Stage.HEALTHY:
@@ -99,7 +99,7 @@ def _replaced(ctx: Context, state: RolloutState, rollout: Rollout) -> RolloutSta
 def _retry(turn: Turn, command: Command) -> Outcome:
     ctx, state = turn.ctx, turn.state
     target = ctx.kube.deployment(state.namespace, turn.spec.target)
-    if target is None or configs.revision(ctx.kube, target) != state.canary_revision:
+    if target is None or revisions.of(ctx, target) != state.canary_revision:
         return command.ignored(
             state, "the target changed since the abort; its new revision starts by itself"
         )

@@ -284,7 +284,7 @@ def run(router: str = "nginx", *, strategy: str = "canary") -> int:
         )
         target = kube.deployment(NAMESPACE, NAME)
         assert target is not None
-        new_revision = configs.revision(kube, target)
+        new_revision = configs.revision(kube, target, None)
         timeline.say(f"changed the image to podinfo:6.1.0 (revision {first} -> {new_revision})")
         done = wait_for(
             timeline,

@@ -17,14 +17,17 @@ missing (its creation is a new revision) and is not copied: the Pods behave as K
 for a missing (or ``optional``) reference.
 
 Secret data is read here to be hashed and copied and goes nowhere else: only digests and names
-leave this module (a :class:`Pinned` keeps the copies' bodies out of its ``repr``). Nothing here
-decides a transition or touches Redis.
+leave this module (a :class:`Pinned` keeps the copies' bodies out of its ``repr``), and a
+Secret's digest is an HMAC under the installation's key (``StateStore.config_key``), so a
+revision or a copy's name cannot confirm a guess of its value. Nothing here decides a
+transition or touches Redis (the key is handed in).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -136,17 +139,26 @@ def rewrite(template: Obj, names: Mapping[Ref, str]) -> Obj:
     return out
 
 
-def digest(obj: Obj) -> str:
-    """The digest of what a ConfigMap or Secret gives a Pod: its data (and a Secret's type)."""
+class NeedsKey(Exception):
+    """A Secret's digest was asked for without the installation's key (``kubectl ferry``
+    cannot compute such a revision: it reads what Ferry published instead)."""
+
+
+def digest(obj: Obj, key: bytes | None) -> str:
+    """The digest of what a ConfigMap or Secret gives a Pod: its data (and a Secret's type);
+    for a Secret an HMAC under ``key``."""
     content = {k: obj.get(k) or {} for k in ("data", "binaryData")}
-    if obj.get("kind") == SECRET:
-        content["type"] = obj.get("type") or "Opaque"
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    if obj.get("kind") != SECRET:
+        return hashlib.sha256(canonical.encode()).hexdigest()
+    if key is None:
+        raise NeedsKey("a Secret's digest needs the installation's key")
+    typed = json.dumps([obj.get("type") or "Opaque", canonical], separators=(",", ":"))
+    return hmac.new(key, typed.encode(), hashlib.sha256).hexdigest()
 
 
-def read(kube: Kube, namespace: str, template: Obj) -> list[Found]:
-    """Each object ``template`` references, as it is now."""
+def read(kube: Kube, namespace: str, template: Obj, key: bytes | None) -> list[Found]:
+    """Each object ``template`` references, as it is now (Secrets' digests under ``key``)."""
     found = []
     for ref in references(template):
         try:
@@ -163,7 +175,7 @@ def read(kube: Kube, namespace: str, template: Obj) -> list[Found]:
         ):
             found.append(Found(ref, "", tracked=False))
         else:
-            found.append(Found(ref, digest(obj), tracked=True, obj=obj))
+            found.append(Found(ref, digest(obj, key), tracked=True, obj=obj))
     return found
 
 
@@ -178,10 +190,13 @@ def _template(target: Obj) -> Obj:
     return template if isinstance(template, dict) else {}
 
 
-def revision(kube: Kube, target: Obj) -> str:
-    """The revision of a Deployment: its pod template and the data of what it references."""
+def revision(kube: Kube, target: Obj, key: bytes | None) -> str:
+    """The revision of a Deployment: its pod template and the data of what it references
+    (``key``: the installation's, ``StateStore.config_key``; None raises :class:`NeedsKey`
+    when a Secret is part of it)."""
     namespace = str(target["metadata"].get("namespace", ""))
-    return workloads.revision(target, fingerprint(read(kube, namespace, _template(target))))
+    found = read(kube, namespace, _template(target), key)
+    return workloads.revision(target, fingerprint(found))
 
 
 def copy_name(rollout: str, ref: Ref, data_digest: str) -> str:
@@ -192,12 +207,12 @@ def copy_name(rollout: str, ref: Ref, data_digest: str) -> str:
     return f"{stem}-{suffix}"
 
 
-def plan(kube: Kube, rollout: str, target: Obj) -> Pinned:
+def plan(kube: Kube, rollout: str, target: Obj, key: bytes) -> Pinned:
     """The revision of ``target`` and the template the primary runs for it (reads only; the
     copies are made by :func:`ensure`)."""
     namespace = str(target["metadata"].get("namespace", ""))
     template = _template(target)
-    found = read(kube, namespace, template)
+    found = read(kube, namespace, template, key)
     names, copies = {}, []
     for item in found:
         if item.obj is None:
@@ -236,7 +251,7 @@ class NotACopy(kube_errors.ApiError):
     deletes it."""
 
 
-def ensure(kube: Kube, pinned: Pinned, owner: Obj) -> None:
+def ensure(kube: Kube, pinned: Pinned, owner: Obj, key: bytes) -> None:
     """Make the copies ``pinned`` names, owned by ``owner`` (the Rollout). A copy is trusted
     only if it holds exactly the data it should (its digest computed again); a copy with other
     data or another owner (left by a deleted Rollout of the same name) is replaced. An object
@@ -255,7 +270,7 @@ def ensure(kube: Kube, pinned: Pinned, owner: Obj) -> None:
                     f"{meta['annotations'][COPY_OF]}: rename or delete it",
                 )
             owners = {o.get("uid") for o in current["metadata"].get("ownerReferences") or []}
-            if uid in owners and digest(current) == meta["annotations"][DIGEST]:
+            if uid in owners and digest(current, key) == meta["annotations"][DIGEST]:
                 continue
             kube.delete("v1", plural, meta["namespace"], meta["name"])
         wanted = {**body, "metadata": {**meta, "ownerReferences": [owner_reference(owner)]}}

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from shared import configs, gates, kube, models, routers, workloads
+from shared import configs, gates, kube, models, revisions, routers, workloads
 from shared.context import Context
 from shared.events import RolloutRef
 from shared.rollouts import Rollout
@@ -161,7 +161,7 @@ def _primary_patch(
     target = ctx.kube.deployment(spec.namespace, spec.target) if source else None
     if target is None:
         return None
-    pinned = configs.plan(ctx.kube, spec.name, target)
+    pinned = revisions.plan(ctx, spec.name, target)
     if pinned.revision != source:
         return None
     desired = workloads.primary(
@@ -188,7 +188,7 @@ def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
         if found is None:
             return None
         patch, pinned = found
-        configs.ensure(ctx.kube, pinned, rollout.obj)  # also a copy deleted by hand
+        revisions.pin(ctx, pinned, rollout.obj)  # also one deleted
         return patch or None
 
     if primary_source(latest()):  # else nothing to write: spare the reads

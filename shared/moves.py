@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import configs, facts, gates, models, workloads
+from shared import facts, gates, models, revisions, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -80,7 +80,7 @@ def begin(
     ready = (
         not cold
         and target is not None
-        and configs.revision(ctx.kube, target) == revision
+        and revisions.of(ctx, target) == revision
         and workloads.replicas(target) == replicas
         and workloads.canary_ready(target, by_replicas=rollout.by_replicas)
     )

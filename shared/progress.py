@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import configs, events, facts, gates, models, workloads
+from shared import events, facts, gates, models, revisions, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
@@ -48,7 +48,7 @@ def next_events(
         return []
     if target is None:
         return due
-    revision = configs.revision(ctx.kube, target)
+    revision = revisions.of(ctx, target)
     expected = state.stable_revision if state.stage == Stage.HEALTHY else state.canary_revision
     if state.stage != Stage.PROMOTING and revision != expected:
         return [fact(Type.REVISION_DETECTED, state, revision)]

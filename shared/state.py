@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -53,6 +54,9 @@ class Keys:
     got to (the tick wakes the notifier when the history is newer)."""
     delivery = "ferry:delivery:{sender}:{id}"
     """A webhook delivery already received (kept for its sender's replay window)."""
+    config_key = "ferry:config-key"
+    """The installation's HMAC key for the digests of Secret data (``shared.configs``), made
+    once: a revision or a copy's name never lets anyone confirm a guess of a Secret's value."""
     notify_lease = "ferry:{{{ns}/{name}}}:notify-lease"
     """Who is sending the rollout's notifications right now (one sender at a time)."""
 
@@ -304,6 +308,7 @@ class StateStore:
         self._commit = client.register_script(_COMMIT)
         self._release = client.register_script(_RELEASE)
         self._note = client.register_script(_NOTE)
+        self._config_key: bytes | None = None
 
     @classmethod
     def from_url(cls, url: str) -> StateStore:
@@ -492,6 +497,16 @@ class StateStore:
     def release_notifications(self, ref: RolloutRef, holder: str) -> None:
         """Give the lease back if ``holder`` still has it (it may have expired and moved)."""
         self._release(keys=[Keys.of(Keys.notify_lease, ref)], args=[holder])
+
+    def config_key(self) -> bytes:
+        """The installation's key for digests of Secret data (made by the first caller)."""
+        if self._config_key is None:
+            self.redis.set(Keys.config_key, secrets.token_bytes(32), nx=True)
+            value = self.redis.get(Keys.config_key)
+            if not isinstance(value, bytes):
+                raise redis.RedisError("the config key could not be read back")
+            self._config_key = value
+        return self._config_key
 
     def first_delivery(self, sender: str, delivery_id: str, seconds: float) -> bool:
         """Remember a webhook delivery for ``seconds``; False when it was received before (a

@@ -419,7 +419,7 @@ def test_status_waits_until_ferry_has_seen_the_targets_revision(
     _plain_rollout(kube_)
     target = kube_.deployment("default", demo.NAME)
     assert target is not None
-    stable = configs.revision(kube_, target)
+    stable = configs.revision(kube_, target, None)
     healthy = {
         "phase": "Healthy",
         "observedGeneration": 1,

@@ -148,14 +148,26 @@ def rollout(session: Session, name: str, namespace: str | None = None) -> Obj:
 
 def target_revision(session: Session, obj: Obj) -> str | None:
     """The revision of the Rollout's target as it is now (None if it has none), computed as
-    Ferry computes it, so it can be compared with what Ferry has seen."""
+    Ferry computes it, so it can be compared with what Ferry has seen. Where it cannot be
+    computed here (a Secret's digest needs the installation's key; a ConfigMap this person may
+    not read), what Ferry published (``status.currentPodHash``) is taken as it is."""
     name = ((obj.get("spec") or {}).get("targetRef") or {}).get("name")
     if not name:
         return None
     ns = obj["metadata"].get("namespace") or session.namespace
     with session.doing("get", "deployments", ns):
         target = session.kube.deployment(ns, str(name))
-    return None if target is None else configs.revision(session.kube, target)
+    if target is None:
+        return None
+    try:
+        return configs.revision(session.kube, target, None)
+    except configs.NeedsKey:
+        pass
+    except ApiError as exc:
+        if exc.status != 403:
+            raise
+    published = (obj.get("status") or {}).get("currentPodHash")
+    return str(published) if published else None
 
 
 def rollouts(session: Session, *, all_namespaces: bool = False) -> list[Obj]:

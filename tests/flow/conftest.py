@@ -211,7 +211,7 @@ class Demo:
         )
         target = self.kube.deployment(demo.NAMESPACE, demo.NAME)
         assert target is not None
-        return configs.revision(self.kube, target)
+        return configs.revision(self.kube, target, self.store.config_key())
 
     def weight(self) -> int | None:
         ingress = self.kube.get(

@@ -70,7 +70,7 @@ def test_initialization_puts_primary_services_and_canary_ingress_in_place(
     assert target is not None and primary is not None and rollout is not None
 
     # the primary: the target's template, selector labels suffixed with -primary
-    assert state.stable_revision == configs.revision(kube, target)
+    assert state.stable_revision == configs.revision(kube, target, None)
     assert primary["spec"]["selector"]["matchLabels"] == {"app": "podinfo-primary"}
     template = primary["spec"]["template"]
     assert template["metadata"]["labels"]["app"] == "podinfo-primary"
@@ -248,7 +248,7 @@ def test_a_change_that_keeps_the_pod_template_starts_nothing(podinfo: Demo, kube
         {"metadata": {"annotations": {"team": "payments"}, "labels": {"tier": "web"}}},
     )
     changed = kube.deployment(demo.NAMESPACE, demo.NAME)
-    assert changed is not None and configs.revision(kube, changed) == before.stable_revision
+    assert changed is not None and configs.revision(kube, changed, None) == before.stable_revision
 
     def detected() -> bool:
         records = podinfo.runtime.broker.deliveries()[deliveries:]  # type: ignore[union-attr]

@@ -194,6 +194,7 @@ def test_secrets_are_tracked_only_where_the_namespace_lets_ferry_read_them(
 ) -> None:
     for account in ("ferry-detect", "ferry-rollout", "ferry-analysis"):
         bind_reader(kube, f"ferry-config-secrets-{account}", "ferry-config-secrets", account)
+    bind_reader(kube, "ferry-config-secret-copies", "ferry-config-secret-copies", "ferry-rollout")
     _configmap(kube, {"greeting": "hello"})
     _secret(kube, b"first-s3cret-value")
     _create(podinfo, secret=True)

@@ -177,7 +177,7 @@ def test_reverting_the_target_mid_rollout_goes_back_to_healthy_at_once(
     kube.merge_patch(
         "apps/v1", "deployments", demo.NAMESPACE, demo.NAME, {"spec": {"template": template}}
     )
-    assert configs.revision(kube, _target(kube)) == stable
+    assert configs.revision(kube, _target(kube), None) == stable
     state = podinfo.wait(Stage.HEALTHY, reason="RolledBack")
     assert state.stable_revision == stable and state.canary_revision == ""
     assert state.weight == 0
@@ -240,7 +240,7 @@ def test_a_spec_only_ferry_refuses_touches_nothing_until_it_is_fixed(
         {"spec": {"service": {"targetPort": 9898}}},
     )
     healthy = podinfo.wait(Stage.HEALTHY)
-    assert healthy.stable_revision == configs.revision(kube, _target(kube))
+    assert healthy.stable_revision == configs.revision(kube, _target(kube), None)
     assert _primary(kube) is not None and podinfo.weight() == 0
     service_obj = kube.get("v1", "services", demo.NAMESPACE, demo.NAME)
     assert service_obj is not None and service_obj["spec"]["ports"][0]["targetPort"] == 9898

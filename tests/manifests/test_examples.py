@@ -48,3 +48,18 @@ def test_the_gates_example_shows_the_hook_types() -> None:
     (rollout,) = ferry_objects(KNATIVE / "examples" / "gates.yaml")
     shown = {h.type for h in models.parse(rollout).hooks}
     assert shown == set(models.HOOK_TYPES) - {"confirm-traffic-increase"}
+
+
+def test_a_service_name_is_required_unless_blue_green_names_its_active_service() -> None:
+    schema = structure.schema_for_version(CRDS["Rollout"], "v1alpha1")
+    assert schema is not None
+    (blue_green,) = [o for o in ferry_objects(KNATIVE / "examples" / "bluegreen.yaml")]
+    assert "name" not in blue_green["spec"]["service"]
+    assert rules.check(copy.deepcopy(blue_green), schema) == []
+    unnamed = copy.deepcopy(blue_green)
+    del unnamed["spec"]["strategy"]["blueGreen"]["activeService"]
+    (refused,) = rules.check(unnamed, schema)
+    assert "spec.service.name is required" in str(refused)
+    (canary,) = ferry_objects(KNATIVE / "examples" / "rollout.yaml")
+    del canary["spec"]["service"]["name"]
+    assert rules.check(canary, schema) != []

@@ -134,7 +134,7 @@ def test_a_misspelled_top_level_trigger_field_passes_the_real_schema(
 
 
 def test_missing_required_fields_are_rejected(cluster: DynamicClient, scratch: str) -> None:
-    (source,) = _of_kind(_manifest("sources.yaml"), "ApiServerSource")
+    source, _ = _of_kind(_manifest("sources.yaml"), "ApiServerSource")
     source["metadata"] = {"name": "no-resources"}
     del source["spec"]["resources"]
     status, body = _rejection(cluster, source, scratch)

@@ -192,12 +192,17 @@ def test_timer_worker_runs_rq_with_scheduler_and_no_kubernetes_identity() -> Non
 def test_sources_send_only_routed_types_to_the_broker() -> None:
     routed = {t for types in ROUTES.values() for t in types}
     docs = _manifest("sources.yaml")
-    (api_source,) = _of_kind(docs, "ApiServerSource")
+    api_source, configs_source = _of_kind(docs, "ApiServerSource")
     (ping,) = _of_kind(docs, "PingSource")
     assert api_source["spec"]["mode"] == "Resource"
     assert {Type.RESOURCE_ADDED, Type.RESOURCE_UPDATED, Type.RESOURCE_DELETED} <= routed
+    # ConfigMaps as references only: their data never travels through the Broker
+    assert configs_source["spec"]["mode"] == "Reference"
+    assert configs_source["spec"]["resources"] == [{"apiVersion": "v1", "kind": "ConfigMap"}]
+    assert configs_source["spec"]["namespaceSelector"] == {}
+    assert {Type.REFERENCE_ADDED, Type.REFERENCE_UPDATED, Type.REFERENCE_DELETED} <= routed
     assert Type.TICK in routed
-    for source in (api_source, ping):
+    for source in (api_source, configs_source, ping):
         assert source["spec"]["sink"]["ref"] == BROKER_REF
     assert api_source["spec"]["namespaceSelector"] == {}, "an empty selector: all namespaces"
     assert {(r["apiVersion"], r["kind"]) for r in api_source["spec"]["resources"]} == {

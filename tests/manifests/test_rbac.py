@@ -89,15 +89,18 @@ def test_roles_grant_no_wildcards() -> None:
             assert "*" not in (group, resource, verb), role["metadata"]["name"]
 
 
-def test_source_role_is_exactly_what_the_apiserversource_watches() -> None:
-    (api_source,) = _of_kind(_manifest("sources.yaml"), "ApiServerSource")
+def test_source_role_is_exactly_what_the_apiserversources_watch() -> None:
+    sources = _of_kind(_manifest("sources.yaml"), "ApiServerSource")
     roles = _by_name(_of_kind(_manifest("rbac.yaml"), "ClusterRole"))
     wanted = {
         (r["apiVersion"].rpartition("/")[0], _plural(r["kind"]), verb)
-        for r in api_source["spec"]["resources"]
+        for source in sources
+        for r in source["spec"]["resources"]
         for verb in ("get", "list", "watch")
     }
-    assert _grants(roles[api_source["spec"]["serviceAccountName"]]) == wanted
+    accounts = {source["spec"]["serviceAccountName"] for source in sources}
+    assert accounts == {"ferry-source"}
+    assert _grants(roles["ferry-source"]) == wanted
 
 
 def test_no_bound_role_reads_secrets_and_the_reader_is_left_to_namespaces() -> None:
@@ -106,9 +109,17 @@ def test_no_bound_role_reads_secrets_and_the_reader_is_left_to_namespaces() -> N
     bound = {b["roleRef"]["name"] for b in _of_kind(rbac, "ClusterRoleBinding")}
     for name in bound:
         assert not {g for g in _grants(roles[name]) if g[1] == "secrets"}, name
-    for reader in ("ferry-analysis-secret-reader", "ferry-notify-secret-reader"):
+    for reader in (
+        "ferry-analysis-secret-reader",
+        "ferry-notify-secret-reader",
+        "ferry-config-secrets",
+    ):
         assert reader not in bound
         assert _grants(roles[reader]) == {("", "secrets", "get")}
+    assert "ferry-config-secret-copies" not in bound
+    assert _grants(roles["ferry-config-secret-copies"]) == {
+        ("", "secrets", verb) for verb in ("list", "create", "delete")
+    }
     assert roles["ferry-notify-secret-reader"]["rules"][0]["resourceNames"] == [
         "ferry-notifications-secret"
     ]
@@ -123,6 +134,8 @@ def test_no_bound_role_reads_secrets_and_the_reader_is_left_to_namespaces() -> N
         "ferry-deadletter",
         "ferry-source",
         "ferry-rollout-operator",
+        "ferry-config-secrets",
+        "ferry-config-secret-copies",
     }
 
 

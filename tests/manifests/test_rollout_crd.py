@@ -53,6 +53,8 @@ def test_rollout_crd_names_and_version() -> None:
         ("Phase", ".status.phase"),
         ("Step", ".status.currentStepIndex"),
         ("Weight", ".status.canaryWeight"),
+        ("Active", ".status.blueGreen.activeRevision"),
+        ("Preview", ".status.blueGreen.previewRevision"),
         ("Age", ".metadata.creationTimestamp"),
     ]
 
@@ -83,6 +85,9 @@ def test_rollout_schema_defaults_are_valid() -> None:
         ".spec.progressDeadlineSeconds",
         ".spec.progressDeadlineAbort",
         ".spec.strategy.canary.abortScaleDownDelaySeconds",
+        ".spec.strategy.blueGreen.abortScaleDownDelaySeconds",
+        ".spec.strategy.blueGreen.scaleDownDelaySeconds",
+        ".spec.revisionHistoryLimit",
     }
     for path, node in defaults:
         assert schemas.validate(node["default"], node) == [], path

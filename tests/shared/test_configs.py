@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -83,12 +85,25 @@ def test_rewrite_names_the_copies_everywhere_and_leaves_the_rest() -> None:
 def test_a_digest_is_the_data_only() -> None:
     one = {"kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}}
     relabelled = {**one, "metadata": {"name": "b", "annotations": {"y": "2"}}}
-    assert configs.digest(one) == configs.digest(relabelled)
-    assert configs.digest(one) != configs.digest({**one, "data": {"k": "w"}})
-    assert configs.digest(one) != configs.digest({**one, "binaryData": {"k": "dg=="}})
+    assert configs.digest(one, None) == configs.digest(relabelled, None)
+    assert configs.digest(one, None) != configs.digest({**one, "data": {"k": "w"}}, None)
+    assert configs.digest(one, None) != configs.digest({**one, "binaryData": {"k": "dg=="}}, None)
     secret = {"kind": "Secret", "data": {"k": "dg=="}}
-    assert configs.digest(secret) == configs.digest({**secret, "type": "Opaque"})
-    assert configs.digest(secret) != configs.digest({**secret, "type": "kubernetes.io/tls"})
+    key = b"k" * 32
+    assert configs.digest(secret, key) == configs.digest({**secret, "type": "Opaque"}, key)
+    assert configs.digest(secret, key) != configs.digest(
+        {**secret, "type": "kubernetes.io/tls"}, key
+    )
+
+
+def test_a_secret_digest_is_keyed_so_it_cannot_confirm_a_guess() -> None:
+    secret = {"kind": "Secret", "data": {"password": "aHVudGVyMg=="}}
+    one, other = configs.digest(secret, b"a" * 32), configs.digest(secret, b"b" * 32)
+    assert one != other
+    guess = json.dumps({"binaryData": {}, "data": secret["data"]}, sort_keys=True).encode()
+    assert hashlib.sha256(guess).hexdigest() not in (one, other)
+    with pytest.raises(configs.NeedsKey):
+        configs.digest(secret, None)
 
 
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
