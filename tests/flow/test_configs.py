@@ -22,6 +22,7 @@ import pytest
 from cloudevents.core.v1.event import CloudEvent
 
 from local import demo
+from local.identities import TokenSource
 from local.runtime import KNATIVE_DIR, Runtime
 from shared import configs, models
 from shared.events import Type
@@ -401,3 +402,36 @@ def test_a_retry_of_the_same_revision_does_not_restart_cold(podinfo: Demo, kube:
     assert all(
         "restarted with its new configuration" not in e.get("note", "") for e in podinfo.history()
     )
+
+
+def test_ferry_rollout_may_write_only_its_copies(
+    podinfo: Demo, kube: Kube, runtime: Runtime
+) -> None:
+    """RBAC lets ferry-rollout create and delete ConfigMaps everywhere (the copies live beside
+    the user's objects); the admission policy ferry-config-copies narrows that to its copies."""
+    _configmap(kube, {"greeting": "hello"})
+    _create(podinfo)
+    podinfo.wait(Stage.HEALTHY)
+    copy = _mounted(kube, PRIMARY)
+    assert runtime.sim is not None
+    base = runtime.sim.api_client().configuration
+    rollout_sa = Kube(TokenSource(kube, "ferry-system", "ferry-rollout").api_client(base))
+    for attempt in (
+        lambda: rollout_sa.delete("v1", "configmaps", demo.NAMESPACE, CONFIG),
+        lambda: rollout_sa.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+                "data": {"mapRoles": "- rolearn: arn:aws:iam::1:role/x"},
+            }
+        ),
+    ):
+        with pytest.raises(ApiError) as refused:
+            attempt()
+        assert refused.value.status == 403 and "ferry-config-copies" in str(refused.value)
+    assert kube.get("v1", "configmaps", demo.NAMESPACE, CONFIG) is not None
+    rollout_sa.delete("v1", "configmaps", demo.NAMESPACE, copy)  # its own copy: allowed
+    assert kube.get("v1", "configmaps", demo.NAMESPACE, copy) is None
+    runtime.tick()  # a copy deleted by hand is made again
+    eventually(lambda: kube.get("v1", "configmaps", demo.NAMESPACE, copy), what="copy made again")
