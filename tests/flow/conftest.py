@@ -10,11 +10,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,6 +151,19 @@ def post_to(runtime: Runtime, function: str, event: CloudEvent) -> int:
     headers["Authorization"] = f"Bearer {runtime.token(runtime.audience(function))}"
     url = runtime.function_url(function)
     return requests.post(url, data=body, headers=headers, timeout=30).status_code
+
+
+def run_cli(runtime: Runtime, *argv: str, stdin: str | None = None) -> str:
+    """``kubectl ...`` (or ``kubectl ferry ...``) against the runtime, as a person runs it
+    (``KUBECONFIG`` set, Ferry's plugin on ``PATH``); its output, or the test fails with its
+    error."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = dict(os.environ, PATH=path, KUBECONFIG=runtime.kubeconfig)
+    done = subprocess.run(
+        list(argv), input=stdin, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def eventually(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:

@@ -11,11 +11,7 @@ data is never stored.
 from __future__ import annotations
 
 import base64
-import os
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +31,7 @@ from tests.flow.conftest import (
     distinct,
     eventually,
     post_to,
+    run_cli,
     settle,
 )
 
@@ -323,22 +320,11 @@ def test_the_examples_walkthrough_rolls_a_configmap_out_and_back(runtime: Runtim
         if line.startswith("#   kubectl")
     ]
     assert len(commands) == 6
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    env = dict(os.environ, PATH=path, KUBECONFIG=runtime.kubeconfig)
 
     def run(argv: list[str]) -> str:
         if argv[:2] == ["kubectl", "apply"]:
             argv = [*argv[:-1], str(EXAMPLE)]
-        done = subprocess.run(
-            argv,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return run_cli(runtime, *argv)
 
     def message(kube: Kube, name: str) -> str:
         spec = _pod_spec(kube, name)

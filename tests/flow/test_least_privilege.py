@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
+from typing import Any
 
 import yaml
 from cloudevents.core.v1.event import CloudEvent
@@ -174,73 +175,54 @@ def _templates(kube: Kube, check: Check) -> None:
         )
 
 
-def _weights_by_replicas(runtime: Runtime, kube: Kube) -> None:
-    """A second rollout, without traffic routing: its weights scale its canary."""
+def _without_router(
+    runtime: Runtime, kube: Kube, name: str, strategy: dict[str, Any], *, along: Any = None
+) -> None:
+    """Another rollout, without traffic routing, created and then promoted to a new image
+    (``along``: what must be seen on the way, given the rollout's state)."""
     assert runtime.store is not None
-    ref = events.RolloutRef(demo.NAMESPACE, "plain")
+    store = runtime.store
+    ref = events.RolloutRef(demo.NAMESPACE, name)
     target = demo.deployment("podinfo:1")
-    target["metadata"]["name"] = "plain"
+    target["metadata"]["name"] = name
     kube.create(target)
-    rollout = demo.rollout([{"setWeight": 50}, {"pause": {"duration": "1s"}}])
-    rollout["metadata"]["name"] = "plain"
-    rollout["spec"]["targetRef"]["name"] = "plain"
-    rollout["spec"]["service"]["name"] = "plain"
+    rollout = demo.rollout()
+    rollout["metadata"]["name"] = name
+    rollout["spec"]["targetRef"]["name"] = name
+    rollout["spec"]["service"]["name"] = name
+    rollout["spec"]["strategy"] = strategy
     del rollout["spec"]["trafficRouting"]
     kube.create(rollout)
-    eventually(lambda: runtime.store.load(ref).stage == Stage.HEALTHY, what="plain Healthy")  # type: ignore[union-attr]
+    eventually(lambda: store.load(ref).stage == Stage.HEALTHY, what=f"{name} Healthy")
+    first = store.load(ref).stable_revision
     kube.merge_patch(
         "apps/v1",
         "deployments",
         demo.NAMESPACE,
-        "plain",
+        name,
         {"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": "v2"}]}}}},
     )
+    if along is not None:
+        eventually(lambda: along(store.load(ref)), what=f"{name} on its way")
     eventually(
-        lambda: (
-            runtime.store.load(ref).stable_revision != "" and runtime.store.load(ref).weight == 50
-        ),  # type: ignore[union-attr]
-        what="plain at 50%",
-    )
-    eventually(
-        lambda: (
-            runtime.store.load(ref).stage == Stage.HEALTHY and runtime.store.load(ref).weight == 0
-        ),  # type: ignore[union-attr]
+        lambda: store.load(ref).stage == Stage.HEALTHY and store.load(ref).stable_revision != first,
         timeout=20,
-        what="plain promoted",
+        what=f"{name} promoted",
+    )
+
+
+def _weights_by_replicas(runtime: Runtime, kube: Kube) -> None:
+    """A canary without traffic routing: its weights scale its canary."""
+    steps = [{"setWeight": 50}, {"pause": {"duration": "1s"}}]
+    _without_router(
+        runtime, kube, "plain", {"canary": {"steps": steps}}, along=lambda s: s.weight == 50
     )
 
 
 def _blue_green(runtime: Runtime, kube: Kube) -> None:
-    """A blue/green rollout without traffic routing: its switch is the active Service."""
-    assert runtime.store is not None
-    ref = events.RolloutRef(demo.NAMESPACE, "switch")
-    target = demo.deployment("podinfo:1")
-    target["metadata"]["name"] = "switch"
-    kube.create(target)
-    rollout = demo.rollout()
-    rollout["metadata"]["name"] = "switch"
-    rollout["spec"]["targetRef"]["name"] = "switch"
-    rollout["spec"]["service"]["name"] = "switch"
-    rollout["spec"]["strategy"] = {"blueGreen": {"scaleDownDelaySeconds": 1}}
-    del rollout["spec"]["trafficRouting"]
-    kube.create(rollout)
-    eventually(lambda: runtime.store.load(ref).stage == Stage.HEALTHY, what="switch Healthy")  # type: ignore[union-attr]
-    first = runtime.store.load(ref).stable_revision
-    kube.merge_patch(
-        "apps/v1",
-        "deployments",
-        demo.NAMESPACE,
-        "switch",
-        {"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": "v2"}]}}}},
-    )
-    eventually(
-        lambda: (
-            runtime.store.load(ref).stage == Stage.HEALTHY  # type: ignore[union-attr]
-            and runtime.store.load(ref).stable_revision != first
-        ),  # type: ignore[union-attr]
-        timeout=20,
-        what="switch promoted",
-    )
+    """Blue/green without traffic routing: its switch is the active Service."""
+    strategy = {"blueGreen": {"scaleDownDelaySeconds": 1}}
+    _without_router(runtime, kube, "switch", strategy, along=lambda s: s.weight == 100)
 
 
 def webhook_policy(kube: Kube) -> None:

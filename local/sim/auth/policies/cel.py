@@ -10,6 +10,7 @@ of :mod:`~local.sim.auth.policies.library`. Knows nothing of policies; no state 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,10 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, base_functions
 
 from local.sim.auth.policies.library import FUNCTIONS
+
+# celpy logs every activation at DEBUG, the objects of an admission request included (a
+# Secret's data); a kube-apiserver never logs what it evaluates a policy on.
+logging.getLogger("celpy").setLevel(logging.INFO)
 
 MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 GLOBAL_MACROS = frozenset({"has"})
