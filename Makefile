@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/sender_auth.py --out bench/results/sender_auth.json
 	$(PY) bench/dashboard_list.py --out bench/results/dashboard_list.json
 	$(PY) bench/notify_delay.py --out bench/results/notify_delay.json
+	$(PY) bench/bluegreen_switch.py --out bench/results/bluegreen_switch.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
