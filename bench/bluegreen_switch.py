@@ -49,10 +49,16 @@ def wait(predicate: Any, timeout: float = 60.0) -> float:
     raise TimeoutError("the rollout did not get there in time")
 
 
-def container(image: str) -> dict[str, Any]:
-    """The Deployment's container, whole: a merge patch replaces the list, so a revert must
-    give back exactly what was there to land on the stable revision."""
-    return dict(demo.deployment(image)["spec"]["template"]["spec"]["containers"][0])
+def set_image(kube: Kube, image: str) -> None:
+    """The Deployment's container given whole: a merge patch replaces the list, so a revert
+    must give back exactly what was there to land on the stable revision."""
+    container = demo.deployment(image)["spec"]["template"]["spec"]["containers"][0]
+    patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    kube.merge_patch("apps/v1", "deployments", demo.NAMESPACE, demo.NAME, patch)
+
+
+def set_config(kube: Kube, greeting: str) -> None:
+    kube.merge_patch("v1", "configmaps", demo.NAMESPACE, CONFIG, {"data": {"greeting": greeting}})
 
 
 def setup(kube: Kube) -> None:
@@ -105,22 +111,13 @@ def run(rounds: int) -> dict[str, Any]:
             # a new image: the preview comes up, waits for promotion
             attempt = store.load(ref).attempt
             changed = time.monotonic()
-            patch = {"containers": [container(f"podinfo:{n}")]}
-            kube.merge_patch(
-                "apps/v1",
-                "deployments",
-                demo.NAMESPACE,
-                demo.NAME,
-                {"spec": {"template": {"spec": patch}}},
-            )
+            set_image(kube, f"podinfo:{n}")
             took["image"].append(wait(lambda a=attempt: started_after(a)) - changed)
             wait(lambda: store.load(ref).stage == Stage.PAUSED)
             # a ConfigMap change of the same template: a new attempt
             attempt = store.load(ref).attempt
             changed = time.monotonic()
-            kube.merge_patch(
-                "v1", "configmaps", demo.NAMESPACE, CONFIG, {"data": {"greeting": str(n)}}
-            )
+            set_config(kube, str(n))
             took["config"].append(wait(lambda a=attempt: started_after(a)) - changed)
             wait(lambda: store.load(ref).stage == Stage.PAUSED)
             stable = selector()
@@ -131,17 +128,8 @@ def run(rounds: int) -> dict[str, Any]:
             took["switch_back"].append(wait(lambda s=stable: selector() == s) - asked)
             wait(lambda: store.load(ref).stage == Stage.ABORTED)
             # back to the stable revision: revert both (a rollback without a rollout)
-            kube.merge_patch(
-                "v1", "configmaps", demo.NAMESPACE, CONFIG, {"data": {"greeting": "0"}}
-            )
-            patch = {"containers": [container("podinfo:0")]}
-            kube.merge_patch(
-                "apps/v1",
-                "deployments",
-                demo.NAMESPACE,
-                demo.NAME,
-                {"spec": {"template": {"spec": patch}}},
-            )
+            set_config(kube, "0")
+            set_image(kube, "podinfo:0")
             wait(lambda: store.load(ref).stage == Stage.HEALTHY)
             print(f"round {n}/{rounds}", flush=True)
 
