@@ -9,7 +9,9 @@ follows); a person's new command in a Rollout's ``status.commands`` -> its ``*.r
 event; a measurement Job that finished -> ``measurement.requested`` (the measurement is read);
 an object Ferry keeps for a rollout (its canary Ingress, Services, the primary, the target's
 scale, the routes and splits of its router) changed away from what the state says ->
-``drift.detected``.
+``drift.detected``; an Experiment (not its status alone) or one of its Deployments changed ->
+``experiment.changed``; a measurement Job of an experiment's analysis finished ->
+``experiment.elapsed``.
 A Rollout update that changed only its status (Ferry's own mirror) means nothing. It reads
 state but never writes it: the events it emits carry the guards.
 """
@@ -36,6 +38,7 @@ from shared.analysis import model, providers, runs
 from shared.analysis.providers import job as job_provider
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
+from shared.experiments import spec as experiments
 from shared.state import RolloutState, Stage
 
 Obj = dict[str, Any]
@@ -55,8 +58,12 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         raise events.MalformedEvent("the event's data is not a namespaced Kubernetes object")
     if kind == models.KIND:
         return _rollout(ctx, event, obj, RolloutRef(namespace, name))
+    if kind == models.EXPERIMENT_KIND:
+        return _experiment(event, obj, RolloutRef(namespace, name))
     if kind == "Job":
         return _job(ctx, obj, namespace, events.key(event))
+    if kind == "Deployment" and experiments.LABEL in (meta.get("labels") or {}):
+        return _looks(event, RolloutRef(namespace, str(meta["labels"][experiments.LABEL])))
     if kind == "Deployment":
         return _deployment(ctx, obj, namespace, name, events.key(event))
     if kind == "Ingress":
@@ -130,6 +137,26 @@ def _rollout(ctx: Context, event: CloudEvent, obj: Obj, ref: RolloutRef) -> Clou
     return None  # only the status changed: Ferry's own mirror
 
 
+def _experiment(event: CloudEvent, obj: Obj, ref: RolloutRef) -> CloudEvent | None:
+    """An Experiment was created, changed or deleted: look at it (not after a change of its
+    status alone: Ferry's own mirror)."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    if (
+        event.get_type() == Type.RESOURCE_UPDATED
+        and not meta.get("deletionTimestamp")
+        and status.get("observedGeneration") == meta.get("generation")
+    ):
+        return None
+    return _looks(event, ref)
+
+
+def _looks(event: CloudEvent, ref: RolloutRef) -> CloudEvent:
+    """``experiment.changed`` for the Experiment ``ref``."""
+    return events.new(
+        Type.EXPERIMENT_CHANGED, ref, event_id=events.derived_id(events.key(event), "experiment")
+    )
+
+
 def _config(ctx: Context, ref: Obj) -> CloudEvent | None:
     """A ConfigMap (or Secret) was created, changed or deleted: for the first Rollout whose
     target references it and which that makes see a new revision, what that means."""
@@ -171,7 +198,10 @@ def _job(ctx: Context, job: Obj, namespace: str, source_key: str) -> CloudEvent 
     if owner is None:
         return None
     run_obj = ctx.kube.get(models.API_VERSION, model.RUN_PLURAL, namespace, owner["name"])
-    rollout = ((run_obj or {}).get("metadata", {}).get("labels") or {}).get(runs.ROLLOUT_LABEL)
+    labels = (run_obj or {}).get("metadata", {}).get("labels") or {}
+    rollout = labels.get(runs.ROLLOUT_LABEL)
+    if labels.get(experiments.LABEL):
+        return _experiment_job(ctx, job, namespace, owner["name"], labels[experiments.LABEL])
     if not rollout:
         return None
     state = ctx.store.load(RolloutRef(namespace, rollout))
@@ -194,6 +224,23 @@ def _job(ctx: Context, job: Obj, namespace: str, source_key: str) -> CloudEvent 
                 metric=metric,
                 index=index,
             )
+    return None
+
+
+def _experiment_job(
+    ctx: Context, job: Obj, namespace: str, run_name: str, experiment: str
+) -> CloudEvent | None:
+    """A measurement Job of an experiment's analysis finished: the measurement is read."""
+    state = ctx.store.load_experiment(RolloutRef(namespace, experiment))
+    run = runs.runs_of(state).get(run_name)
+    if run is None or run.phase is not None:
+        return None
+    for metric, taken in run.measurements.items():
+        if taken and taken[-1].in_flight:
+            index = len(taken) - 1
+            ref = providers.MeasurementRef(namespace, run.name, metric, index)
+            if job_provider.job_name(ref) == job["metadata"]["name"]:
+                return runs.measurement_event(state, run.name, metric, index)
     return None
 
 

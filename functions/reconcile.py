@@ -5,9 +5,10 @@ and re-emits the one event that should come next: an overdue pause or deadline, 
 primary that became ready unnoticed, a revision never detected, a lost reply. Re-emitted events
 carry the same ids as the originals, so one that was in fact processed is deduplicated. It also
 puts back what was changed by hand (canary weight, replicas, the primary's template) and
-re-mirrors the status. After the whole system was down, the first tick resumes every rollout
-where it was. ``drift.detected`` (an owned object's watch event showed it changed) heals one
-rollout at once, without waiting for the tick.
+re-mirrors the status; it asks for a look at every Experiment too. After the whole system was
+down, the first tick resumes every rollout and experiment where it was. ``drift.detected`` (an
+owned object's watch event showed it changed) heals one rollout at once, without waiting for
+the tick.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         RolloutRef(r["metadata"]["namespace"], r["metadata"]["name"]) for r in ctx.kube.rollouts()
     )
     tick = events.key(event)
+    _experiments(ctx, tick)
     for ref in sorted(refs, key=lambda r: r.subject):
         try:
             for follow_up in [*plan(ctx, ref, tick), *_notifications(ctx, ref, tick)]:
@@ -52,6 +54,26 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         except (kube.Transient, sink.SinkError) as exc:
             log.warning("reconcile %s: %s (next tick retries)", ref.subject, exc)
     return None
+
+
+def _experiments(ctx: Context, tick: str) -> None:
+    """A look at every Experiment (in Redis or in Kubernetes): one that timed out, ended or was
+    deleted while its events were lost moves on, and what it runs follows."""
+    refs = set(ctx.store.experiments())
+    refs.update(
+        RolloutRef(e["metadata"]["namespace"], e["metadata"]["name"])
+        for e in ctx.kube.list_of(models.API_VERSION, models.EXPERIMENT_PLURAL)
+    )
+    for ref in sorted(refs, key=lambda r: r.subject):
+        look = events.new(
+            Type.EXPERIMENT_CHANGED,
+            ref,
+            event_id=events.derived_id(tick, f"experiment/{ref.subject}"),
+        )
+        try:
+            sink.send(ctx.broker_url, look, token=ctx.broker_token)
+        except sink.SinkError as exc:
+            log.warning("reconcile experiment %s: %s (next tick retries)", ref.subject, exc)
 
 
 def _notifications(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:

@@ -6,8 +6,9 @@ state after the commit, ``shared.levels``). ``pause: {duration}`` schedules a ti
 (``pause.expired``) and waits; the wall-clock end is kept in state, so a restart neither
 shortens nor lengthens it. ``pause: {}`` waits for a promote. ``analysis`` creates the step's
 AnalysisRun and waits for its outcome (a template that cannot be used ends the run in Error,
-which aborts). Blue/green's switch (its ``setWeight: 100``) waits until the preview runs at full
-size and is ready. Nothing starts while a person holds the rollout paused.
+which aborts); ``experiment`` creates the step's Experiment and waits for it the same way (its
+outcome is the step's). Blue/green's switch (its ``setWeight: 100``) waits until the preview
+runs at full size and is ready. Nothing starts while a person holds the rollout paused.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shared import facts, models, moves, transitions
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
+from shared.experiments import steps
 from shared.outcomes import Expect, Outcome, Turn
 from shared.state import Stage
 
@@ -47,6 +49,8 @@ def _decide(turn: Turn) -> Outcome | None:
         message = f"{label}: {kind} route {step.name} {did}"
         return Outcome(state.with_(routes=routes, message=message), reply=done, note=message)
     now = ctx.now()
+    if isinstance(step, models.Experiment):
+        return _experiment(turn, step, label)
     if isinstance(step, models.Analysis):
         name = runs.run_name(state, runs.STEP, index)
         try:
@@ -83,3 +87,42 @@ def _decide(turn: Turn) -> Outcome | None:
     ctx.timers.schedule(until, facts.of_attempt(state, Type.PAUSE_EXPIRED, step=index))
     message = f"{label}: paused for {step.duration:g}s"
     return Outcome(state.paused(now, "PausedByStep", message, until=until), note=message)
+
+
+def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
+    """Create the step's Experiment (level-based: this rollout's is kept) and wait for it."""
+    ctx, state, index, now = turn.ctx, turn.state, turn.state.step, turn.ctx.now()
+    name = steps.name(state, index)
+    rollout = turn.rollout
+    try:
+        obj = steps.experiment(
+            rollout.obj,
+            state,
+            index,
+            step,
+            stable=ctx.kube.deployment(state.namespace, rollout.spec.primary),
+            canary=ctx.kube.deployment(state.namespace, rollout.spec.target),
+            progress_deadline=rollout.spec.progress_deadline,
+        )
+        found = ctx.kube.get(models.API_VERSION, models.EXPERIMENT_PLURAL, state.namespace, name)
+        if found is None:
+            ctx.kube.create(obj)
+        elif not steps.owned_by(found, rollout.obj):
+            raise models.InvalidSpec(
+                [f"an Experiment named {name} exists and is not this rollout's"]
+            )
+    except models.InvalidSpec as exc:
+        message = f"{label}: experiment {name} cannot start: {exc}"
+        failed = runs.failed_to_start(state, name, runs.STEP, index, now, str(exc))
+        return Outcome(
+            failed.to(Stage.ANALYZING, now, reason="ExperimentInvalid", message=message),
+            reply=runs.outcome_event(failed, name),
+            note=message,
+        )
+    message = f"{label}: experiment {name} running"
+    return Outcome(
+        runs.started_experiment(state, name, index, now).to(
+            Stage.ANALYZING, now, reason="ExperimentRunning", message=message
+        ),
+        note=message,
+    )

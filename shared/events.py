@@ -124,6 +124,16 @@ class Type(StrEnum):
     """Any CloudEvent producer the Broker admits (a Knative source, a CI system's sink binding)
     asks an action of a rollout (data: ``action``, ``rollout``, ``tag``), acted on as a
     ``knative`` WebhookPolicy naming the event's ``source`` allows."""
+    EXPERIMENT_CHANGED = "dev.ferry.experiment.changed"
+    """An Experiment (subject ``<namespace>/<experiment>``) was created, changed or deleted,
+    or one of its Deployments changed, or the tick looked: bring it one move on."""
+    EXPERIMENT_ELAPSED = "dev.ferry.experiment.elapsed"
+    """A time an Experiment waits for came (a timer): its duration ended, its progress
+    deadline passed, or a measurement of one of its analyses is due (``run``, ``metric``,
+    ``index``)."""
+    EXPERIMENT_COMPLETED = "dev.ferry.experiment.completed"
+    """The Experiment of a Rollout's experiment step completed (subject: the Rollout; ``run``:
+    the Experiment): a hint, its outcome is read from the Experiment's state."""
     MILESTONE_REACHED = "dev.ferry.milestone.reached"
     """A transition that fires notification triggers was committed (its history entry lists
     them): a hint for the notifier, which sends what the history says is due."""
@@ -160,6 +170,9 @@ class Ext(StrEnum):
     """W3C trace context (the CloudEvents distributed tracing extension): the span of the
     transition that sent the event. Set on a reply by ``shared.tracing``, never part of the
     id (:func:`with_extension`)."""
+    EXPERIMENT_UID = "experimentuid"
+    """The uid of the Experiment an ``experiment.*`` event is about (one created again under
+    the same name is another experiment)."""
     ROLLOUT_UID = "rolloutuid"
     """The uid of the Rollout the event is about: a Rollout deleted and created again under
     the same name is another rollout, and the events of the old one do not apply to it."""

@@ -476,6 +476,7 @@ _PLURALS = {
     "AnalysisTemplate": "analysistemplates",
     "ClusterAnalysisTemplate": "clusteranalysistemplates",
     "AnalysisRun": "analysisruns",
+    models.EXPERIMENT_KIND: models.EXPERIMENT_PLURAL,
     "WebhookPolicy": "webhookpolicies",
     models.KIND: models.PLURAL,
 }

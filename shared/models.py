@@ -18,6 +18,8 @@ VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "Rollout"
 PLURAL = "rollouts"
+EXPERIMENT_KIND = "Experiment"
+EXPERIMENT_PLURAL = "experiments"
 
 FINALIZER = "ferry.dev/cleanup"
 """Keeps a deleted Rollout until Ferry has handed its target back."""
@@ -120,6 +122,43 @@ class Analysis:
 
     templates: tuple[TemplateRef, ...]
     args: tuple[AnalysisArg, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExperimentAnalysis:
+    """One analysis of an experiment (Argo's ``analyses[]``): a template and its arguments.
+    ``required``: the experiment does not complete before it does (``requiredForCompletion``)."""
+
+    name: str
+    template: TemplateRef
+    args: tuple[AnalysisArg, ...] = ()
+    required: bool = False
+
+
+SPEC_REFS = ("stable", "canary")
+"""What an experiment step's template may run: the stable or the canary revision's Pods."""
+
+
+@dataclass(frozen=True)
+class ExperimentTemplate:
+    """A template of an experiment step: ``replicas`` Pods of the stable or canary revision
+    (``spec_ref``), with a Service of its own when ``service`` (or a ``weight``) asks."""
+
+    name: str
+    spec_ref: str
+    replicas: int = 1
+    weight: int | None = None
+    service: bool = False
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A step: run an Experiment (Argo's ``experiment`` step) and wait until it completes:
+    Successful goes on, Failed or Error aborts the rollout."""
+
+    templates: tuple[ExperimentTemplate, ...]
+    analyses: tuple[ExperimentAnalysis, ...] = ()
+    duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,7 +277,7 @@ RouteStep = SetHeaderRoute | SetMirrorRoute | SetCookieRoute
 ROUTE_STEPS = (SetHeaderRoute, SetMirrorRoute, SetCookieRoute)
 INSTANT_STEPS = (SetWeight, *ROUTE_STEPS)
 """Steps that complete as soon as their state is committed."""
-Step = SetWeight | Pause | Analysis | SetHeaderRoute | SetMirrorRoute | SetCookieRoute
+Step = SetWeight | Pause | Analysis | SetHeaderRoute | SetMirrorRoute | SetCookieRoute | Experiment
 
 
 def step_kind(step: Step) -> str:
@@ -250,6 +289,7 @@ def step_kind(step: Step) -> str:
         SetHeaderRoute: "setHeaderRoute",
         SetMirrorRoute: "setMirrorRoute",
         SetCookieRoute: "setCookieRoute",
+        Experiment: "experiment",
     }
     return kinds[type(step)]
 
@@ -441,7 +481,7 @@ def _is_target_port(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= 15 and bool(_PORT_NAME.match(value))
 
 
-def _name(value: Any, where: str, problems: list[str]) -> str:
+def name_of(value: Any, where: str, problems: list[str]) -> str:
     if not isinstance(value, str) or not value:
         problems.append(f"{where} is required")
         return ""
@@ -450,7 +490,9 @@ def _name(value: Any, where: str, problems: list[str]) -> str:
     return value
 
 
-_STEP_KINDS = "setWeight, pause, analysis, setHeaderRoute, setMirrorRoute, setCookieRoute"
+_STEP_KINDS = (
+    "setWeight, pause, analysis, experiment, setHeaderRoute, setMirrorRoute, setCookieRoute"
+)
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 """A cookie name (an HTTP token)."""
 _MATCH_KINDS = ("exact", "prefix", "regex")
@@ -469,7 +511,7 @@ def _templates(raw: Any, where: str, problems: list[str]) -> tuple[TemplateRef, 
         if not isinstance(item, dict) or set(item) - {"templateName", "clusterScope"}:
             problems.append(f"{at} must be {{templateName: ..., clusterScope: true|false}}")
             continue
-        name = _name(item.get("templateName"), f"{at}.templateName", problems)
+        name = name_of(item.get("templateName"), f"{at}.templateName", problems)
         scope = item.get("clusterScope", False)
         if not isinstance(scope, bool):
             problems.append(f"{at}.clusterScope must be true or false, got {scope!r}")
@@ -478,7 +520,7 @@ def _templates(raw: Any, where: str, problems: list[str]) -> tuple[TemplateRef, 
     return tuple(refs)
 
 
-def _analysis_args(raw: Any, where: str, problems: list[str]) -> tuple[AnalysisArg, ...]:
+def analysis_args(raw: Any, where: str, problems: list[str]) -> tuple[AnalysisArg, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -541,8 +583,105 @@ def _analysis(value: Any, where: str, problems: list[str]) -> Analysis | None:
         return None
     before = len(problems)
     templates = _templates(value.get("templates"), f"{where}.templates", problems)
-    args = _analysis_args(value.get("args"), f"{where}.args", problems)
+    args = analysis_args(value.get("args"), f"{where}.args", problems)
     return Analysis(templates, args) if len(problems) == before else None
+
+
+def experiment_analyses(
+    raw: Any, where: str, problems: list[str]
+) -> tuple[ExperimentAnalysis, ...]:
+    """Argo's ``analyses`` of an experiment: each a name, a ``templateName`` (with
+    ``clusterScope``), ``args`` and ``requiredForCompletion``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"{where} must be a list")
+        return ()
+    found: list[ExperimentAnalysis] = []
+    names: set[str] = set()
+    known = {"name", "templateName", "clusterScope", "args", "requiredForCompletion"}
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict) or set(item) - known:
+            problems.append(
+                f"{at} must be {{name, templateName, clusterScope, args, requiredForCompletion}}"
+            )
+            continue
+        name = name_of(item.get("name"), f"{at}.name", problems)
+        if name in names:
+            problems.append(f"{at}.name {name!r} is given twice")
+        names.add(name)
+        template = name_of(item.get("templateName"), f"{at}.templateName", problems)
+        scope, required = item.get("clusterScope", False), item.get("requiredForCompletion", False)
+        if not isinstance(scope, bool) or not isinstance(required, bool):
+            problems.append(f"{at}.clusterScope and requiredForCompletion are true or false")
+            continue
+        args = analysis_args(item.get("args"), f"{at}.args", problems)
+        for arg in args:
+            if arg.pod_template_hash is not None:
+                problems.append(
+                    f"{at}.args {arg.name!r}: an experiment's analysis takes a template's "
+                    'hash as value: "{{templates.NAME.podTemplateHash}}"'
+                )
+        found.append(ExperimentAnalysis(name, TemplateRef(template, scope), args, required))
+    return tuple(found)
+
+
+def _experiment(value: Any, where: str, problems: list[str]) -> Experiment | None:
+    if not isinstance(value, dict) or set(value) - {"duration", "templates", "analyses"}:
+        problems.append(f"{where} must be {{duration, templates: [...], analyses: [...]}}")
+        return None
+    before = len(problems)
+    duration = None
+    if "duration" in value:
+        try:
+            duration = parse_duration(value["duration"])
+        except ValueError as exc:
+            problems.append(f"{where}.duration: {exc}")
+    raw = value.get("templates")
+    templates: list[ExperimentTemplate] = []
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{where}.templates must list at least one template")
+        raw = []
+    names: set[str] = set()
+    for i, item in enumerate(raw):
+        at = f"{where}.templates[{i}]"
+        if not isinstance(item, dict) or set(item) - {
+            "name",
+            "specRef",
+            "replicas",
+            "weight",
+            "service",
+        }:
+            problems.append(f"{at} must be {{name, specRef: stable|canary, replicas, weight}}")
+            continue
+        name = name_of(item.get("name"), f"{at}.name", problems)
+        if name in names:
+            problems.append(f"{at}.name {name!r} is given twice")
+        names.add(name)
+        ref = item.get("specRef")
+        if ref not in SPEC_REFS:
+            problems.append(f"{at}.specRef must be stable or canary, got {ref!r}")
+        replicas = item.get("replicas", 1)
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 < replicas <= 100:
+            problems.append(f"{at}.replicas must be a whole number from 1 to 100, got {replicas!r}")
+        weight = item.get("weight")
+        if weight is not None:
+            problems.append(
+                f"{at}.weight: a share of live traffic for an experiment's template is not "
+                "supported yet; remove weight (the template's Pods get no traffic)"
+            )
+        service = item.get("service")
+        if service is not None and not isinstance(service, dict):
+            problems.append(f"{at}.service must be {{}} (the template gets a Service)")
+        if len(problems) == before:
+            templates.append(
+                ExperimentTemplate(name, str(ref), replicas, weight, service is not None)
+            )
+    analyses = experiment_analyses(value.get("analyses"), f"{where}.analyses", problems)
+    if len(problems) != before:
+        return None
+    return Experiment(tuple(templates), analyses, duration)
 
 
 def _background(raw: Any, step_count: int, problems: list[str]) -> BackgroundAnalysis | None:
@@ -714,6 +853,10 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
             analysis = _analysis(value, f"{where}.analysis", problems)
             if analysis is not None:
                 steps.append(analysis)
+        elif kind == "experiment":
+            experiment = _experiment(value, f"{where}.experiment", problems)
+            if experiment is not None:
+                steps.append(experiment)
         elif kind in ("setHeaderRoute", "setMirrorRoute", "setCookieRoute"):
             route = _route_step(kind, value, f"{where}.{kind}", problems)
             if route is not None:
@@ -782,7 +925,7 @@ def _hooks(raw: Any, problems: list[str]) -> tuple[Hook, ...]:
         if not isinstance(item, dict):
             problems.append(f"{where} must be an object")
             continue
-        name = _name(item.get("name"), f"{where}.name", problems)
+        name = name_of(item.get("name"), f"{where}.name", problems)
         if name in names:
             problems.append(f"{where}.name {name!r} is used twice")
         names.add(name)
@@ -874,7 +1017,7 @@ def _blue_green(
         for key in sorted(set(raw) - set(BLUE_GREEN_FIELDS))
     )
     preview = raw.get("previewService", f"{service}-preview")
-    preview = _name(preview, f"{where}.previewService", problems)
+    preview = name_of(preview, f"{where}.previewService", problems)
     if preview and preview in (service, f"{service}-primary"):
         problems.append(
             f"{where}.previewService must not be the active Service {service!r} or "
@@ -980,7 +1123,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
             problems.append(
                 f"spec.targetRef.apiVersion must be apps/v1, got {target_ref.get('apiVersion')!r}"
             )
-        target = _name(target_ref.get("name"), "spec.targetRef.name", problems)
+        target = name_of(target_ref.get("name"), "spec.targetRef.name", problems)
     service_raw = spec.get("service")
     service = ServiceSpec("", 0, 0)
     strategy = spec.get("strategy")
@@ -996,7 +1139,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
                 f"spec.strategy.blueGreen.activeService {active!r} and spec.service.name "
                 f"{service_raw.get('name')!r} must name the same Service (or give one of them)"
             )
-        name = _name(service_raw.get("name"), "spec.service.name", problems)
+        name = name_of(service_raw.get("name"), "spec.service.name", problems)
         port = service_raw.get("port")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             problems.append(f"spec.service.port must be a port number, got {port!r}")

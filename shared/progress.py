@@ -16,6 +16,7 @@ from shared import events, facts, gates, models, revisions, workloads
 from shared.analysis import runs
 from shared.context import Context
 from shared.events import Type
+from shared.experiments import runner
 from shared.rollouts import Rollout
 from shared.state import ACTIVE, RolloutState, Stage
 
@@ -37,7 +38,7 @@ def next_events(
     """The events ``state`` is waiting for that are due now (usually none or one)."""
     spec = rollout.spec
     now = ctx.now()
-    due = _measurements(ctx, state, now, fresh)
+    due = _measurements(ctx, state, now, fresh) + _experiments(ctx, state)
     if state.paused_by:
         return due  # analyses keep measuring; nothing else moves while a person holds it
     target = ctx.kube.deployment(state.namespace, spec.target)
@@ -110,6 +111,16 @@ def _outcomes(state: RolloutState) -> list[CloudEvent]:
         if event is not None:
             out.append(event)
     return out
+
+
+def _experiments(ctx: Context, state: RolloutState) -> list[CloudEvent]:
+    """``experiment.completed`` for an experiment step's Experiment that ended while its hint
+    was lost."""
+    return [
+        facts.of(state, Type.EXPERIMENT_COMPLETED, run=run.name)
+        for run in runs.active(state)
+        if run.experiment and runner.outcome(ctx, state.namespace, run.name) is not None
+    ]
 
 
 GRACE = 2.0

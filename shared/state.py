@@ -59,6 +59,16 @@ class Keys:
     once: a revision or a copy's name never lets anyone confirm a guess of a Secret's value."""
     notify_lease = "ferry:{{{ns}/{name}}}:notify-lease"
     """Who is sending the rollout's notifications right now (one sender at a time)."""
+    experiment = "ferry:{{{ns}/{name}}}:experiment"
+    """Hash of an Experiment's progress (:class:`ExperimentState`; the slot of a Rollout of the
+    same name, a key of its own)."""
+    experiment_history = "ferry:{{{ns}/{name}}}:experiment-history"
+    """The Experiment's transitions (a capped stream, as a rollout's history)."""
+    experiment_processed = "ferry:{{{ns}/{name}}}:experiment-processed:{key}"
+    """An event an Experiment's commit consumed (a measurement request; its value as for
+    :attr:`processed`)."""
+    experiments = "ferry:experiments"
+    """Set of ``ns/name`` of every Experiment with state, for the reconcile tick."""
 
     @staticmethod
     def of(template: str, ref: RolloutRef, **extra: str) -> str:
@@ -525,6 +535,74 @@ class StateStore:
         digest = hashlib.sha256(delivery_id.encode()).hexdigest()[:32]
         self.redis.delete(Keys.delivery.format(sender=sender, id=digest))
 
+    def load_experiment(self, ref: RolloutRef) -> ExperimentState:
+        raw = self.redis.hgetall(Keys.of(Keys.experiment, ref))
+        return ExperimentState.from_fields(ref, raw)  # type: ignore[arg-type]
+
+    def experiment_answer(self, ref: RolloutRef, event_key: str) -> bool:
+        """Whether an Experiment's commit consumed ``event_key``."""
+        return bool(self.redis.exists(Keys.of(Keys.experiment_processed, ref, key=event_key)))
+
+    def commit_experiment(
+        self,
+        old: ExperimentState,
+        new: ExperimentState | None,
+        *,
+        event_key: str,
+        history: dict[str, Any] | None,
+        consume: bool = False,
+    ) -> None:
+        """As :meth:`commit`, for an Experiment: if its state is still ``old``, write ``new``
+        (None deletes it), mark ``event_key`` consumed when ``consume``, append ``history``.
+        Raises Conflict or AlreadyProcessed."""
+        ref = old.ref
+        if new is not None:
+            self.redis.sadd(Keys.experiments, ref.subject)
+        entry = ""
+        if history is not None:
+            entry = json.dumps({"time": time.time(), **history}, sort_keys=True)
+        result = self._commit(
+            keys=[
+                Keys.of(Keys.experiment, ref),
+                Keys.of(Keys.experiment_processed, ref, key=event_key),
+                Keys.of(Keys.experiment_history, ref),
+                Keys.of(Keys.span, ref),
+            ],
+            args=[
+                str(old.version),
+                PROCESSED_TTL,
+                HISTORY_MAXLEN,
+                json.dumps(new.to_fields() if new is not None else {}),
+                entry,
+                "1" if new is None else "0",
+                "",
+                "1" if consume else "0",
+                "",
+                SPAN_TTL,
+            ],
+        )
+        if result == 0:
+            raise Conflict(f"experiment {ref.subject} changed concurrently")
+        if result == -1:
+            raise AlreadyProcessed(event_key)
+        if new is None:
+            self.redis.srem(Keys.experiments, ref.subject)
+            self.redis.delete(Keys.of(Keys.experiment_history, ref))
+
+    def experiment_history(self, ref: RolloutRef) -> list[dict[str, Any]]:
+        """The Experiment's transitions, oldest first."""
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            self.redis.xrange(Keys.of(Keys.experiment_history, ref)),
+        )
+        return [json.loads(fields_[b"entry"]) for _, fields_ in entries]
+
+    def experiments(self) -> Iterator[RolloutRef]:
+        """Every Experiment that has state."""
+        for member in sorted(cast("set[bytes]", self.redis.smembers(Keys.experiments))):
+            namespace, _, name = member.decode().partition("/")
+            yield RolloutRef(namespace, name)
+
     def rollouts(self) -> Iterator[RolloutRef]:
         """Every rollout that has state."""
         for member in sorted(cast("set[bytes]", self.redis.smembers(Keys.index))):
@@ -537,6 +615,61 @@ class StateStore:
             {"event": event_json, "reason": reason},
             maxlen=HISTORY_MAXLEN,
             approximate=True,
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentState:
+    """One Experiment's progress (``shared.experiments``). ``version`` is the compare-and-set
+    counter (0 = no state)."""
+
+    namespace: str
+    name: str
+    version: int = 0
+    uid: str = ""
+    """The Experiment's uid: one created again under the same name starts afresh."""
+    phase: str = ""
+    """Argo's phase (``Pending``, ``Running``, ``Successful``, ``Failed``, ``Error``,
+    ``Inconclusive``); "" before the first look."""
+    message: str = ""
+    started_at: float = 0.0
+    """When Ferry first saw it (its progress deadline counts from here)."""
+    available_at: float = 0.0
+    """When every template was available (its duration counts from here); 0 before."""
+    ended_at: float = 0.0
+    hashes: dict[str, str] = field(default_factory=dict)
+    """Template name -> the pod template hash of its Pods."""
+    runs: dict[str, Any] = field(default_factory=dict)
+    """Its AnalysisRuns by name (``shared.analysis.runs``)."""
+
+    @property
+    def ref(self) -> RolloutRef:
+        return RolloutRef(self.namespace, self.name)
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+    def with_(self, **changes: Any) -> ExperimentState:
+        return replace(self, **changes)
+
+    def to_fields(self) -> dict[str, str]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("namespace", "name", "version"):
+            data.pop(key)
+        return {"data": json.dumps(data, sort_keys=True)}
+
+    @classmethod
+    def from_fields(cls, ref: RolloutRef, raw: dict[bytes, bytes]) -> ExperimentState:
+        if not raw or b"data" not in raw:
+            return cls(ref.namespace, ref.name)
+        data = json.loads(raw[b"data"])
+        known = {f.name for f in fields(cls)} - {"namespace", "name", "version"}
+        return cls(
+            ref.namespace,
+            ref.name,
+            version=int(raw.get(b"version", b"0")),
+            **{k: v for k, v in data.items() if k in known},
         )
 
 

@@ -74,6 +74,7 @@ TUNING: dict[str, Tuning] = {
     "notify": Tuning(service_account="ferry-notify"),
     "trigger": Tuning(service_account="ferry-trigger", webhook_key=True),
     "gate": Tuning(service_account="ferry-analysis"),
+    "experiment": Tuning(service_account="ferry-experiment"),
 }
 """Function -> its Service's tuning, for the functions that differ from ``Tuning()``."""
 
@@ -104,8 +105,8 @@ SERVICES_HEADER = """\
 #   (FERRY_SENDERS), verified with a TokenReview; and what a function posts to the Broker itself
 #   carries a projected token for the Broker's audience (FERRY_BROKER_TOKEN_FILE).
 # - One ServiceAccount per role (knative/rbac.yaml): ferry-detect, ferry-analysis (step,
-#   advance, measure, gate), ferry-notify, ferry-trigger, ferry-deadletter, and ferry-rollout
-#   for the others.
+#   advance, measure, gate), ferry-experiment, ferry-notify, ferry-trigger, ferry-deadletter,
+#   and ferry-rollout for the others.
 # - REDIS_URL comes from the Secret ferry-redis (key `url`), never inline; FERRY_BROKER_URL is
 #   where functions and timers send the events they do not return as replies.
 # - timeoutSeconds 30: a function performs one transition and never waits, so a request still

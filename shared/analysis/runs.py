@@ -12,10 +12,11 @@ reading of specs :mod:`.validation`'s.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from cloudevents.core.v1.event import CloudEvent
 
@@ -35,7 +36,7 @@ from shared.context import Context
 from shared.events import Type
 from shared.kube import ApiError, NotFound
 from shared.models import InvalidSpec
-from shared.state import RolloutState
+from shared.state import ExperimentState, RolloutState
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,23 @@ OUTCOMES = {
     AnalysisPhase.ERROR: Type.ANALYSIS_FAILED,
     AnalysisPhase.INCONCLUSIVE: Type.ANALYSIS_UNDECIDED,
 }
+
+
+class Owner(Protocol):
+    """What runs belong to: a rollout's state or an experiment's (their ``runs`` hold them)."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def uid(self) -> str: ...
+    @property
+    def runs(self) -> dict[str, Any]: ...
+    def with_(self, **changes: Any) -> Self: ...
+
+
+S = TypeVar("S", bound=Owner)
 
 
 @dataclass(frozen=True)
@@ -69,9 +87,12 @@ class Run:
     terminate: bool = False
     due: Mapping[str, tuple[int, float, int]] = field(default_factory=dict)
     """metric -> (index, when, poll) of the measurement its timer will ask for next."""
+    experiment: bool = False
+    """An experiment step's: ``name`` is the Experiment, whose outcome is the run's."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "experiment": self.experiment,
             "name": self.name,
             "kind": self.kind,
             "step": self.step,
@@ -96,6 +117,7 @@ class Run:
             phase=AnalysisPhase(raw["phase"]) if raw.get("phase") else None,
             message=str(raw.get("message") or ""),
             terminate=bool(raw.get("terminate")),
+            experiment=bool(raw.get("experiment")),
             due={
                 metric: (int(when[0]), float(when[1]), int(when[2]))
                 for metric, when in (raw.get("due") or {}).items()
@@ -131,15 +153,15 @@ def _measurement(raw: Mapping[str, Any]) -> Measurement:
     )
 
 
-def runs_of(state: RolloutState) -> dict[str, Run]:
+def runs_of(state: Owner) -> dict[str, Run]:
     return {name: Run.from_dict(raw) for name, raw in state.runs.items()}
 
 
-def with_run(state: RolloutState, run: Run) -> RolloutState:
+def with_run(state: S, run: Run) -> S:
     return state.with_(runs={**state.runs, run.name: run.to_dict()})
 
 
-def active(state: RolloutState, kind: str | None = None) -> list[Run]:
+def active(state: Owner, kind: str | None = None) -> list[Run]:
     """The runs of the current attempt that have not completed."""
     return [
         run
@@ -169,13 +191,15 @@ def _template(ctx: Context, namespace: str, ref: models.TemplateRef) -> model.Te
 
 
 def _given_args(
-    state: RolloutState, rollout: dict[str, Any], args: Sequence[models.AnalysisArg]
+    state: Owner, rollout: dict[str, Any], args: Sequence[models.AnalysisArg]
 ) -> list[model.Arg]:
     given = []
     for arg in args:
         if arg.value is not None:
             value = arg.value
         elif arg.pod_template_hash is not None:
+            if not isinstance(state, RolloutState):
+                raise InvalidSpec([f"argument {arg.name!r}: podTemplateHashValue is a Rollout's"])
             value = (
                 state.stable_revision
                 if arg.pod_template_hash == "Stable"
@@ -189,24 +213,29 @@ def _given_args(
 
 def start(
     ctx: Context,
-    state: RolloutState,
+    state: S,
     rollout: dict[str, Any],
     *,
     kind: str,
     step: int,
     templates: Sequence[models.TemplateRef],
     args: Sequence[models.AnalysisArg],
-) -> RolloutState:
+    name: str = "",
+    labels: Mapping[str, str] | None = None,
+) -> S:
     """Create the AnalysisRun (level-based: an existing one is kept) and schedule the first
     measurement of each metric; returns ``state`` with the run recorded. InvalidSpec when a
-    template is missing or invalid, or an argument cannot be resolved."""
+    template is missing or invalid, or an argument cannot be resolved. ``rollout`` is the
+    owner's object (a Rollout, or an Experiment with ``name`` and ``labels`` of its own)."""
     namespace = state.namespace
     template = validation.merge_templates([_template(ctx, namespace, t) for t in templates])
     given = _given_args(state, rollout, args)
     spec = arguments.run_spec(
         template, given, field=lambda path: arguments.field_value(rollout, path)
     )
-    name = run_name(state, kind, step)
+    if not name:
+        assert isinstance(state, RolloutState)
+        name = run_name(state, kind, step)
     existing = runs_of(state).get(name)
     if existing is not None:
         return state
@@ -218,7 +247,7 @@ def start(
             "name": name,
             "namespace": namespace,
             "labels": {
-                ROLLOUT_LABEL: state.name,
+                **(labels if labels is not None else {ROLLOUT_LABEL: state.name}),
                 KIND_LABEL: kind,
                 **objects.MANAGED_LABELS,
             },
@@ -306,7 +335,7 @@ def _args(
 
 
 def measurement_event(
-    state: RolloutState,
+    state: Owner,
     run: str,
     metric: str,
     index: int,
@@ -314,7 +343,20 @@ def measurement_event(
     *,
     event_id: str | None = None,
 ) -> CloudEvent:
-    """The request for measurement ``index`` of ``metric`` (the timer's id unless given)."""
+    """The request for measurement ``index`` of ``metric`` (the timer's id unless given): a
+    rollout's ``measurement.requested``, an experiment's ``experiment.elapsed``."""
+    if isinstance(state, ExperimentState):
+        return events.new(
+            Type.EXPERIMENT_ELAPSED,
+            state.ref,
+            event_id=event_id,
+            experimentuid=state.uid,
+            run=run,
+            metric=metric,
+            index=index,
+            poll=poll,
+        )
+    assert isinstance(state, RolloutState)
     return events.new(
         Type.MEASUREMENT_REQUESTED,
         state.ref,
@@ -330,7 +372,7 @@ def measurement_event(
 
 
 def _schedule(
-    ctx: Context, state: RolloutState, run: Run, metric: str, index: int, at: float, poll: int = 0
+    ctx: Context, state: Owner, run: Run, metric: str, index: int, at: float, poll: int = 0
 ) -> Run:
     """Set the timer of the next measurement of ``metric``; the run remembers it is due."""
     ctx.timers.schedule(at, measurement_event(state, run.name, metric, index, poll))
@@ -388,14 +430,15 @@ def outcome_event(state: RolloutState, name: str) -> CloudEvent | None:
 class Measured:
     """What one measurement changed: the new state, and the outcome event when the run ended."""
 
-    state: RolloutState
+    state: Any
+    """The owner's new state (of the type given)."""
     outcome: CloudEvent | None
     note: str
 
 
 def take(
     ctx: Context,
-    state: RolloutState,
+    state: Owner,
     rollout: dict[str, Any],
     run_name_: str,
     metric_name: str,
@@ -458,12 +501,13 @@ def take(
     if result.phase is not None:
         note += f"; run {result.phase.value}" + (f": {result.message}" if result.message else "")
     new = with_run(state, run)
-    return Measured(new, outcome_event(new, run.name), note)
+    outcome = outcome_event(new, run.name) if isinstance(new, RolloutState) else None
+    return Measured(new, outcome, note)
 
 
 def _observe(
     ctx: Context,
-    state: RolloutState,
+    state: Owner,
     run: Run,
     run_obj: Mapping[str, Any],
     metric: model.Metric,
@@ -500,12 +544,19 @@ def _observe(
 # -- ending -----------------------------------------------------------------------------------
 
 
-def terminate(
-    ctx: Context, state: RolloutState, rollout: dict[str, Any], kind: str | None = None
-) -> RolloutState:
+def terminate(ctx: Context, state: S, rollout: dict[str, Any], kind: str | None = None) -> S:
     """End the active runs (of ``kind``, or all): Argo's terminate, Successful unless a metric
-    already decided otherwise. Their pending timers find them completed and do nothing."""
+    already decided otherwise. Their pending timers find them completed and do nothing. An
+    experiment step's Experiment is asked to terminate (``spec.terminate``, Argo's way): it
+    ends, and removes its Pods."""
     for run in active(state, kind):
+        if run.experiment:
+            stop_experiment(ctx, state.namespace, run.name)
+            ended = replace(
+                run, terminate=True, phase=AnalysisPhase.SUCCESSFUL, message="Terminated"
+            )
+            state = with_run(state, ended)
+            continue
         run_obj = ctx.kube.get(models.API_VERSION, model.RUN_PLURAL, state.namespace, run.name)
         metrics: tuple[model.Metric, ...] = ()
         if run_obj is not None:
@@ -527,6 +578,40 @@ def terminate(
     return state
 
 
+def stop_experiment(ctx: Context, namespace: str, name: str) -> None:
+    """Ask the Experiment ``name`` to end (level-based: one that is gone or ended is left)."""
+    with contextlib.suppress(NotFound):
+        ctx.kube.merge_patch(
+            models.API_VERSION,
+            models.EXPERIMENT_PLURAL,
+            namespace,
+            name,
+            {"spec": {"terminate": True}},
+        )
+
+
+def started_experiment(state: RolloutState, name: str, step: int, now: float) -> RolloutState:
+    """``state`` waiting for the Experiment ``name`` of step ``step`` (kept as a run: its
+    outcome is the step's, as an analysis step's)."""
+    if name in state.runs:
+        return state
+    return with_run(state, Run(name=name, kind=STEP, step=step, started_at=now, experiment=True))
+
+
+def experiment_ended(
+    state: RolloutState, name: str, phase: AnalysisPhase, message: str
+) -> Measured | None:
+    """The rollout's run of Experiment ``name`` ended in ``phase`` (the experiment's own,
+    read from its state); None when no such run waits."""
+    run = runs_of(state).get(name)
+    if run is None or not run.experiment or run.phase is not None:
+        return None
+    ended = replace(run, phase=phase, message=message)
+    new = with_run(state, ended)
+    note = f"experiment {name} {phase.value}" + (f": {message}" if message else "")
+    return Measured(new, outcome_event(new, name), note)
+
+
 def verdict(run: Run) -> str:
     """Why ``run`` ended, in one line: the deciding metric, its last value, the rule."""
     if run.phase is None:
@@ -539,7 +624,7 @@ def verdict(run: Run) -> str:
         ),
         None,
     )
-    text = f"analysis {run.name} {run.phase.value}"
+    text = f"{'experiment' if run.experiment else 'analysis'} {run.name} {run.phase.value}"
     if worst is not None:
         metric, last = worst
         text += f": metric {metric} measured {last.value if last.value is not None else 'no value'}"

@@ -243,10 +243,17 @@ class Demo:
         return self.store.history(REF)
 
     def command(
-        self, action: str, user: str = "alice", *, full: bool = False, when: float | None = None
+        self,
+        action: str,
+        user: str = "alice",
+        *,
+        full: bool = False,
+        when: float | None = None,
+        rollout: str = demo.NAME,
     ) -> CloudEvent:
         """Append a command to the Rollout's ``status.commands`` as ``kubectl ferry`` does (the
-        API server is the door for people), and return the event that announces it."""
+        API server is the door for people), and return the event that announces it (of the
+        demo's rollout unless another is named)."""
         stamp = time.time() if when is None else when
         entry = {
             "id": f"c-{uuid.uuid4().hex[:12]}",
@@ -257,7 +264,7 @@ class Demo:
         }
         as_user = self.person(user)
         for _ in range(20):
-            obj = as_user.rollout(demo.NAMESPACE, demo.NAME)
+            obj = as_user.rollout(demo.NAMESPACE, rollout)
             assert obj is not None
             listed = [*((obj.get("status") or {}).get("commands") or [])[-19:], entry]
             body = {
@@ -266,11 +273,13 @@ class Demo:
             }
             try:
                 as_user.merge_patch(
-                    models.API_VERSION, models.PLURAL, demo.NAMESPACE, demo.NAME, body, sub="status"
+                    models.API_VERSION, models.PLURAL, demo.NAMESPACE, rollout, body, sub="status"
                 )
             except Transient:
                 continue
-            return commands.Command(entry["id"], action, user, stamp, full).event(REF)
+            return commands.Command(entry["id"], action, user, stamp, full).event(
+                RolloutRef(demo.NAMESPACE, rollout)
+            )
         raise AssertionError("the command could not be appended")
 
 

@@ -4,7 +4,8 @@ Covered: one run on the full local runtime that takes every path a function has 
 a canary through weights, a timed and an indefinite pause, an analysis with a web metric whose
 argument is a Secret and a job metric, a person's pause, resume and promote, a failing analysis,
 an abort, its scale-down, a retry, a revert to the stable revision, drift healed on its event,
-the tick, a dead letter, notifications sent and refused, deletion) with every component acting
+the tick, a dead letter, notifications sent and refused, a rollout whose experiment step is
+ended by a new revision and by a promote, deletion) with every component acting
 as the ServiceAccount its manifest names and RBAC enforced by the API server. From the API
 server's audit trail: no request of Ferry's was refused, and every (API group, resource, verb)
 each ServiceAccount is granted by ``knative/rbac.yaml`` was used, but for the few grants a real
@@ -34,6 +35,7 @@ from tests.flow.conftest import (
     REF,
     Check,
     Demo,
+    JsonEndpoint,
     bind_reader,
     configure_notifications,
     eventually,
@@ -57,6 +59,8 @@ NOT_SHOWN: dict[tuple[str, Grant], str] = {
     ("ferry-rollout", ("ferry.dev", "rollouts/finalizers", "update")): OWNERS,
     ("ferry-analysis", ("ferry.dev", "rollouts/finalizers", "update")): OWNERS,
     ("ferry-analysis", ("ferry.dev", "analysisruns/finalizers", "update")): OWNERS,
+    ("ferry-experiment", ("ferry.dev", "experiments/finalizers", "update")): OWNERS,
+    ("ferry-experiment", ("ferry.dev", "analysisruns/finalizers", "update")): OWNERS,
     **{
         ("ferry-source", (group, resource, "get")): (
             "Knative's ApiServerSource controller checks get, list and watch on every watched "
@@ -68,6 +72,7 @@ NOT_SHOWN: dict[tuple[str, Grant], str] = {
             ("networking.k8s.io", "ingresses"),
             ("", "services"),
             ("ferry.dev", "analysisruns"),
+            ("ferry.dev", "experiments"),
             ("batch", "jobs"),
             ("", "configmaps"),
         )
@@ -176,7 +181,13 @@ def _templates(kube: Kube, check: Check) -> None:
 
 
 def _without_router(
-    runtime: Runtime, kube: Kube, name: str, strategy: dict[str, Any], *, along: Any = None
+    runtime: Runtime,
+    kube: Kube,
+    name: str,
+    strategy: dict[str, Any],
+    *,
+    along: Any = None,
+    then: Any = None,
 ) -> None:
     """Another rollout, without traffic routing, created and then promoted to a new image
     (``along``: what must be seen on the way, given the rollout's state)."""
@@ -204,6 +215,8 @@ def _without_router(
     )
     if along is not None:
         eventually(lambda: along(store.load(ref)), what=f"{name} on its way")
+    if then is not None:
+        then()
     eventually(
         lambda: store.load(ref).stage == Stage.HEALTHY and store.load(ref).stable_revision != first,
         timeout=20,
@@ -223,6 +236,79 @@ def _blue_green(runtime: Runtime, kube: Kube) -> None:
     """Blue/green without traffic routing: its switch is the active Service."""
     strategy = {"blueGreen": {"scaleDownDelaySeconds": 1}}
     _without_router(runtime, kube, "switch", strategy, along=lambda s: s.weight == 100)
+
+
+def _experiment_step(podinfo: Demo, runtime: Runtime, kube: Kube) -> None:
+    """A rollout whose step runs an Experiment (a template with a Service, an analysis of a
+    namespace's template and one of a cluster's, with a job metric): a new revision during it
+    ends it (start terminates it), a person's promote during the next one too (advance)."""
+    ready = JsonEndpoint(lambda: {"ok": 1})
+    plain = {
+        "name": "ok",
+        "count": 2,
+        "interval": "1s",
+        "successCondition": "result == 1",
+        "provider": {"web": {"url": ready.url, "jsonPath": "{$.ok}"}},
+    }
+    kube.create(
+        {
+            "apiVersion": models.API_VERSION,
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "plain", "namespace": demo.NAMESPACE},
+            "spec": {"metrics": [plain]},
+        }
+    )
+    step = {
+        "experiment": {
+            "duration": "1h",
+            "templates": [
+                {"name": "base", "specRef": "stable", "service": {}},
+                {"name": "new", "specRef": "canary"},
+            ],
+            "analyses": [
+                {"name": "ready", "templateName": "plain"},
+                {"name": "smoke", "templateName": "smoke", "clusterScope": True},
+            ],
+        }
+    }
+    assert runtime.store is not None
+    store, ref = runtime.store, events.RolloutRef(demo.NAMESPACE, "trial")
+
+    def measured(state: Any) -> bool:
+        """The step's Experiment runs, and both its analyses ended (the job's Job too)."""
+        if state.stage != Stage.ANALYZING or len(state.runs) != 1:
+            return False
+        (name,) = state.runs
+        runs = store.load_experiment(events.RolloutRef(demo.NAMESPACE, name)).runs
+        return len(runs) == 2 and all(r["phase"] for r in runs.values())
+
+    def new_revision_then_promote() -> None:
+        first = store.load(ref).canary_revision
+        kube.merge_patch(  # start ends the running experiment (ferry-rollout)
+            "apps/v1",
+            "deployments",
+            demo.NAMESPACE,
+            "trial",
+            {"spec": {"template": {"spec": {"containers": [{"name": "podinfo", "image": "v3"}]}}}},
+        )
+        eventually(
+            lambda: store.load(ref).canary_revision != first and measured(store.load(ref)),
+            timeout=30,
+            what="the new revision's experiment measured",
+        )
+        podinfo.command("promote", rollout="trial")  # advance ends this one (ferry-analysis)
+
+    try:
+        _without_router(
+            runtime,
+            kube,
+            "trial",
+            {"canary": {"steps": [step]}},
+            along=measured,
+            then=new_revision_then_promote,
+        )
+    finally:
+        ready.stop()
 
 
 def webhook_policy(kube: Kube) -> None:
@@ -290,6 +376,7 @@ def test_every_grant_is_used_and_nothing_is_refused(
     )
     _weights_by_replicas(runtime, kube)
     _blue_green(runtime, kube)
+    _experiment_step(podinfo, runtime, kube)
 
     # a canary that passes, with a person's pause, resume and promotion (and new config data)
     kube.merge_patch("v1", "configmaps", demo.NAMESPACE, "podinfo-config", {"data": {"v": "2"}})

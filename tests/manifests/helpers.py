@@ -37,6 +37,7 @@ INSTALL_ORDER = (
     "crds/analysistemplates.yaml",
     "crds/clusteranalysistemplates.yaml",
     "crds/analysisruns.yaml",
+    "crds/experiments.yaml",
     "crds/webhookpolicies.yaml",
     "rbac.yaml",
     "routers.yaml",

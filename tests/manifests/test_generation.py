@@ -111,6 +111,7 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
             "advance": "ferry-analysis",
             "measure": "ferry-analysis",
             "gate": "ferry-analysis",
+            "experiment": "ferry-experiment",
             DEAD_LETTER: "ferry-deadletter",
             "notify": "ferry-notify",
             "trigger": "ferry-trigger",

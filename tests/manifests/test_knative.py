@@ -211,6 +211,7 @@ def test_sources_send_only_routed_types_to_the_broker() -> None:
         ("networking.k8s.io/v1", "Ingress"),
         ("v1", "Service"),
         ("ferry.dev/v1alpha1", "AnalysisRun"),
+        ("ferry.dev/v1alpha1", "Experiment"),
         ("batch/v1", "Job"),
     }
     selectors = {r["kind"]: r.get("selector") for r in api_source["spec"]["resources"]}

@@ -72,7 +72,30 @@ def test_bad_durations_are_refused(text: Any) -> None:
         ({"targetRef": {"name": "x", "kind": "StatefulSet"}}, "must be Deployment"),
         ({"strategy": {"canary": {"steps": [{"setWeight": 150}]}}}, "from 0 to 100"),
         ({"strategy": {"canary": {"steps": [{"setWeight": 10, "pause": {}}]}}}, "exactly one"),
-        ({"strategy": {"canary": {"steps": [{"experiment": {}}]}}}, "unknown step 'experiment'"),
+        ({"strategy": {"canary": {"steps": [{"bakeTime": {}}]}}}, "unknown step 'bakeTime'"),
+        (
+            {"strategy": {"canary": {"steps": [{"experiment": {}}]}}},
+            "experiment.templates must list at least one template",
+        ),
+        (
+            {
+                "strategy": {
+                    "canary": {
+                        "steps": [
+                            {
+                                "experiment": {
+                                    "templates": [
+                                        {"name": "b", "specRef": "latest"},
+                                        {"name": "c", "specRef": "canary", "weight": 5},
+                                    ]
+                                }
+                            }
+                        ]
+                    }
+                }
+            },
+            "specRef must be stable or canary, got 'latest'",
+        ),
         ({"strategy": {"canary": {"steps": [{"pause": {"duration": "soon"}}]}}}, "duration"),
         ({"service": {"name": "Bad_Name", "port": 80}}, "not a valid Kubernetes name"),
         ({"service": {"name": "podinfo", "port": 0}}, "port number"),
@@ -196,8 +219,9 @@ TEMPLATES = [{"templateName": "t"}]
         (_canary(abortScaleDownDelaySeconds="30s"), "abortScaleDownDelaySeconds must be a number"),
         ({"progressDeadlineAbort": "yes"}, "spec.progressDeadlineAbort must be true or false"),
         (
-            _canary(steps=[{"experiment": {}}]),
-            "(known: setWeight, pause, analysis, setHeaderRoute, setMirrorRoute, setCookieRoute)",
+            _canary(steps=[{"bakeTime": {}}]),
+            "(known: setWeight, pause, analysis, experiment, setHeaderRoute, setMirrorRoute, "
+            "setCookieRoute)",
         ),
     ],
 )
