@@ -102,6 +102,8 @@ def run(ctx: Context, event: CloudEvent, decide: Decide) -> CloudEvent | None:
         new, note = decide(ctx, state, obj, wanted)
         reply = None
         if new != old:
+            if ctx.before_commit is not None:
+                ctx.before_commit(ctx.function)
             try:
                 ctx.store.commit_experiment(
                     old,
@@ -121,6 +123,8 @@ def run(ctx: Context, event: CloudEvent, decide: Decide) -> CloudEvent | None:
             except AlreadyProcessed:
                 return None
             log.info("experiment %s: %s", ref.subject, note or new.phase)
+            if ctx.after_commit is not None:
+                ctx.after_commit(ctx.function)
             if Phase(new.phase).completed and not (old.phase and Phase(old.phase).completed):
                 reply = _tell_rollout(obj, new)
         converge(ctx, new, obj)

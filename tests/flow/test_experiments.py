@@ -6,19 +6,24 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local import demo
 from local.runtime import Runtime
+from local.sim.cluster import Simulator
 from shared import events, models
 from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import Stage
-from tests.flow.conftest import Demo, eventually, publish, run_cli, settle
+from tests.flow import test_downtime as downtime
+from tests.flow.conftest import FAST, Demo, eventually, publish, run_cli, settle
 
 NS = demo.NAMESPACE
 
@@ -460,3 +465,62 @@ def test_abort_and_promote_during_an_experiment_step_terminate_it(
     podinfo.wait(Stage.ABORTED, timeout=20)
     assert phase_of(kube, second[0], "Successful")["message"] == "terminated"
     eventually(lambda: deployments(kube, second[0]) == [], what="the aborted step's Pods removed")
+
+
+# -- crashes and downtime --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_crash_around_every_commit_is_healed_by_redelivery(
+    podinfo: Demo, verdicts: Verdicts, when: str
+) -> None:
+    """The experiment function and the rollout's functions each die once around a commit of
+    an experiment step's run: the Broker delivers again, and every move happens once."""
+    kube, runtime = podinfo.kube, podinfo.runtime
+    kube.create(mann_whitney(verdicts))
+    podinfo.create(steps=[EXPERIMENT_STEP])
+    podinfo.wait(Stage.HEALTHY)
+    for name in ("experiment", "step", "measure", "advance"):
+        runtime.faults.arm(name, 2 if name == "experiment" else 1, when=when)
+    revision = podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.HEALTHY, stable_revision=revision, timeout=60)
+    for name in ("experiment", "step", "measure"):
+        assert runtime.faults.left(name, when=when) == 0, f"{name} never crashed"
+    name = step_experiment(kube)["metadata"]["name"]
+    assert runtime.store is not None
+    moves = [
+        (e["from"], e["to"], e["note"])
+        for e in runtime.store.experiment_history(RolloutRef(NS, name))
+    ]
+    assert len(moves) == len(set(moves)), moves
+    assert [m[1] for m in moves if m[0] != m[1]] == ["Pending", "Running", "Successful"]
+    notes = [e["note"] for e in podinfo.history()]
+    assert sum(f"experiment {name} Successful" in n for n in notes) == 1
+    eventually(lambda: deployments(kube, name) == [], what="the step's Pods removed")
+
+
+def test_an_experiment_that_ended_while_ferry_was_down_ends_when_it_is_back(
+    tmp_path: Path, verdicts: Verdicts
+) -> None:
+    with Simulator(settings=FAST) as cluster:
+        options = downtime.options_for(cluster, tmp_path)
+        kube = Kube(cluster.api_client())
+        with Runtime(options) as first:
+            kube.create(http_benchmark(verdicts))
+            kube.create(experiment("offline", ["purple"], duration="2s"))
+            running = phase_of(kube, "offline", "Running")
+        ends = parse_time(running["availableAt"]) + 2
+        while time.time() <= ends + 1.5:  # its duration ends while Ferry is down (whole seconds)
+            time.sleep(0.1)
+        assert status(kube, "offline")["phase"] == "Running"
+        assert deployments(kube, "offline") == ["offline-purple"]
+        with Runtime(options) as second:
+            assert second.store is not None
+            done = phase_of(kube, "offline", "Successful", timeout=downtime.RESUME_TIMEOUT)
+            assert "every analysis passed" in done["message"]
+            eventually(lambda: deployments(kube, "offline") == [], what="its Pods removed")
+            assert first is not second
+
+
+def parse_time(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
