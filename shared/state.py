@@ -1,10 +1,12 @@
-"""Rollout state in Redis: the only module that talks to Redis.
+"""Rollout (and Experiment) state in Redis: the only module that talks to Redis.
 
 Each rollout has a hash (its state, with a ``version`` for compare-and-set), a capped history
 stream, and processed-event markers with a TTL; all three share the hash tag ``{ns/name}`` so
 one Lua script can update them atomically, also on Redis Cluster. :class:`Keys` is the whole
 key scheme. A commit is one script: check the version, write the new state, mark the event
-processed, append the history entry, or do nothing at all. Nothing here decides transitions.
+processed, append the history entry, or do nothing at all. An Experiment has the same three
+under keys of its own (:class:`ExperimentState`, committed by the same script). Nothing here
+decides transitions.
 """
 
 from __future__ import annotations

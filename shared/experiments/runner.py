@@ -138,7 +138,9 @@ def _measurement(event: CloudEvent) -> Measurement | None:
         return None
     metric, index = events.ext(event, Ext.METRIC), events.ext_int(event, Ext.INDEX)
     if not metric or index is None:
-        raise events.MalformedEvent("a measurement's experiment.elapsed needs run, metric and index")
+        raise events.MalformedEvent(
+            "a measurement's experiment.elapsed needs run, metric and index"
+        )
     return Measurement(
         str(events.ext(event, Ext.RUN)), metric, index, events.ext_int(event, Ext.POLL) or 0
     )

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from local import demo
-from local.runtime import Runtime
+from local.runtime import KNATIVE_DIR, Runtime
 from local.sim.cluster import Simulator
 from shared import events, models
 from shared.events import RolloutRef, Type
@@ -524,3 +524,38 @@ def test_an_experiment_that_ended_while_ferry_was_down_ends_when_it_is_back(
 
 def parse_time(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def test_argos_example_experiment_applies_runs_and_terminates_with_kubectl(
+    runtime: Runtime, kube: Kube
+) -> None:
+    """knative/examples/experiment.yaml, driven by the commands in its header."""
+    example = str(KNATIVE_DIR / "examples" / "experiment.yaml")
+    run_cli(runtime, "kubectl", "apply", "-n", NS, "-f", example)
+    running = phase_of(kube, "example-experiment", "Running", timeout=30)
+    assert [t["serviceName"] for t in running["templateStatuses"]] == ["purple", "orange"]
+    services = {s["metadata"]["name"] for s in kube.list_of("v1", "services", NS)}
+    assert {"purple", "orange"} <= services
+    listed = run_cli(runtime, "kubectl", "get", "experiments", "-n", NS)
+    assert "example-experiment" in listed and "Running" in listed
+    run_cli(
+        runtime,
+        "kubectl",
+        "patch",
+        "experiment",
+        "example-experiment",
+        "-n",
+        NS,
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"terminate":true}}',
+    )
+    done = phase_of(kube, "example-experiment", "Successful")
+    assert done["message"] == "terminated"
+    assert {r["phase"] for r in done["analysisRuns"]} == {"Successful"}
+    # its Pods stay scaleDownDelaySeconds (Argo's default 30) after it ended
+    assert deployments(kube, "example-experiment") == [
+        "example-experiment-orange",
+        "example-experiment-purple",
+    ]

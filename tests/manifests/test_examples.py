@@ -13,6 +13,7 @@ import yaml
 
 from local.sim.schemas import pruning, rules, structure, validation
 from shared import models, webhookpolicies
+from shared.experiments import spec as experiments
 from tests.manifests.helpers import KNATIVE
 
 EXAMPLES = sorted((KNATIVE / "examples").glob("*.yaml"))
@@ -42,6 +43,8 @@ def test_every_example_passes_its_crd_and_ferrys_parsing(path: Path) -> None:
             models.parse(obj)
         elif obj["kind"] == "WebhookPolicy":
             webhookpolicies.parse(obj)
+        elif obj["kind"] == "Experiment":
+            experiments.parse(obj)
 
 
 def test_the_gates_example_shows_the_hook_types() -> None:
