@@ -48,7 +48,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "scaledown": (Type.SCALEDOWN_ELAPSED,),
     "experiment": (Type.EXPERIMENT_CHANGED, Type.EXPERIMENT_ELAPSED),
     "cleanup": (Type.ROLLOUT_DELETED,),
-    "reconcile": (Type.TICK, Type.DRIFT_DETECTED),
+    "reconcile": (Type.TICK, Type.DRIFT_DETECTED, Type.EXPERIMENT_STARTED),
     "notify": (Type.MILESTONE_REACHED,),
     "trigger": (
         Type.WEBHOOK_VERIFIED,

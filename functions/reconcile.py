@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    if event.get_type() == Type.DRIFT_DETECTED:
+    if event.get_type() in (Type.DRIFT_DETECTED, Type.EXPERIMENT_STARTED):
         heal(ctx, RolloutRef.parse(event.get_subject()))
         return None
     refs = set(ctx.store.rollouts())

@@ -103,6 +103,7 @@ def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
             stable=ctx.kube.deployment(state.namespace, rollout.spec.primary),
             canary=ctx.kube.deployment(state.namespace, rollout.spec.target),
             progress_deadline=rollout.spec.progress_deadline,
+            service=rollout.spec.service,
         )
         found = ctx.kube.get(models.API_VERSION, models.EXPERIMENT_PLURAL, state.namespace, name)
         if found is None:

@@ -131,6 +131,9 @@ class Type(StrEnum):
     """A time an Experiment waits for came (a timer): its duration ended, its progress
     deadline passed, or a measurement of one of its analyses is due (``run``, ``metric``,
     ``index``)."""
+    EXPERIMENT_STARTED = "dev.ferry.experiment.started"
+    """The Experiment of a Rollout's experiment step runs (every template available; subject:
+    the Rollout): the traffic its state asks for now includes the templates with a weight."""
     EXPERIMENT_COMPLETED = "dev.ferry.experiment.completed"
     """The Experiment of a Rollout's experiment step completed (subject: the Rollout; ``run``:
     the Experiment): a hint, its outcome is read from the Experiment's state."""

@@ -23,6 +23,7 @@ from typing import Any
 from shared import configs, gates, kube, models, revisions, routers, workloads
 from shared.context import Context
 from shared.events import RolloutRef
+from shared.experiments import runner
 from shared.rollouts import Rollout
 from shared.state import ACTIVE, RolloutState, Stage
 
@@ -56,7 +57,10 @@ def moved(old: RolloutState, new: RolloutState, rollout: Rollout | None = None) 
             "step",
         )
     )
-    return not old.exists or any(getattr(old, f) != getattr(new, f) for f in followed)
+    if not old.exists or any(getattr(old, f) != getattr(new, f) for f in followed):
+        return True
+    # an experiment step's templates with a share of traffic leave the routes when its run ends
+    return old.runs != new.runs and (rollout is None or rollout.weighted_experiments)
 
 
 def canary_replicas(state: RolloutState, stable: int, rollout: Rollout) -> int | None:
@@ -98,12 +102,13 @@ def _say(drift: bool, what: str, *args: object) -> None:
     log.log(logging.WARNING if drift else logging.DEBUG, what, *args)
 
 
-def traffic(state: RolloutState, rollout: Rollout) -> routers.Traffic:
-    """What the router should do in ``state``: its weight, and the header and mirror routes
-    the steps set while the canary is in progress (none at rest, aborted or promoting)."""
+def traffic(ctx: Context, state: RolloutState, rollout: Rollout) -> routers.Traffic:
+    """What the router should do in ``state``: its weight, the header and mirror routes the
+    steps set while the canary is in progress (none at rest, aborted or promoting), and the
+    templates of a running experiment step that get a share of traffic."""
     active = state.stage in ACTIVE
     routes = models.routes_at(rollout.spec.steps, state.routes) if active else ()
-    return routers.Traffic(state.weight, routes)
+    return routers.Traffic(state.weight, routes, runner.backends(ctx, state, rollout.spec))
 
 
 def _weight(ctx: Context, rollout: Rollout, latest: Latest, drift: bool) -> None:
@@ -120,7 +125,7 @@ def _weight(ctx: Context, rollout: Rollout, latest: Latest, drift: bool) -> None
                 current,
                 state.weight,
             )
-        return traffic(state, rollout)
+        return traffic(ctx, state, rollout)
 
     rollout.router.set_weight(rollout.spec, want)
 
@@ -208,7 +213,7 @@ def differences(
     spec, found = rollout.spec, []
     if state.stage in (Stage.INITIALIZING, Stage.INVALID) or not state.exists:
         return []
-    if "weight" in aspects and not rollout.router.converged(spec, traffic(state, rollout)):
+    if "weight" in aspects and not rollout.router.converged(spec, traffic(ctx, state, rollout)):
         # one read when all is well (Ferry's own writes come back as watch events); the
         # weight is read again only to say what differs
         weight = rollout.router.get_weight(spec)

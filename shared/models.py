@@ -142,7 +142,9 @@ SPEC_REFS = ("stable", "canary")
 @dataclass(frozen=True)
 class ExperimentTemplate:
     """A template of an experiment step: ``replicas`` Pods of the stable or canary revision
-    (``spec_ref``), with a Service of its own when ``service`` (or a ``weight``) asks."""
+    (``spec_ref``), with a Service of its own when ``service`` (or a ``weight``) asks;
+    ``weight``: the percentage of live traffic it receives once the experiment runs (taken
+    from the stable revision's share; routers that declare per-backend weights)."""
 
     name: str
     spec_ref: str
@@ -666,19 +668,23 @@ def _experiment(value: Any, where: str, problems: list[str]) -> Experiment | Non
         if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 < replicas <= 100:
             problems.append(f"{at}.replicas must be a whole number from 1 to 100, got {replicas!r}")
         weight = item.get("weight")
-        if weight is not None:
-            problems.append(
-                f"{at}.weight: a share of live traffic for an experiment's template is not "
-                "supported yet; remove weight (the template's Pods get no traffic)"
-            )
+        if weight is not None and (
+            isinstance(weight, bool) or not isinstance(weight, int) or not 0 < weight <= 100
+        ):
+            problems.append(f"{at}.weight must be an integer from 1 to 100, got {weight!r}")
         service = item.get("service")
         if service is not None and not isinstance(service, dict):
             problems.append(f"{at}.service must be {{}} (the template gets a Service)")
         if len(problems) == before:
+            # a share of traffic reaches the template through a Service of its own (Argo's rule)
             templates.append(
-                ExperimentTemplate(name, str(ref), replicas, weight, service is not None)
+                ExperimentTemplate(
+                    name, str(ref), replicas, weight, service is not None or weight is not None
+                )
             )
     analyses = experiment_analyses(value.get("analyses"), f"{where}.analyses", problems)
+    if sum(t.weight or 0 for t in templates) > 100:
+        problems.append(f"{where}.templates: the weights add up to more than 100")
     if len(problems) != before:
         return None
     return Experiment(tuple(templates), analyses, duration)
@@ -1189,6 +1195,17 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
                 problems.append(
                     f"{where}.name {step.name!r} is not listed "
                     f"in spec.trafficRouting.{MANAGED_ROUTES}"
+                )
+    weight = 0
+    for i, step in enumerate(steps):
+        if isinstance(step, SetWeight):
+            weight = step.weight
+        elif isinstance(step, Experiment) and blue_green is None:
+            shares = sum(t.weight or 0 for t in step.templates)
+            if shares and weight + shares > 100:
+                problems.append(
+                    f"spec.strategy.canary.steps[{i}].experiment: its templates' weights "
+                    f"({shares}%) and the canary's ({weight}%) add up to more than 100"
                 )
     background = _background(canary.get("analysis"), len(steps), problems)
     delay = canary.get("abortScaleDownDelaySeconds", DEFAULT_ABORT_SCALE_DOWN_DELAY)

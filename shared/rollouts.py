@@ -40,6 +40,14 @@ class Rollout:
     def deleting(self) -> bool:
         return bool(self.obj["metadata"].get("deletionTimestamp"))
 
+    @property
+    def weighted_experiments(self) -> bool:
+        """A step of it runs an experiment whose templates get a share of traffic."""
+        return any(
+            isinstance(step, models.Experiment) and any(t.weight for t in step.templates)
+            for step in self.spec.steps
+        )
+
     def services(self, target: dict[str, Any]) -> list[dict[str, Any]]:
         """The Services Ferry keeps for this rollout (``shared.workloads.services``; the apex
         is the router's when it switches the apex's selector)."""

@@ -38,7 +38,7 @@ from shared.analysis.model import AnalysisPhase
 from shared.clock import rfc3339
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
-from shared.experiments import stacks
+from shared.experiments import stacks, steps
 from shared.experiments.spec import (
     LABEL,
     PLURAL,
@@ -48,7 +48,8 @@ from shared.experiments.spec import (
     parse,
 )
 from shared.models import InvalidSpec
-from shared.state import AlreadyProcessed, Conflict, ExperimentState
+from shared.routers import Backend
+from shared.state import ACTIVE, AlreadyProcessed, Conflict, ExperimentState, RolloutState
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,9 @@ def run(ctx: Context, event: CloudEvent, decide: Decide) -> CloudEvent | None:
             if ctx.after_commit is not None:
                 ctx.after_commit(ctx.function)
             if Phase(new.phase).completed and not (old.phase and Phase(old.phase).completed):
-                reply = _tell_rollout(obj, new)
+                reply = _tell_rollout(obj, new, Type.EXPERIMENT_COMPLETED)
+            elif new.phase == Phase.RUNNING and old.phase != Phase.RUNNING:
+                reply = _tell_rollout(obj, new, Type.EXPERIMENT_STARTED)
         converge(ctx, new, obj)
         mirror(ctx, new, obj)
         return reply
@@ -299,16 +302,36 @@ def owner_rollout(obj: Obj) -> tuple[str, str] | None:
     return None
 
 
-def _tell_rollout(obj: Obj, state: ExperimentState) -> CloudEvent | None:
+def _tell_rollout(obj: Obj, state: ExperimentState, what: Type) -> CloudEvent | None:
     owner = owner_rollout(obj)
     if owner is None:
         return None
     name, uid = owner
     return events.new(
-        Type.EXPERIMENT_COMPLETED,
+        what,
         RolloutRef(state.namespace, name),
         rolloutuid=uid,
         run=state.name,
+    )
+
+
+def backends(ctx: Context, state: RolloutState, spec: models.RolloutSpec) -> tuple[Backend, ...]:
+    """The templates of the rollout's running experiment step that get a share of traffic,
+    each as its Service and weight: while the step waits for its Experiment and the Experiment
+    runs (every template available), none otherwise."""
+    if state.stage not in ACTIVE or not 0 <= state.step < len(spec.steps):
+        return ()
+    step = spec.steps[state.step]
+    if not isinstance(step, models.Experiment) or not any(t.weight for t in step.templates):
+        return ()
+    name = steps.name(state, state.step)
+    run = runs.runs_of(state).get(name)
+    if run is None or run.phase is not None or not run.experiment:
+        return ()
+    if ctx.store.load_experiment(RolloutRef(state.namespace, name)).phase != Phase.RUNNING:
+        return ()
+    return tuple(
+        Backend(steps.service_name(name, t.name), t.weight) for t in step.templates if t.weight
     )
 
 

@@ -63,6 +63,10 @@ class Template:
     min_ready: int = 0
     service: str = ""
     """The name of the template's Service ("" for none)."""
+    port: int = 0
+    """The Service's port (0: one per container port of the template, as Argo makes it)."""
+    target_port: int | str = 0
+    """Where the Service's port sends to (a number or a container port's name; 0: ``port``)."""
 
 
 @dataclass(frozen=True)
@@ -149,13 +153,36 @@ def _template(item: Any, at: str, experiment: str, problems: list[str]) -> Templ
                     f"{at}.selector {missing} does not match the template's labels {labels}"
                 )
     min_ready = _count(item, "minReadySeconds", 0, at, problems)
-    service = ""
+    service, port = "", 0
+    target_port: int | str = 0
+    raw_port: Any
+    raw_target: Any
     raw_service = item.get("service")
     if raw_service is not None:
-        if not isinstance(raw_service, dict) or set(raw_service) - {"name"}:
-            problems.append(f"{at}.service must be {{}} or {{name: ...}}")
+        if not isinstance(raw_service, dict) or set(raw_service) - {"name", "port", "targetPort"}:
+            problems.append(f"{at}.service must be {{}} or {{name, port, targetPort}}")
         else:
             service = str(raw_service.get("name") or deployment_name(experiment, name))
+            raw_port = raw_service.get("port", 0)
+            raw_target = raw_service.get("targetPort", raw_port)
+            if (
+                isinstance(raw_port, bool)
+                or not isinstance(raw_port, int)
+                or not 0 <= raw_port <= 65535
+            ):
+                problems.append(f"{at}.service.port must be a port number, got {raw_port!r}")
+            else:
+                port = raw_port
+            if (isinstance(raw_target, str) and raw_target) or (
+                isinstance(raw_target, int)
+                and not isinstance(raw_target, bool)
+                and 0 <= raw_target <= 65535
+            ):
+                target_port = raw_target
+            else:
+                problems.append(
+                    f"{at}.service.targetPort must be a port number or name, got {raw_target!r}"
+                )
             if len(service) > 63 or not re.match(r"^[a-z]([-a-z0-9]*[a-z0-9])?$", service):
                 problems.append(
                     f"{at}.service: {service!r} is not a valid Service name (a DNS label of at "
@@ -164,7 +191,7 @@ def _template(item: Any, at: str, experiment: str, problems: list[str]) -> Templ
     if len(problems) != before:
         return None
     assert isinstance(template, dict)
-    return Template(name, replicas, selector, template, min_ready, service)
+    return Template(name, replicas, selector, template, min_ready, service, port, target_port)
 
 
 def parse(obj: dict[str, Any]) -> ExperimentSpec:

@@ -68,11 +68,21 @@ def deployment(spec: ExperimentSpec, template: Template, owner: Obj) -> Obj:
 
 
 def service(spec: ExperimentSpec, template: Template, owner: Obj) -> Obj | None:
-    """The template's Service (its Pods' container ports), or None when it asks for none."""
+    """The template's Service (its ``port``, else its Pods' container ports), or None when it
+    asks for none."""
     if not template.service:
         return None
-    ports = []
-    for container in (template.template.get("spec") or {}).get("containers") or []:
+    ports: list[Obj] = []
+    if template.port:
+        ports = [
+            {
+                "name": "http",
+                "port": template.port,
+                "targetPort": template.target_port or template.port,
+                "protocol": "TCP",
+            }
+        ]
+    for container in [] if ports else (template.template.get("spec") or {}).get("containers") or []:
         for port in container.get("ports") or []:
             if isinstance(port, dict) and isinstance(port.get("containerPort"), int):
                 entry: Obj = {

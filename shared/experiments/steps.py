@@ -5,18 +5,21 @@ the ConfigMaps the stable revision was validated with) or the canary's (the targ
 each selector label of the target given the template's name as a suffix (``app: podinfo`` ->
 ``app: podinfo-baseline``), so no Service of the rollout ever sends them traffic. The
 Experiment is owned by the Rollout, labelled with it and the step, and named after the
-rollout, its canary revision, attempt and step (Argo's naming), at most 63 characters. Pure:
-the caller reads the Deployments and creates the object.
+rollout, its canary revision, attempt and step (Argo's naming), at most 63 characters. A
+template with a ``weight`` gets a Service on the rollout's port, which the router adds to the
+routes beside the revisions' once the experiment runs (``runner.backends``). Pure: the caller
+reads the Deployments and creates the object.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from shared import models, workloads
 from shared.analysis import arguments, runs
-from shared.experiments.spec import MAX_NAME, STEP_LABEL
+from shared.experiments.spec import DEFAULT_SCALE_DOWN_DELAY, MAX_NAME, STEP_LABEL
 from shared.models import Experiment, InvalidSpec
 from shared.objects import MANAGED_LABELS, owner_reference
 from shared.state import RolloutState
@@ -46,6 +49,15 @@ def _pod_template(source: Obj, target: Obj, template: str) -> tuple[Obj, dict[st
     return pod, selector
 
 
+def service_name(experiment: str, template: str) -> str:
+    """The Service of a step's template (a DNS label: a long name is cut and keeps a hash)."""
+    full = f"{experiment}-{template}"
+    if len(full) <= 63:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:6]
+    return f"{full[:56].rstrip('-')}-{digest}"
+
+
 def experiment(
     rollout: Obj,
     state: RolloutState,
@@ -55,9 +67,13 @@ def experiment(
     stable: Obj | None,
     canary: Obj | None,
     progress_deadline: int,
+    service: models.ServiceSpec,
 ) -> Obj:
     """The Experiment object of step ``index`` (``stable``: the primary Deployment, ``canary``:
-    the target). InvalidSpec when a revision it needs has no Deployment."""
+    the target). A template with a Service (it asked, or it gets a share of traffic) serves on
+    the rollout's port (``service``), so a route reaches it as it reaches the revisions.
+    InvalidSpec when a revision it needs has no Deployment."""
+    experiment_name = name(state, index)
     if canary is None:
         raise InvalidSpec(["the target Deployment is gone"])
     templates = []
@@ -73,13 +89,19 @@ def experiment(
             "template": pod,
         }
         if t.service:
-            entry["service"] = {}
+            entry["service"] = {
+                "name": service_name(experiment_name, t.name),
+                "port": service.port,
+                "targetPort": service.target_port,
+            }
         templates.append(entry)
-    # the step is over once the experiment ends: its Pods go at once (scaleDownDelaySeconds 0)
+    # the step is over once the experiment ends: its Pods go at once, unless they had traffic
+    # (then Argo's 30 s: the route leaves them before their Service does)
+    weighted = any(t.weight for t in step.templates)
     spec: Obj = {
         "templates": templates,
         "progressDeadlineSeconds": progress_deadline,
-        "scaleDownDelaySeconds": 0,
+        "scaleDownDelaySeconds": DEFAULT_SCALE_DOWN_DELAY if weighted else 0,
     }
     if step.duration is not None:
         spec["duration"] = f"{step.duration:g}s"
@@ -89,7 +111,7 @@ def experiment(
         "apiVersion": models.API_VERSION,
         "kind": models.EXPERIMENT_KIND,
         "metadata": {
-            "name": name(state, index),
+            "name": experiment_name,
             "namespace": state.namespace,
             "labels": {
                 **MANAGED_LABELS,

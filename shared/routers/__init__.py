@@ -41,6 +41,9 @@ class Capability(StrEnum):
     """Has no routing objects: the apex Service selects the Pods of both revisions, and a
     weight is the canary's share of replicas (approximate: whole Pods)."""
     SELECTOR = "selector"
+    BACKENDS = "backends"
+    """More backends than the two revisions, each with its weight: an experiment step's
+    templates get a share of live traffic."""
     """Has no routing objects but the apex (active) Service, whose selector it re-points: all
     traffic moves at once (blue/green without ``spec.trafficRouting``)."""
 
@@ -51,6 +54,7 @@ TABLE_COLUMNS = (
     Capability.COOKIES,
     Capability.MIRROR,
     Capability.ROUTES,
+    Capability.BACKENDS,
 )
 """The capabilities shown in the README's table of routers (:func:`table`)."""
 
@@ -97,12 +101,28 @@ class Router(Protocol):
 
 
 @dataclass(frozen=True)
+class Backend:
+    """A Service beside the two revisions' that receives ``weight`` percent of the traffic
+    (an experiment step's template), taken from the stable revision's share."""
+
+    service: str
+    weight: int
+
+
+@dataclass(frozen=True)
 class Traffic:
-    """What a router is asked to do: the canary's weight, and the header and mirror routes in
-    effect (in the order they were set; empty unless the router declares HEADERS or MIRROR)."""
+    """What a router is asked to do: the canary's weight, the header and mirror routes in
+    effect (in the order they were set; empty unless the router declares HEADERS or MIRROR),
+    and the other backends (empty unless it declares BACKENDS)."""
 
     weight: int
     routes: tuple[RouteStep, ...] = ()
+    backends: tuple[Backend, ...] = ()
+
+    @property
+    def stable(self) -> int:
+        """The stable revision's percentage."""
+        return 100 - self.weight - sum(b.weight for b in self.backends)
 
 
 Want = Callable[[int], "Traffic | None"]
@@ -173,18 +193,29 @@ def validate(
         models.SetMirrorRoute: (Capability.MIRROR, "mirror traffic"),
         models.SetCookieRoute: (Capability.COOKIES, "route by cookie"),
     }
+    who = f"the {name} router"
+    if Capability.REPLICAS in declared:
+        who = "a Rollout without spec.trafficRouting"
+    elif Capability.SELECTOR in declared:
+        who = "blue/green without spec.trafficRouting"
     for i, step in enumerate(steps):
+        if isinstance(step, models.Experiment) and any(t.weight for t in step.templates):
+            if Capability.BACKENDS not in declared:
+                able = ", ".join(
+                    n for n in REGISTRY.names if Capability.BACKENDS in REGISTRY.capabilities(n)
+                )
+                at = where(i) if where else f"spec.strategy.canary.steps[{i}].experiment"
+                problems.append(
+                    f"{at}: {who} cannot give an experiment's templates a share of "
+                    f"traffic (weight; routers that can: {able}); without weight they get none"
+                )
+            continue
         if type(step) not in needs:
             continue
         need, what = needs[type(step)]
         if need in declared:
             continue
         able = ", ".join(n for n in REGISTRY.names if need in REGISTRY.capabilities(n))
-        who = f"the {name} router"
-        if Capability.REPLICAS in declared:
-            who = "a Rollout without spec.trafficRouting"
-        elif Capability.SELECTOR in declared:
-            who = "blue/green without spec.trafficRouting"
         at = where(i) if where else f"spec.strategy.canary.steps[{i}].{models.step_kind(step)}"
         problems.append(f"{at}: {who} cannot {what} (routers that can: {able})")
     check_steps = getattr(REGISTRY.module(name), "validate_steps", None)

@@ -69,7 +69,9 @@ class EditedRoutes:
         """The patch that makes ``current`` route ``traffic`` (None: it does)."""
         services = splits.services(rollout)
         routes = traffic.routes if target.routes else ()
-        desired = splits.weighted(current, target.shape, services, traffic.weight, routes)
+        desired = splits.weighted(
+            current, target.shape, services, traffic.weight, routes, traffic.backends
+        )
         return splits.patch(current, desired, target.rules_path, target.shape.mark)
 
     def _weight(self, target: Target, obj: Obj, rollout: RolloutSpec) -> int:

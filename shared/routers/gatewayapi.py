@@ -47,6 +47,7 @@ CAPABILITIES = frozenset(
         Capability.COOKIES,
         Capability.MIRROR,
         Capability.ROUTES,
+        Capability.BACKENDS,
     }
 )
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")

@@ -60,6 +60,7 @@ CAPABILITIES = frozenset(
         Capability.COOKIES,
         Capability.MIRROR,
         Capability.ROUTES,
+        Capability.BACKENDS,
     }
 )
 FIELDS = ("virtualService", "virtualServices", "destinationRule")
@@ -266,6 +267,26 @@ def shape(
             destination["port"] = stable["destination"]["port"]
         return {"destination": destination}
 
+    def backend(stable: Obj, name: str) -> Obj:
+        """Another Service of the namespace, by its full name (subsets are the apex's)."""
+        destination: Obj = {"host": f"{name}.{rollout.namespace}.svc.cluster.local"}
+        if "port" in stable["destination"]:
+            destination["port"] = stable["destination"]["port"]
+        return {"destination": destination}
+
+    def named(ref: Obj) -> str | None:
+        """The Service of the namespace a host-level destination sends to."""
+        destination = ref.get("destination")
+        if not isinstance(destination, dict) or "subset" in destination:
+            return None
+        host = destination.get("host")
+        if not isinstance(host, str):
+            return None
+        for suffix in _hosts("", rollout.namespace)[1:]:
+            if host.endswith(suffix) and "." not in host[: -len(suffix)]:
+                return host[: -len(suffix)]
+        return host if "." not in host else None
+
     def selected(rule: Obj) -> bool:
         if section == "http":
             return not vs.routes or rule.get("name") in vs.routes
@@ -289,6 +310,8 @@ def shape(
         header_rule=_header_rule if http else None,
         mirror_rule=_mirror_rule if http else None,
         mark=MARK if http else f"{MARK}-{section}",
+        backend=backend,
+        named=named,
     )
 
 

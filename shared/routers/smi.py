@@ -3,11 +3,12 @@
 Argo Rollouts' shape: ``smi: {rootService, trafficSplitName}``. Ferry creates the TrafficSplit
 ``trafficSplitName`` (default: the Rollout's name), owned by the Rollout, for the apex Service
 ``rootService`` (default: ``spec.service.name``, which clients already call), with two backends:
-``<service>-primary`` at ``100 - w`` and ``<service>-canary`` at ``w``. It is written as
-``split.smi-spec.io/v1alpha2`` (integer weights), the version Linkerd's SMI extension serves.
-Weight writes are merge patches conditional on the resourceVersion read. It never writes an
-object it does not own; deleting the Rollout deletes the split (and the mesh sends all traffic
-to the apex Service's own Pods, the stable ones).
+``<service>-primary`` at ``100 - w`` and ``<service>-canary`` at ``w`` (and, during an
+experiment step with weights, each template's Service at its weight, taken from the
+primary's). It is written as ``split.smi-spec.io/v1alpha2`` (integer weights), the version
+Linkerd's SMI extension serves. Weight writes are merge patches conditional on the
+resourceVersion read. It never writes an object it does not own; deleting the Rollout deletes
+the split (and the mesh sends all traffic to the apex Service's own Pods, the stable ones).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from shared.routers import Capability, NotReady, Traffic, Want, full_size, unkno
 Obj = dict[str, Any]
 API_VERSION = "split.smi-spec.io/v1alpha2"
 PLURAL = "trafficsplits"
-CAPABILITIES = frozenset({Capability.WEIGHTS})
+CAPABILITIES = frozenset({Capability.WEIGHTS, Capability.BACKENDS})
 FIELDS = ("rootService", "trafficSplitName")
 
 
@@ -74,7 +75,10 @@ class SmiRouter:
                 "labels": dict(MANAGED_LABELS),
                 "ownerReferences": [owner_reference(owner)],
             },
-            "spec": {"service": config.root_service, "backends": _backends(rollout, weight)},
+            "spec": {
+                "service": config.root_service,
+                "backends": _backends(rollout, Traffic(weight)),
+            },
         }
 
     def _get(self, rollout: RolloutSpec) -> Obj | None:
@@ -129,16 +133,17 @@ def create(kube: Kube) -> SmiRouter:
 
 def _to(current: Obj, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:
     """The patch that gives the split ``current`` the weights of ``traffic`` (None: it has)."""
-    backends = _backends(rollout, traffic.weight)
+    backends = _backends(rollout, traffic)
     if (current.get("spec") or {}).get("backends") == backends:
         return None
     return {"spec": {"backends": backends}}
 
 
-def _backends(rollout: RolloutSpec, weight: int) -> list[Obj]:
+def _backends(rollout: RolloutSpec, traffic: Traffic) -> list[Obj]:
     return [
-        {"service": rollout.primary_service, "weight": 100 - weight},
-        {"service": rollout.canary_service, "weight": weight},
+        {"service": rollout.primary_service, "weight": traffic.stable},
+        {"service": rollout.canary_service, "weight": traffic.weight},
+        *({"service": b.service, "weight": b.weight} for b in traffic.backends),
     ]
 
 

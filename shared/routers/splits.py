@@ -25,6 +25,7 @@ from shared.kube import covers
 
 if TYPE_CHECKING:
     from shared.models import RolloutSpec, RouteStep, SetHeaderRoute, SetMirrorRoute
+    from shared.routers import Backend
 
 Obj = dict[str, Any]
 MARK = "ferry.dev/route-changes"
@@ -56,6 +57,17 @@ class Shape:
     mark: str = MARK
     """The annotation recording what Ferry changed in these rules (one per list of rules of an
     object: an Istio VirtualService's ``http``, ``tcp`` and ``tls`` each have theirs)."""
+    backend: Callable[[Obj, str], Obj] | None = None
+    """A reference to another Service ``name`` (an experiment's template) modelled on the
+    stable reference (None: as the canary's is made)."""
+    named: Callable[[Obj], str | None] | None = None
+    """The Service any reference sends to (None: as :attr:`service` reads it)."""
+
+    def other(self, stable: Obj, name: str) -> Obj:
+        return (self.backend or self.canary)(stable, name)
+
+    def names(self, ref: Obj) -> str | None:
+        return (self.named or self.service)(ref)
 
 
 @dataclass(frozen=True)
@@ -103,20 +115,36 @@ def _weight(ref: Obj, shape: Shape) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def share(rule: Obj, shape: Shape, services: Services) -> int:
-    """The canary's percentage of the rule's traffic between the two references."""
+def share(rule: Obj, shape: Shape, services: Services, extra: frozenset[str] = frozenset()) -> int:
+    """The canary's percentage of the rule's traffic between the two references (and the
+    references Ferry added to the Services ``extra``: an experiment's templates)."""
     stable, canary = refs(rule, shape, services)
     if canary is None:
         return 0
     s, c = _weight(stable, shape), _weight(canary, shape)
+    s += sum(_weight(r, shape) for r in _list(rule, shape) if shape.names(r) in extra)
     return round(100 * c / (s + c)) if s + c else 0
+
+
+def _backends_added(route: Obj, mark: str, index: int) -> frozenset[str]:
+    """The Services of the references Ferry added to rule ``index`` for other backends."""
+    change = _changes(route, mark).get(str(index))
+    names = change.get("backends") if isinstance(change, dict) else None
+    return (
+        frozenset(n for n in names if isinstance(n, str))
+        if isinstance(names, list)
+        else frozenset()
+    )
 
 
 def route_weight(route: Obj, shape: Shape, services: Services) -> int:
     """The canary weight in effect: that of the first rollout rule whose share differs from
     the first's, else the first's (0 if no rule sends to the stable Service)."""
     rules = shape.rules(route)
-    shares = [share(rules[i], shape, services) for i in rollout_rules(route, shape, services)]
+    shares = [
+        share(rules[i], shape, services, _backends_added(route, shape.mark, i))
+        for i in rollout_rules(route, shape, services)
+    ]
     return next((s for s in shares if s != shares[0]), shares[0]) if shares else 0
 
 
@@ -162,6 +190,11 @@ def restored(route: Obj, shape: Shape, services: Services) -> Obj:
             continue  # the rule is gone or no longer sends to the Service: nothing to undo
         stable, canary = refs(rules[i], shape, services)
         _set(stable, change.get("stable"))
+        others = _backends_added(route, shape.mark, i)
+        if others:
+            rules[i][shape.refs] = [
+                r for r in _list(rules[i], shape) if shape.names(r) not in others
+            ]
         if canary is not None and change.get("canaryAdded"):
             rules[i][shape.refs].remove(canary)
         elif canary is not None:
@@ -173,20 +206,31 @@ def restored(route: Obj, shape: Shape, services: Services) -> Obj:
 
 
 def weighted(
-    route: Obj, shape: Shape, services: Services, weight: int, routes: tuple[RouteStep, ...] = ()
+    route: Obj,
+    shape: Shape,
+    services: Services,
+    weight: int,
+    routes: tuple[RouteStep, ...] = (),
+    backends: tuple[Backend, ...] = (),
 ) -> Obj:
-    """``route`` sending ``weight`` percent of each rollout rule's traffic to the canary, with
-    the header and mirror ``routes`` added: the route as Git wrote it when that is what it does
-    already, else with the two references' weights set and the rules added (all recorded in
+    """``route`` sending ``weight`` percent of each rollout rule's traffic to the canary (and
+    each of ``backends`` its weight, taken from the stable share), with the header and mirror
+    ``routes`` added: the route as Git wrote it when that is what it does already, else with
+    the references' weights set and the references and rules added (all recorded in
     :data:`MARK`)."""
     out = restored(route, shape, services)
     rules = shape.rules(out)
     indexes = rollout_rules(out, shape, services)
-    if not routes and all(share(rules[i], shape, services) == weight for i in indexes):
+    if (
+        not routes
+        and not backends
+        and all(share(rules[i], shape, services) == weight for i in indexes)
+    ):
         return out
     changes: dict[str, Obj] = {}
+    others = sum(b.weight for b in backends)
     for i in indexes:
-        if share(rules[i], shape, services) == weight:
+        if not backends and share(rules[i], shape, services) == weight:
             continue
         stable, canary = refs(rules[i], shape, services)
         change: Obj = {"stable": stable.get("weight")}
@@ -196,7 +240,13 @@ def weighted(
             change["canaryAdded"] = True
         else:
             change["canary"] = canary.get("weight")
-        stable["weight"], canary["weight"] = 100 - weight, weight
+        stable["weight"], canary["weight"] = 100 - weight - others, weight
+        for backend in backends:
+            reference = shape.other(stable, backend.service)
+            reference["weight"] = backend.weight
+            rules[i][shape.refs].append(reference)
+        if backends:
+            change["backends"] = [b.service for b in backends]
         changes[str(i)] = change
     added = _add_routes(rules, indexes, shape, services, routes)
     if not changes and not added:
