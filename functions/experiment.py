@@ -57,11 +57,19 @@ def _decide(
         if measured is not None:
             state = measured.state
             notes.append(measured.note)
+    failed = _failure(state, spec)
+    if failed is not None:  # also when it is being terminated: what was found stands
+        phase, message = failed
+        return runner.ended(ctx, state, obj, phase, message, now, spec), message
     if spec.terminate:
         return runner.ended(
             ctx, state, obj, Phase.SUCCESSFUL, "terminated", now, spec
         ), "terminated"
     if state.phase == Phase.PENDING:
+        taken = runner.foreign(ctx, spec, state.uid)
+        if taken:
+            message = f"{', '.join(taken)} exists and is not this experiment's; rename the template"
+            return runner.ended(ctx, state, obj, Phase.ERROR, message, now, spec), message
         deployments = runner.deployments(ctx, spec)
         waiting = [t.name for t in spec.templates if not stacks.available(deployments[t.name])]
         if waiting:
@@ -75,10 +83,13 @@ def _decide(
             return state, "; ".join(notes)
         state = _running(ctx, state, obj, spec, now)
         notes.append(state.message)
-    ended = _verdict(state, spec, now)
-    if ended is not None:
-        phase, message = ended
-        return runner.ended(ctx, state, obj, phase, message, now, spec), message
+        failed = _failure(state, spec)  # an analysis that could not start
+        if failed is not None:
+            phase, message = failed
+            return runner.ended(ctx, state, obj, phase, message, now, spec), message
+    done = _success(state, spec, now)
+    if done is not None:
+        return runner.ended(ctx, state, obj, Phase.SUCCESSFUL, done, now, spec), done
     _rearm(ctx, state, spec, now)
     return state, "; ".join(n for n in notes if n)
 
@@ -126,10 +137,10 @@ def _rearm(ctx: Context, state: ExperimentState, spec: ExperimentSpec, now: floa
     so one that fired early (set by a look that lost the race to commit) or was lost fires
     when it should."""
     if state.phase == Phase.PENDING:
-        ctx.timers.schedule(
-            state.started_at + spec.progress_deadline, runner.timer(state, "deadline")
-        )
-    elif spec.duration is not None:
+        deadline = state.started_at + spec.progress_deadline
+        if now < deadline:  # once past, its look came (or the tick's will)
+            ctx.timers.schedule(deadline, runner.timer(state, "deadline"))
+    elif spec.duration is not None and now < state.available_at + spec.duration:
         ctx.timers.schedule(state.available_at + spec.duration, runner.timer(state, "duration"))
     for run in runs.active(state):
         for metric, (index, at, poll) in run.due.items():
@@ -147,22 +158,32 @@ def _until(spec: ExperimentSpec) -> str:
     return "until terminated"
 
 
-def _verdict(state: ExperimentState, spec: ExperimentSpec, now: float) -> tuple[Phase, str] | None:
-    """How a running experiment ends now, if it does."""
+def _by_analysis(state: ExperimentState, spec: ExperimentSpec) -> dict[str, runs.Run | None]:
     found = runs.runs_of(state)
-    by_analysis = {a.name: found.get(runner.run_name(spec.name, a.name)) for a in spec.analyses}
+    return {a.name: found.get(runner.run_name(spec.name, a.name)) for a in spec.analyses}
+
+
+def _failure(state: ExperimentState, spec: ExperimentSpec) -> tuple[Phase, str] | None:
+    """An analysis that ended Error, Failed or Inconclusive ends the experiment so."""
+    by_analysis = _by_analysis(state, spec)
     for phase in (AnalysisPhase.ERROR, AnalysisPhase.FAILED, AnalysisPhase.INCONCLUSIVE):
         for name, run in by_analysis.items():
-            if run is not None and run.phase == phase:
+            if run is not None and run.phase == phase and not run.terminate:
                 return Phase(phase.value), f"analysis {name}: {runs.verdict(run)}"
+    return None
+
+
+def _success(state: ExperimentState, spec: ExperimentSpec, now: float) -> str | None:
+    """Why a running experiment ends Successful now, if it does."""
     if state.phase != Phase.RUNNING:
         return None
+    by_analysis = _by_analysis(state, spec)
     required = [by_analysis.get(name) for name in spec.required]
     required_done = all(r is not None and r.phase is not None for r in required)
     if spec.duration is not None:
         if now >= state.available_at + spec.duration and required_done:
-            return Phase.SUCCESSFUL, f"ran {spec.duration:g}s; every analysis passed"
+            return f"ran {spec.duration:g}s; every analysis passed"
         return None
     if spec.required and required_done:
-        return Phase.SUCCESSFUL, f"{', '.join(spec.required)} completed"
+        return f"{', '.join(spec.required)} completed"
     return None

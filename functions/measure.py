@@ -55,7 +55,10 @@ def _experiment(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         raise events.MalformedEvent("experiment.completed needs the run extension")
 
     def decide(turn: Turn) -> Outcome | None:
-        ended = runner.outcome(ctx, turn.state.namespace, name)
+        run = runs.runs_of(turn.state).get(name)
+        if run is None or not run.experiment or run.phase is not None:
+            return None
+        ended = runner.outcome(ctx, turn.state.namespace, name, run.uid)
         if ended is None:
             return None
         phase, message = ended

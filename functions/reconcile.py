@@ -30,9 +30,12 @@ from shared import (
     status,
     transitions,
 )
+from shared.analysis import runs
 from shared.context import Context
 from shared.events import RolloutRef, Type
-from shared.state import RolloutState, Stage
+from shared.experiments import steps
+from shared.experiments.spec import Phase
+from shared.state import ACTIVE, RolloutState, Stage
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +133,41 @@ def plan(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
     if rollout is None:
         return []
     _mirror_if_drifted(ctx, state, obj)
+    _end_orphans(ctx, state, rollout)
     target = ctx.kube.deployment(ref.namespace, rollout.spec.target)
     if target is not None and state.stage not in (Stage.INITIALIZING,):
         expected = state.stable_revision if state.stage == Stage.HEALTHY else state.canary_revision
         if state.stage == Stage.PROMOTING or revisions.of(ctx, target) == expected:
             levels.converge(ctx, rollout, drift=True)  # what was changed by hand goes back
     return progress.next_events(ctx, state, rollout, fresh=fresh)
+
+
+def _end_orphans(ctx: Context, state: RolloutState, rollout: rollouts.Rollout) -> None:
+    """Terminate the step Experiments of this rollout that nothing waits for: made by a step
+    whose commit lost to an abort or a promote (the step's own, before it commits, is kept)."""
+    if not any(isinstance(step, models.Experiment) for step in rollout.spec.steps):
+        return
+    waited = {run.name for run in runs.active(state) if run.experiment}
+    if state.stage in ACTIVE:
+        waited.add(steps.name(state, state.step))
+    selector = f"{runs.ROLLOUT_LABEL}={state.name}"
+    for found in ctx.kube.list_of(
+        models.API_VERSION, models.EXPERIMENT_PLURAL, state.namespace, label_selector=selector
+    ):
+        name = found["metadata"]["name"]
+        spec, status_ = found.get("spec") or {}, found.get("status") or {}
+        if name in waited or spec.get("terminate") or status_.get("phase") in ENDED:
+            continue
+        if steps.owned_by(found, rollout.obj):
+            log.info(
+                "%s: experiment %s is waited for by no step; terminating it",
+                state.ref.subject,
+                name,
+            )
+            runs.stop_experiment(ctx, state.namespace, name)
+
+
+ENDED = frozenset(phase.value for phase in Phase if phase.completed)
 
 
 def _mirror_if_drifted(ctx: Context, state: RolloutState, obj: dict[str, object]) -> None:

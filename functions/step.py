@@ -107,10 +107,11 @@ def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
         )
         found = ctx.kube.get(models.API_VERSION, models.EXPERIMENT_PLURAL, state.namespace, name)
         if found is None:
-            ctx.kube.create(obj)
-        elif not steps.owned_by(found, rollout.obj):
+            found = ctx.kube.create(obj)
+        elif not steps.owned_by(found, rollout.obj) or found.get("spec") != obj["spec"]:
+            # only the one this step makes (an earlier delivery's) is adopted
             raise models.InvalidSpec(
-                [f"an Experiment named {name} exists and is not this rollout's"]
+                [f"an Experiment named {name} exists and is not the one this step makes"]
             )
     except models.InvalidSpec as exc:
         message = f"{label}: experiment {name} cannot start: {exc}"
@@ -122,7 +123,7 @@ def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
         )
     message = f"{label}: experiment {name} running"
     return Outcome(
-        runs.started_experiment(state, name, index, now).to(
+        runs.started_experiment(state, name, str(found["metadata"]["uid"]), index, now).to(
             Stage.ANALYZING, now, reason="ExperimentRunning", message=message
         ),
         note=message,

@@ -114,12 +114,12 @@ def _outcomes(state: RolloutState) -> list[CloudEvent]:
 
 
 def _experiments(ctx: Context, state: RolloutState) -> list[CloudEvent]:
-    """``experiment.completed`` for an experiment step's Experiment that ended while its hint
-    was lost."""
+    """``experiment.completed`` for an experiment step's Experiment that ended (or was
+    deleted) while its hint was lost."""
     return [
         facts.of(state, Type.EXPERIMENT_COMPLETED, run=run.name)
         for run in runs.active(state)
-        if run.experiment and runner.outcome(ctx, state.namespace, run.name) is not None
+        if run.experiment and runner.outcome(ctx, state.namespace, run.name, run.uid) is not None
     ]
 
 

@@ -643,6 +643,9 @@ class ExperimentState:
     """Template name -> the pod template hash of its Pods."""
     runs: dict[str, Any] = field(default_factory=dict)
     """Its AnalysisRuns by name (``shared.analysis.runs``)."""
+    owner: str = ""
+    """The Rollout whose step made it ("" for none), told when it ends or is deleted."""
+    owner_uid: str = ""
 
     @property
     def ref(self) -> RolloutRef:

@@ -89,10 +89,14 @@ class Run:
     """metric -> (index, when, poll) of the measurement its timer will ask for next."""
     experiment: bool = False
     """An experiment step's: ``name`` is the Experiment, whose outcome is the run's."""
+    uid: str = ""
+    """An experiment step's: the uid of the Experiment it created (only that one's outcome
+    counts; another of the name, made by anyone, is not the step's)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "experiment": self.experiment,
+            "uid": self.uid,
             "name": self.name,
             "kind": self.kind,
             "step": self.step,
@@ -118,6 +122,7 @@ class Run:
             message=str(raw.get("message") or ""),
             terminate=bool(raw.get("terminate")),
             experiment=bool(raw.get("experiment")),
+            uid=str(raw.get("uid") or ""),
             due={
                 metric: (int(when[0]), float(when[1]), int(when[2]))
                 for metric, when in (raw.get("due") or {}).items()
@@ -590,12 +595,16 @@ def stop_experiment(ctx: Context, namespace: str, name: str) -> None:
         )
 
 
-def started_experiment(state: RolloutState, name: str, step: int, now: float) -> RolloutState:
-    """``state`` waiting for the Experiment ``name`` of step ``step`` (kept as a run: its
-    outcome is the step's, as an analysis step's)."""
+def started_experiment(
+    state: RolloutState, name: str, uid: str, step: int, now: float
+) -> RolloutState:
+    """``state`` waiting for the Experiment ``name`` (of ``uid``) of step ``step`` (kept as a
+    run: its outcome is the step's, as an analysis step's)."""
     if name in state.runs:
         return state
-    return with_run(state, Run(name=name, kind=STEP, step=step, started_at=now, experiment=True))
+    return with_run(
+        state, Run(name=name, kind=STEP, step=step, started_at=now, experiment=True, uid=uid)
+    )
 
 
 def experiment_ended(

@@ -91,14 +91,24 @@ def run(ctx: Context, event: CloudEvent, decide: Decide) -> CloudEvent | None:
                     ctx.store.commit_experiment(old, None, event_key=key, history=None)
                 except Conflict:
                     continue
+                if old.owner and not (old.phase and Phase(old.phase).completed):
+                    return _told(old, Type.EXPERIMENT_COMPLETED)  # its step ends in Error
             return None  # its Deployments, Services and runs are owned by it: collected
         live_uid = str(obj["metadata"].get("uid") or "")
         if uid and uid != live_uid:
             return None  # an event of a deleted namesake
+        owner, owner_uid = owner_rollout(obj) or ("", "")
         state = (
             old
             if old.uid == live_uid
-            else ExperimentState(ref.namespace, ref.name, version=old.version, uid=live_uid)
+            else ExperimentState(
+                ref.namespace,
+                ref.name,
+                version=old.version,
+                uid=live_uid,
+                owner=owner,
+                owner_uid=owner_uid,
+            )
         )
         new, note = decide(ctx, state, obj, wanted)
         reply = None
@@ -127,11 +137,11 @@ def run(ctx: Context, event: CloudEvent, decide: Decide) -> CloudEvent | None:
             if ctx.after_commit is not None:
                 ctx.after_commit(ctx.function)
             if Phase(new.phase).completed and not (old.phase and Phase(old.phase).completed):
-                reply = _tell_rollout(obj, new, Type.EXPERIMENT_COMPLETED)
+                reply = _told(new, Type.EXPERIMENT_COMPLETED)
             elif new.phase == Phase.RUNNING and old.phase != Phase.RUNNING:
-                reply = _tell_rollout(obj, new, Type.EXPERIMENT_STARTED)
+                reply = _told(new, Type.EXPERIMENT_STARTED)
         converge(ctx, new, obj)
-        mirror(ctx, new, obj)
+        mirror(ctx, ref, obj)
         return reply
     raise Conflict(f"experiment {ref.subject}: state kept changing; giving up for now")
 
@@ -195,37 +205,60 @@ def deployments(ctx: Context, spec: ExperimentSpec) -> dict[str, Obj | None]:
 
 
 def converge(ctx: Context, state: ExperimentState, obj: Obj) -> None:
-    """Bring the experiment's Deployments and Services to its committed state: present while
-    it runs, deleted ``scaleDownDelaySeconds`` after it ended."""
+    """Bring the experiment's Deployments and Services to its committed state: created while
+    it runs, deleted ``scaleDownDelaySeconds`` after it ended. Only its own: an object of the
+    name that another owns is never touched (the decision ends the experiment in Error). A
+    write refused is left for the next look (the tick comes within a minute)."""
     spec = _spec(obj)
     if not state.phase:
         return
-    if Phase(state.phase).completed:
-        delay = spec.scale_down_delay if spec is not None else 0
-        if ctx.now() >= state.ended_at + delay:
-            remove(ctx, state.namespace, state.name)
-        return
-    if spec is None:
-        return
+    try:
+        if Phase(state.phase).completed:
+            delay = spec.scale_down_delay if spec is not None else 0
+            if ctx.now() >= state.ended_at + delay:
+                remove(ctx, state.namespace, state.name, state.uid)
+            return
+        if spec is None:
+            return
+        for template in spec.templates:
+            wanted = [stacks.deployment(spec, template, obj), stacks.service(spec, template, obj)]
+            for desired in (w for w in wanted if w is not None):
+                meta = desired["metadata"]
+                plural = "deployments" if desired["kind"] == "Deployment" else "services"
+                found = ctx.kube.get(desired["apiVersion"], plural, state.namespace, meta["name"])
+                if found is None:
+                    ctx.kube.create(desired)
+    except (kube.ApiError, kube.Transient) as exc:
+        log.warning("experiment %s: %s (the next look tries again)", state.ref.subject, exc)
+
+
+def _owned(found: Obj, uid: str) -> bool:
+    return any(o.get("uid") == uid for o in found["metadata"].get("ownerReferences") or [])
+
+
+def foreign(ctx: Context, spec: ExperimentSpec, uid: str) -> list[str]:
+    """The objects the experiment would run that exist and are not its own (``Kind/name``)."""
+    taken = []
     for template in spec.templates:
-        try:
-            ctx.kube.ensure(stacks.deployment(spec, template, obj))
-            service = stacks.service(spec, template, obj)
-            if service is not None:
-                ctx.kube.ensure(service)
-        except kube.ApiError as exc:
-            if exc.status not in (409, 422):
-                raise
-            log.warning("experiment %s: %s: %s", state.ref.subject, template.name, exc)
+        name = spec.deployment(template.name)
+        found = ctx.kube.deployment(spec.namespace, name)
+        if found is not None and not _owned(found, uid):
+            taken.append(f"Deployment/{name}")
+        if template.service:
+            found = ctx.kube.get("v1", "services", spec.namespace, template.service)
+            if found is not None and not _owned(found, uid):
+                taken.append(f"Service/{template.service}")
+    return taken
 
 
-def remove(ctx: Context, namespace: str, name: str) -> None:
-    """Delete what experiment ``name`` runs (level-based: what is gone stays gone)."""
+def remove(ctx: Context, namespace: str, name: str, uid: str) -> None:
+    """Delete what experiment ``name`` (of ``uid``) runs; level-based: what is gone stays
+    gone, and what it does not own is never deleted."""
     selector = f"{LABEL}={name}"
-    for found in ctx.kube.list_of("apps/v1", "deployments", namespace, label_selector=selector):
-        ctx.kube.delete("apps/v1", "deployments", namespace, found["metadata"]["name"])
-    for found in ctx.kube.list_of("v1", "services", namespace, label_selector=selector):
-        ctx.kube.delete("v1", "services", namespace, found["metadata"]["name"])
+    for api_version, plural in (("apps/v1", "deployments"), ("v1", "services")):
+        for found in ctx.kube.list_of(api_version, plural, namespace, label_selector=selector):
+            if _owned(found, uid):
+                ctx.kube.delete(api_version, plural, namespace, found["metadata"]["name"])
 
 
 def status_of(ctx: Context, state: ExperimentState, obj: Obj) -> dict[str, Any]:
@@ -271,24 +304,27 @@ def status_of(ctx: Context, state: ExperimentState, obj: Obj) -> dict[str, Any]:
     return out
 
 
-def mirror(ctx: Context, state: ExperimentState, obj: Obj) -> None:
-    """Write the state into the Experiment's status (only when it changed; best effort: the
-    next look heals a miss)."""
-    desired = status_of(ctx, state, obj)
-    current = obj.get("status") or {}
-    if all(current.get(k) == v for k, v in desired.items()):
-        return
+def mirror(ctx: Context, ref: RolloutRef, known: Obj) -> None:
+    """Write the latest committed state into the Experiment's status, fenced as a rollout's
+    is: the write is conditional on the object read and made from the state loaded after it,
+    so a stale look never writes over a newer one (best effort: the next look heals a miss)."""
+
+    def change(current: Obj) -> Obj | None:
+        state = ctx.store.load_experiment(ref)
+        if not state.exists or state.uid != current["metadata"].get("uid"):
+            return None
+        desired = status_of(ctx, state, current)
+        shown = current.get("status") or {}
+        if all(shown.get(k) == v for k, v in desired.items()):
+            return None
+        return {"status": desired}
+
     try:
-        ctx.kube.merge_patch(
-            models.API_VERSION,
-            PLURAL,
-            state.namespace,
-            state.name,
-            {"status": desired},
-            sub="status",
+        ctx.kube.fenced_patch(
+            models.API_VERSION, PLURAL, ref.namespace, ref.name, change, sub="status", known=known
         )
     except (kube.Transient, kube.ApiError) as exc:
-        log.warning("experiment %s: status not mirrored: %s", state.ref.subject, exc)
+        log.warning("experiment %s: status not mirrored: %s", ref.subject, exc)
 
 
 def owner_rollout(obj: Obj) -> tuple[str, str] | None:
@@ -302,15 +338,14 @@ def owner_rollout(obj: Obj) -> tuple[str, str] | None:
     return None
 
 
-def _tell_rollout(obj: Obj, state: ExperimentState, what: Type) -> CloudEvent | None:
-    owner = owner_rollout(obj)
-    if owner is None:
+def _told(state: ExperimentState, what: Type) -> CloudEvent | None:
+    """``what`` for the Rollout whose step made the experiment (None when none did)."""
+    if not state.owner:
         return None
-    name, uid = owner
     return events.new(
         what,
-        RolloutRef(state.namespace, name),
-        rolloutuid=uid,
+        RolloutRef(state.namespace, state.owner),
+        rolloutuid=state.owner_uid,
         run=state.name,
     )
 
@@ -328,16 +363,21 @@ def backends(ctx: Context, state: RolloutState, spec: models.RolloutSpec) -> tup
     run = runs.runs_of(state).get(name)
     if run is None or run.phase is not None or not run.experiment:
         return ()
-    if ctx.store.load_experiment(RolloutRef(state.namespace, name)).phase != Phase.RUNNING:
+    found = ctx.store.load_experiment(RolloutRef(state.namespace, name))
+    if found.uid != run.uid or found.phase != Phase.RUNNING:
         return ()
     return tuple(
         Backend(steps.service_name(name, t.name), t.weight) for t in step.templates if t.weight
     )
 
 
-def outcome(ctx: Context, namespace: str, name: str) -> tuple[Phase, str] | None:
-    """How Experiment ``name`` ended, from its state (None while it runs, or unknown)."""
+def outcome(ctx: Context, namespace: str, name: str, uid: str) -> tuple[Phase, str] | None:
+    """How the Experiment ``name`` the step created (of ``uid``) ended, from its state; an
+    Error when it was deleted (or replaced by another of that name); None while it runs."""
     state = ctx.store.load_experiment(RolloutRef(namespace, name))
-    if not state.phase or not Phase(state.phase).completed:
-        return None
-    return Phase(state.phase), state.message
+    if state.uid == uid and state.phase and Phase(state.phase).completed:
+        return Phase(state.phase), state.message
+    live = ctx.kube.get(models.API_VERSION, PLURAL, namespace, name)
+    if live is None or live["metadata"].get("uid") != uid:
+        return Phase.ERROR, f"the Experiment {name} was deleted"
+    return None

@@ -135,10 +135,16 @@ def _template(item: Any, at: str, experiment: str, problems: list[str]) -> Templ
         problems.append(f"{at}.replicas must be a whole number from 0 to 100, got {replicas!r}")
     template = item.get("template")
     labels: dict[str, str] = {}
+    meta = template.get("metadata", {}) if isinstance(template, dict) else None
+    found = meta.get("labels", {}) if isinstance(meta, dict) else None
     if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
         problems.append(f"{at}.template must be a pod template (metadata and spec)")
+    elif not isinstance(found, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in found.items()
+    ):
+        problems.append(f"{at}.template.metadata.labels must map names to strings")
     else:
-        labels = dict(((template.get("metadata") or {}).get("labels")) or {})
+        labels = dict(found)
     selector_raw = item.get("selector")
     selector: dict[str, str] = dict(labels)
     if selector_raw is not None:

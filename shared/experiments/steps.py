@@ -104,7 +104,11 @@ def experiment(
         "scaleDownDelaySeconds": DEFAULT_SCALE_DOWN_DELAY if weighted else 0,
     }
     if step.duration is not None:
-        spec["duration"] = f"{step.duration:g}s"
+        spec["duration"] = (
+            f"{int(step.duration)}s"
+            if float(step.duration).is_integer()
+            else f"{round(step.duration * 1000)}ms"
+        )
     if step.analyses:
         spec["analyses"] = [_analysis(a, rollout) for a in step.analyses]
     return {

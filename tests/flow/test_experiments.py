@@ -23,7 +23,7 @@ from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import Stage
 from tests.flow import test_downtime as downtime
-from tests.flow.conftest import FAST, Demo, eventually, publish, run_cli, settle
+from tests.flow.conftest import FAST, Demo, eventually, post_to, publish, run_cli, settle
 
 NS = demo.NAMESPACE
 
@@ -206,7 +206,7 @@ def test_a_failing_analysis_ends_the_experiment_early_with_its_verdict(
     assert "orange" in failed["message"]
     runs = {r["name"]: r["phase"] for r in failed["analysisRuns"]}
     assert runs["orange"] == "Failed"
-    assert runs["purple"] in ("Successful", "Running")  # terminated: Successful
+    assert runs["purple"] == "Successful"  # terminated when the experiment ended
     eventually(lambda: deployments(kube, "ab") == [], what="Deployments removed at the end")
     assert verdicts.hits("orange") == 1  # failureLimit 0: the first failure decides
 
@@ -281,15 +281,13 @@ def test_deleting_an_experiment_removes_what_it_ran_and_its_state(
 def test_looks_twice_at_once_and_replayed_change_nothing_twice(
     runtime: Runtime, kube: Kube, verdicts: Verdicts
 ) -> None:
-    """Every event of an experiment delivered again, concurrently, and a week later: one
-    history of moves, each measurement taken once."""
+    """Every event of a running experiment delivered again, concurrently, and again after it
+    ended: one history of moves, each measurement recorded once."""
     kube.create(http_benchmark(verdicts))
-    kube.create(experiment("twice", ["purple"]))
-    phase_of(kube, "twice", "Successful")
+    kube.create(experiment("twice", ["purple"], duration="4s"))
+    phase_of(kube, "twice", "Running")
     assert runtime.store is not None
     ref = RolloutRef(NS, "twice")
-    history = runtime.store.experiment_history(ref)
-    hits = verdicts.hits("purple")
     uid = runtime.store.load_experiment(ref).uid
     replays = [
         events.new(Type.EXPERIMENT_CHANGED, ref, event_id=f"replay-{i}") for i in range(4)
@@ -303,16 +301,29 @@ def test_looks_twice_at_once_and_replayed_change_nothing_twice(
             index=i,
             poll=0,
         )
-        for i in range(3)
+        for i in range(2)
     ]
-    threads = [threading.Thread(target=publish, args=(runtime, e)) for e in replays * 2]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    settle(runtime)
+
+    def replay_all() -> None:
+        threads = [threading.Thread(target=publish, args=(runtime, e)) for e in replays * 2]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        settle(runtime)
+
+    replay_all()  # while it runs
+    phase_of(kube, "twice", "Successful")
+    history = runtime.store.experiment_history(ref)
+    replay_all()  # after it ended
     assert runtime.store.experiment_history(ref) == history
-    assert verdicts.hits("purple") == hits
+    moves = [(e["from"], e["to"]) for e in history if e["from"] != e["to"]]
+    assert moves == [("", "Pending"), ("Pending", "Running"), ("Running", "Successful")]
+    notes = [e["note"] for e in history]
+    for index in (1, 2):
+        assert sum(f"twice-purple/ok #{index}:" in n for n in notes) == 1, notes
+    (run,) = runtime.store.load_experiment(ref).runs.values()
+    assert len(run["measurements"]["ok"]) == 2
     assert status(kube, "twice")["phase"] == "Successful"
 
 
@@ -559,3 +570,104 @@ def test_argos_example_experiment_applies_runs_and_terminates_with_kubectl(
         "example-experiment-orange",
         "example-experiment-purple",
     ]
+
+
+# -- what others may do to an experiment ------------------------------------------------------
+
+
+def test_an_experiment_made_by_someone_else_under_the_steps_name_is_not_the_steps(
+    podinfo: Demo, verdicts: Verdicts
+) -> None:
+    """The name of a step's Experiment can be known beforehand, and so can the Rollout's uid:
+    one created before the step (already terminated, say) is not adopted: the step ends in
+    Error and the rollout aborts, it never goes on on the strength of someone else's."""
+    kube = podinfo.kube
+    kube.create(mann_whitney(verdicts))
+    podinfo.create(steps=[{"setWeight": 20}, {"pause": {}}, EXPERIMENT_STEP])
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    paused = podinfo.wait(Stage.PAUSED, step=1, timeout=20)
+    owner = kube.rollout(NS, demo.NAME)
+    assert owner is not None
+    name = f"{demo.NAME}-{paused.canary_revision[:7]}-{paused.attempt}-2"
+    forged = experiment(name, ["purple"], analyses=[], terminate=True)
+    forged["metadata"]["labels"] = {"ferry.dev/rollout": demo.NAME, "ferry.dev/rollout-step": "2"}
+    forged["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": models.API_VERSION,
+            "kind": "Rollout",
+            "name": demo.NAME,
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+        }
+    ]
+    kube.create(forged)
+    publish(podinfo.runtime, podinfo.command("promote"))
+    aborted = podinfo.wait(Stage.ABORTED, timeout=20)
+    assert "is not the one this step makes" in aborted.message
+    assert deployments(kube, name) == [] or status(kube, name).get("phase") == "Successful"
+
+
+def test_deleting_a_steps_experiment_aborts_the_rollout(podinfo: Demo, verdicts: Verdicts) -> None:
+    kube = podinfo.kube
+    kube.create(mann_whitney(verdicts))
+    endless = {"experiment": {**EXPERIMENT_STEP["experiment"], "duration": "1h"}}
+    podinfo.create(steps=[{"setWeight": 20}, endless])
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.ANALYZING, step=1, timeout=20)
+    name = step_experiment(kube)["metadata"]["name"]
+    phase_of(kube, name, "Running")
+    kube.delete(models.API_VERSION, "experiments", NS, name)
+    aborted = podinfo.wait(Stage.ABORTED, timeout=20)
+    assert f"the Experiment {name} was deleted" in aborted.message
+    eventually(lambda: deployments(kube, name) == [], what="its Deployments collected")
+
+
+def test_a_hand_edit_of_what_it_runs_is_no_error_loop(
+    runtime: Runtime, kube: Kube, verdicts: Verdicts
+) -> None:
+    """Scaling an experiment's Deployment by hand leaves Ferry answering 2xx (it creates
+    what is missing, never takes over what exists), and its status goes on being mirrored."""
+    kube.create(http_benchmark(verdicts))
+    kube.create(experiment("edited", ["purple"], duration="3s"))
+    phase_of(kube, "edited", "Running")
+    kube.merge_patch(
+        "apps/v1", "deployments", NS, "edited-purple", {"spec": {"replicas": 3}}, sub="scale"
+    )
+    assert post_to(
+        runtime,
+        "experiment",
+        events.new(Type.EXPERIMENT_CHANGED, RolloutRef(NS, "edited"), event_id="look"),
+    ) in (200, 202)
+    phase_of(kube, "edited", "Successful")
+    assert runtime.store is not None
+    assert runtime.store.redis.xlen("ferry:deadletters") == 0
+
+
+def test_a_template_named_like_someone_elses_deployment_is_an_error_that_leaves_it(
+    runtime: Runtime, kube: Kube
+) -> None:
+    theirs = demo.deployment("theirs:1")
+    theirs["metadata"]["name"] = "taken-purple"
+    kube.create(theirs)
+    kube.create(experiment("taken", ["purple"], analyses=[]))
+    failed = phase_of(kube, "taken", "Error")
+    assert "Deployment/taken-purple exists and is not this experiment's" in failed["message"]
+    kept = kube.deployment(NS, "taken-purple")
+    assert kept is not None
+    assert kept["spec"]["template"]["spec"]["containers"][0]["image"] == "theirs:1"
+    assert "ownerReferences" not in kept["metadata"]
+
+
+def test_a_malformed_pod_template_is_an_error_not_a_retry_loop(
+    runtime: Runtime, kube: Kube
+) -> None:
+    body = experiment("malformed", ["purple"], analyses=[])
+    body["spec"]["templates"][0]["template"]["metadata"]["labels"] = ["not", "a", "map"]
+    del body["spec"]["templates"][0]["selector"]
+    kube.create(body)
+    failed = phase_of(kube, "malformed", "Error")
+    assert "template.metadata.labels must map names to strings" in failed["message"]
+    assert runtime.store is not None
+    assert runtime.store.redis.xlen("ferry:deadletters") == 0

@@ -3,6 +3,7 @@ defaults, the labels and hashes of its Pods, the Experiment a Rollout's step mak
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -216,7 +217,14 @@ def step_experiment(state: RolloutState) -> dict[str, Any]:
     target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
     primary = deployment("podinfo-primary", {"app": "podinfo-primary"}, "podinfo:1")
     return steps.experiment(
-        ROLLOUT, state, 1, STEP, stable=primary, canary=target, progress_deadline=120
+        ROLLOUT,
+        state,
+        1,
+        STEP,
+        stable=primary,
+        canary=target,
+        progress_deadline=120,
+        service=models.ServiceSpec("podinfo", 80, "http"),
     )
 
 
@@ -228,7 +236,7 @@ def test_a_step_makes_an_experiment_its_parser_accepts_with_pods_kept_from_traff
     assert steps.owned_by(obj, ROLLOUT)
     assert not steps.owned_by(obj, {**ROLLOUT, "metadata": {"uid": "other"}})
     parsed = experiments.parse(copy.deepcopy(obj))
-    assert parsed.duration == 3600
+    assert parsed.duration == 3600 and obj["spec"]["duration"] == "3600s"
     assert parsed.scale_down_delay == 0  # the step is over when it ends
     assert parsed.progress_deadline == 120
     baseline, canary = parsed.templates
@@ -236,7 +244,9 @@ def test_a_step_makes_an_experiment_its_parser_accepts_with_pods_kept_from_traff
     assert canary.template["spec"]["containers"][0]["image"] == "podinfo:2"
     assert baseline.selector == {"app": "podinfo-baseline"}
     assert canary.selector == {"app": "podinfo-canary"} and canary.replicas == 2
-    assert canary.service  # asked for
+    assert canary.service == "podinfo-0123456-2-1-canary"  # asked for: on the rollout's port
+    assert (canary.port, canary.target_port) == (80, "http")
+    assert baseline.service == ""
     annotations = baseline.template["metadata"]["annotations"]
     assert workloads.REVISION_ANNOTATION not in annotations
     (analysis,) = parsed.analyses
@@ -248,7 +258,16 @@ def test_a_step_without_a_stable_deployment_cannot_run_its_baseline() -> None:
     state = RolloutState("default", "podinfo", canary_revision="0123456789", attempt=1)
     target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
     with pytest.raises(InvalidSpec, match="stable revision has no Deployment"):
-        steps.experiment(ROLLOUT, state, 0, STEP, stable=None, canary=target, progress_deadline=1)
+        steps.experiment(
+            ROLLOUT,
+            state,
+            0,
+            STEP,
+            stable=None,
+            canary=target,
+            progress_deadline=1,
+            service=models.ServiceSpec("podinfo", 80, 80),
+        )
 
 
 @given(
@@ -262,3 +281,96 @@ def test_step_experiment_names_fit_a_label_value(name: str, attempt: int, index:
     assert len(found) <= experiments.MAX_NAME
     assert found.endswith(f"-0123456-{attempt}-{index}")
     assert found[0].isalnum() and found[-1].isalnum()
+
+
+def test_long_step_durations_are_written_as_parsed() -> None:
+    state = RolloutState("default", "podinfo", canary_revision="0123456789", attempt=1)
+    target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
+    for duration in (1_080_000.0, 0.25, 90.5):
+        step = models.Experiment(STEP.templates, (), duration)
+        obj = steps.experiment(
+            ROLLOUT,
+            state,
+            0,
+            step,
+            stable=target,
+            canary=target,
+            progress_deadline=1,
+            service=models.ServiceSpec("podinfo", 80, 80),
+        )
+        assert experiments.parse(obj).duration == duration
+
+
+def test_a_weighted_template_gets_a_service_and_its_pods_stay_until_traffic_left() -> None:
+    weighted = models.Experiment(
+        (models.ExperimentTemplate("canary", "canary", weight=5, service=True),), (), 60
+    )
+    state = RolloutState("default", "podinfo", canary_revision="0123456789", attempt=1)
+    target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
+    obj = steps.experiment(
+        ROLLOUT,
+        state,
+        0,
+        weighted,
+        stable=target,
+        canary=target,
+        progress_deadline=1,
+        service=models.ServiceSpec("podinfo", 80, 9898),
+    )
+    parsed = experiments.parse(obj)
+    assert parsed.scale_down_delay == experiments.DEFAULT_SCALE_DOWN_DELAY
+    (template,) = parsed.templates
+    obj["metadata"]["uid"] = "e-1"
+    service = stacks.service(parsed, template, obj)
+    assert service is not None
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": 9898, "protocol": "TCP"}
+    ]
+
+
+def test_service_names_of_long_step_experiments_stay_dns_labels() -> None:
+    long = steps.service_name("x" * 63, "baseline")
+    assert len(long) <= 63 and long[-1].isalnum()
+    assert long != steps.service_name("x" * 63, "canary")
+    assert steps.service_name("short", "canary") == "short-canary"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(
+    [
+        "templates",
+        "analyses",
+        "duration",
+        "terminate",
+        "progressDeadlineSeconds",
+        "name",
+        "template",
+        "selector",
+        "service",
+        "metadata",
+        "labels",
+        "spec",
+        "matchLabels",
+        "args",
+    ]
+)
+SHAPED = st.recursive(
+    JSON,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(spec=SHAPED)
+def test_any_spec_is_parsed_or_refused_with_invalid_spec(spec: Any) -> None:
+    """Whatever an Experiment's spec holds (a user's object, stored with its pod templates as
+    written), it is parsed or refused with the problems: never another error (a 5xx loop)."""
+    body = {"metadata": {"name": "e", "namespace": "default"}, "spec": spec}
+    with contextlib.suppress(InvalidSpec):
+        experiments.parse(body)
