@@ -12,7 +12,8 @@ run, ``--rounds`` times each:
   of its image, until the rollout's new attempt is committed (scaling up). The ratio says what
   it costs that a ConfigMap is watched as a reference and its revision read from the API.
 
-Times are taken by polling at 2 ms (the resolution of the numbers). Writes JSON; ``make bench``.
+Times are taken by polling (``timing``: 2 ms, the resolution of the numbers). Writes JSON;
+``make bench``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from timing import summary, wait
+
 from local import demo
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
@@ -34,19 +37,8 @@ from shared.events import RolloutRef
 from shared.kube import Kube
 from shared.state import Stage, StateStore
 
-POLL = 0.002
 ACTIVE = demo.NAME
 CONFIG = "podinfo-config"
-
-
-def wait(predicate: Any, timeout: float = 60.0) -> float:
-    """Poll ``predicate`` until it holds; the moment it was first seen to hold."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(POLL)
-    raise TimeoutError("the rollout did not get there in time")
 
 
 def set_image(kube: Kube, image: str) -> None:
@@ -132,14 +124,6 @@ def run(rounds: int) -> dict[str, Any]:
             set_image(kube, "podinfo:0")
             wait(lambda: store.load(ref).stage == Stage.HEALTHY)
             print(f"round {n}/{rounds}", flush=True)
-
-    def summary(values: list[float]) -> dict[str, float]:
-        ordered = sorted(values)
-        return {
-            "median_ms": round(statistics.median(ordered) * 1000, 1),
-            "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 1),
-            "max_ms": round(ordered[-1] * 1000, 1),
-        }
 
     medians = {k: statistics.median(v) for k, v in took.items()}
     return {

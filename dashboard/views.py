@@ -44,6 +44,14 @@ def step_text(step: Obj) -> str:
     if kind == "analysis":
         names = [t.get("templateName") for t in (value or {}).get("templates") or []]
         return "analysis " + ", ".join(str(n) for n in names if n)
+    if kind == "experiment" and isinstance(value, dict):
+        names = [t.get("name") for t in value.get("templates") or [] if isinstance(t, dict)]
+        duration = value.get("duration")
+        return (
+            "experiment "
+            + ", ".join(str(n) for n in names)
+            + (f" for {duration}" if duration else "")
+        )
     if kind in ("setHeaderRoute", "setMirrorRoute", "setCookieRoute"):
         name = (value or {}).get("name", "")
         removed = isinstance(value, dict) and set(value) == {"name"}

@@ -169,7 +169,7 @@ def _failure(state: ExperimentState, spec: ExperimentSpec) -> tuple[Phase, str] 
     for phase in (AnalysisPhase.ERROR, AnalysisPhase.FAILED, AnalysisPhase.INCONCLUSIVE):
         for name, run in by_analysis.items():
             if run is not None and run.phase == phase and not run.terminate:
-                return Phase(phase.value), f"analysis {name}: {runs.verdict(run)}"
+                return phase, f"analysis {name}: {runs.verdict(run)}"
     return None
 
 

@@ -17,7 +17,6 @@ from cloudevents.core.v1.event import CloudEvent
 
 from shared import events, transitions
 from shared.analysis import runs
-from shared.analysis.model import AnalysisPhase
 from shared.context import Context
 from shared.events import Ext, Type
 from shared.experiments import runner
@@ -62,7 +61,7 @@ def _experiment(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         if ended is None:
             return None
         phase, message = ended
-        measured = runs.experiment_ended(turn.state, name, AnalysisPhase(phase.value), message)
+        measured = runs.experiment_ended(turn.state, name, phase, message)
         if measured is None:
             return None
         return Outcome(measured.state, reply=measured.outcome, note=measured.note)

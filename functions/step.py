@@ -21,7 +21,7 @@ from shared.context import Context
 from shared.events import Type
 from shared.experiments import steps
 from shared.outcomes import Expect, Outcome, Turn
-from shared.state import Stage
+from shared.state import RolloutState, Stage
 
 EXPECT = Expect(stages=frozenset({Stage.STEPPING}), attempt=True, step=True, unpaused=True)
 
@@ -64,13 +64,7 @@ def _decide(turn: Turn) -> Outcome | None:
                 args=step.args,
             )
         except models.InvalidSpec as exc:
-            message = f"{label}: analysis {name} cannot start: {exc}"
-            failed = runs.failed_to_start(state, name, runs.STEP, index, now, str(exc))
-            return Outcome(
-                failed.to(Stage.ANALYZING, now, reason="AnalysisInvalid", message=message),
-                reply=runs.outcome_event(failed, name),
-                note=message,
-            )
+            return _not_started(state, f"{label}: analysis", name, exc, "AnalysisInvalid", now)
         message = f"{label}: analysis {name} running"
         return Outcome(
             started.to(Stage.ANALYZING, now, reason="AnalysisRunning", message=message),
@@ -114,17 +108,24 @@ def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
                 [f"an Experiment named {name} exists and is not the one this step makes"]
             )
     except models.InvalidSpec as exc:
-        message = f"{label}: experiment {name} cannot start: {exc}"
-        failed = runs.failed_to_start(state, name, runs.STEP, index, now, str(exc))
-        return Outcome(
-            failed.to(Stage.ANALYZING, now, reason="ExperimentInvalid", message=message),
-            reply=runs.outcome_event(failed, name),
-            note=message,
-        )
+        return _not_started(state, f"{label}: experiment", name, exc, "ExperimentInvalid", now)
     message = f"{label}: experiment {name} running"
     return Outcome(
         runs.started_experiment(state, name, str(found["metadata"]["uid"]), index, now).to(
             Stage.ANALYZING, now, reason="ExperimentRunning", message=message
         ),
+        note=message,
+    )
+
+
+def _not_started(
+    state: RolloutState, what: str, name: str, exc: models.InvalidSpec, reason: str, now: float
+) -> Outcome:
+    """The step's run ``name`` could not start: it ends in Error, which aborts."""
+    message = f"{what} {name} cannot start: {exc}"
+    failed = runs.failed_to_start(state, name, runs.STEP, state.step, now, str(exc))
+    return Outcome(
+        failed.to(Stage.ANALYZING, now, reason=reason, message=message),
+        reply=runs.outcome_event(failed, name),
         note=message,
     )

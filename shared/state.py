@@ -390,23 +390,53 @@ class StateStore:
         ref = old.ref
         if new is not None:
             self.redis.sadd(Keys.index, ref.subject)  # idempotent; other slot, so outside
+        self._cas(
+            (Keys.state, Keys.processed, Keys.history),
+            ref,
+            old.version,
+            new.to_fields() if new is not None else None,
+            event_key=event_key,
+            history=history,
+            reply=reply,
+            consume=consume,
+            span=span,
+        )
+        if new is None:
+            self.redis.srem(Keys.index, ref.subject)
+
+    def _cas(
+        self,
+        templates: tuple[str, str, str],
+        ref: RolloutRef,
+        version: int,
+        fields_: dict[str, str] | None,
+        *,
+        event_key: str,
+        history: dict[str, Any] | None,
+        reply: str = "",
+        consume: bool = True,
+        span: str = "",
+    ) -> None:
+        """The commit script over one hash (``templates``: its state, processed and history
+        keys): ``fields_`` written if its version is still ``version`` (None deletes it)."""
+        state, processed, stream = templates
         entry = ""
         if history is not None:
             entry = json.dumps({"time": time.time(), **history}, sort_keys=True)
         result = self._commit(
             keys=[
-                Keys.of(Keys.state, ref),
-                Keys.of(Keys.processed, ref, key=event_key),
-                Keys.of(Keys.history, ref),
+                Keys.of(state, ref),
+                Keys.of(processed, ref, key=event_key),
+                Keys.of(stream, ref),
                 Keys.of(Keys.span, ref),
             ],
             args=[
-                str(old.version),
+                str(version),
                 PROCESSED_TTL,
                 HISTORY_MAXLEN,
-                json.dumps(new.to_fields() if new is not None else {}),
+                json.dumps(fields_ if fields_ is not None else {}),
                 entry,
-                "1" if new is None else "0",
+                "1" if fields_ is None else "0",
                 reply,
                 "1" if consume else "0",
                 span,
@@ -417,8 +447,6 @@ class StateStore:
             raise Conflict(f"{ref.subject} changed concurrently")
         if result == -1:
             raise AlreadyProcessed(event_key)
-        if new is None:
-            self.redis.srem(Keys.index, ref.subject)
 
     def recent(self, ref: RolloutRef, count: int) -> list[dict[str, Any]]:
         """The last ``count`` history entries, oldest first."""
@@ -560,33 +588,15 @@ class StateStore:
         ref = old.ref
         if new is not None:
             self.redis.sadd(Keys.experiments, ref.subject)
-        entry = ""
-        if history is not None:
-            entry = json.dumps({"time": time.time(), **history}, sort_keys=True)
-        result = self._commit(
-            keys=[
-                Keys.of(Keys.experiment, ref),
-                Keys.of(Keys.experiment_processed, ref, key=event_key),
-                Keys.of(Keys.experiment_history, ref),
-                Keys.of(Keys.span, ref),
-            ],
-            args=[
-                str(old.version),
-                PROCESSED_TTL,
-                HISTORY_MAXLEN,
-                json.dumps(new.to_fields() if new is not None else {}),
-                entry,
-                "1" if new is None else "0",
-                "",
-                "1" if consume else "0",
-                "",
-                SPAN_TTL,
-            ],
+        self._cas(
+            (Keys.experiment, Keys.experiment_processed, Keys.experiment_history),
+            ref,
+            old.version,
+            new.to_fields() if new is not None else None,
+            event_key=event_key,
+            history=history,
+            consume=consume,
         )
-        if result == 0:
-            raise Conflict(f"experiment {ref.subject} changed concurrently")
-        if result == -1:
-            raise AlreadyProcessed(event_key)
         if new is None:
             self.redis.srem(Keys.experiments, ref.subject)
             self.redis.delete(Keys.of(Keys.experiment_history, ref))

@@ -84,6 +84,8 @@ def describe_step(step: Any) -> str:
         templates = (value or {}).get("templates") if isinstance(value, dict) else None
         names = [str(t.get("templateName")) for t in templates or [] if isinstance(t, dict)]
         return f"analysis {', '.join(names)}" if names else "analysis"
+    if kind == "experiment" and isinstance(value, dict):
+        return f"experiment {experiment_text(value)}"
     if kind == "setCookieRoute" and isinstance(value, dict):
         name, cookie = value.get("name", "?"), value.get("cookieName")
         if not cookie:
@@ -92,6 +94,18 @@ def describe_step(step: Any) -> str:
     if kind in ("setHeaderRoute", "setMirrorRoute") and isinstance(value, dict):
         return _route_step(kind, value)
     return str(kind)
+
+
+def experiment_text(value: Obj) -> str:
+    """An experiment step's templates (with their share of traffic) and duration."""
+    parts = []
+    for template in value.get("templates") or []:
+        if isinstance(template, dict):
+            weight = template.get("weight")
+            share = f" {weight}%" if weight else ""
+            parts.append(f"{template.get('name')}={template.get('specRef')}{share}")
+    duration = value.get("duration")
+    return ", ".join(parts) + (f" for {duration}" if duration else "")
 
 
 def _match(value: Any) -> str:

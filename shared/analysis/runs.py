@@ -321,7 +321,8 @@ def _args(
             raise LookupError(
                 f"Ferry may not read secrets in {namespace} (a namespace opts in: kubectl create "
                 f"rolebinding ferry-analysis-secrets -n {namespace} "
-                f"--clusterrole={SECRET_READER} --serviceaccount=ferry-system:ferry-analysis)"
+                f"--clusterrole={SECRET_READER} --serviceaccount=ferry-system:ferry-analysis "
+                "--serviceaccount=ferry-system:ferry-experiment)"
             ) from None
         if obj is None:
             raise LookupError(f"secret {name!r} not found")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from shared import models
+from shared.analysis.model import AnalysisPhase
 from shared.models import ExperimentAnalysis, InvalidSpec
 
 KIND = models.EXPERIMENT_KIND
@@ -37,19 +37,9 @@ MAX_NAME = 63
 TEMPLATE_TAG = re.compile(r"\{\{\s*templates\.([^.{}\s]+)\.podTemplateHash\s*\}\}")
 
 
-class Phase(StrEnum):
-    """Argo's phases of an Experiment."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCESSFUL = "Successful"
-    FAILED = "Failed"
-    ERROR = "Error"
-    INCONCLUSIVE = "Inconclusive"
-
-    @property
-    def completed(self) -> bool:
-        return self not in (Phase.PENDING, Phase.RUNNING)
+Phase = AnalysisPhase
+"""Argo's phases of an Experiment are those of an AnalysisRun: Pending, Running, Successful,
+Failed, Error, Inconclusive (``completed`` past the first two)."""
 
 
 @dataclass(frozen=True)

@@ -59,19 +59,29 @@ def kube(runtime: Runtime) -> Kube:
 
 
 class JsonEndpoint:
-    """A small real HTTP endpoint for web metrics: answers ``answer()`` as JSON to every GET,
-    counting the requests and keeping the headers each came with."""
+    """A small real HTTP endpoint for web metrics: answers ``answer()`` as JSON to every GET
+    (``by_path``: the answer to each request's path), counting the requests and keeping the
+    headers and the path each came with."""
 
-    def __init__(self, answer: Callable[[], Any], path: str = "/check") -> None:
+    def __init__(
+        self,
+        answer: Callable[[], Any] = dict,
+        path: str = "/check",
+        *,
+        by_path: Callable[[str], Any] | None = None,
+    ) -> None:
         self.hits = 0
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 endpoint.hits += 1
                 endpoint.headers.append(dict(self.headers.items()))
-                body = json.dumps(answer()).encode()
+                endpoint.paths.append(self.path)
+                found = by_path(self.path) if by_path is not None else answer()
+                body = json.dumps(found).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -83,7 +93,8 @@ class JsonEndpoint:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}{path}"
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -4,12 +4,10 @@ analyses judge each, the experiment ends and what it ran is removed."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,16 @@ from shared.events import RolloutRef, Type
 from shared.kube import Kube
 from shared.state import Stage
 from tests.flow import test_downtime as downtime
-from tests.flow.conftest import FAST, Demo, eventually, post_to, publish, run_cli, settle
+from tests.flow.conftest import (
+    FAST,
+    Demo,
+    JsonEndpoint,
+    eventually,
+    post_to,
+    publish,
+    run_cli,
+    settle,
+)
 
 NS = demo.NAMESPACE
 
@@ -34,33 +41,14 @@ class Verdicts:
 
     def __init__(self) -> None:
         self.bad: set[str] = set()
-        self.counts: dict[str, int] = {}
-        verdicts = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                version = self.path.strip("/")
-                verdicts.counts[version] = verdicts.counts.get(version, 0) + 1
-                body = json.dumps({"ok": 0 if version in verdicts.bad else 1}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.endpoint = JsonEndpoint(by_path=lambda path: {"ok": 0 if path[1:] in self.bad else 1})
+        self.base = self.endpoint.base
 
     def hits(self, version: str) -> int:
-        return self.counts.get(version, 0)
+        return self.endpoint.paths.count(f"/{version}")
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.endpoint.stop()
 
 
 @pytest.fixture
@@ -208,7 +196,9 @@ def test_a_failing_analysis_ends_the_experiment_early_with_its_verdict(
     assert runs["orange"] == "Failed"
     assert runs["purple"] == "Successful"  # terminated when the experiment ended
     eventually(lambda: deployments(kube, "ab") == [], what="Deployments removed at the end")
-    assert verdicts.hits("orange") == 1  # failureLimit 0: the first failure decides
+    assert runtime.store is not None  # failureLimit 0: the first failure decides
+    ended = runtime.store.load_experiment(RolloutRef(NS, "ab")).runs["ab-orange"]
+    assert len(ended["measurements"]["ok"]) == 1
 
 
 def test_without_a_duration_it_ends_when_its_required_analyses_complete(
@@ -385,6 +375,24 @@ def step_experiment(kube: Kube) -> dict[str, Any]:
     return found[0]
 
 
+def at_experiment_step(
+    podinfo: Demo, verdicts: Verdicts, steps: list[dict[str, Any]]
+) -> tuple[str, str]:
+    """The demo's rollout with ``steps`` (its experiment step at index 1) on a new revision,
+    waiting at that step while its Experiment runs: the new revision and the Experiment."""
+    podinfo.kube.create(mann_whitney(verdicts))
+    podinfo.create(steps=steps)
+    podinfo.wait(Stage.HEALTHY)
+    revision = podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.ANALYZING, step=1, timeout=20)
+    name = step_experiment(podinfo.kube)["metadata"]["name"]
+    phase_of(podinfo.kube, name, "Running")
+    return revision, name
+
+
+ENDLESS = {"experiment": {**EXPERIMENT_STEP["experiment"], "duration": "1h"}}
+
+
 def test_an_experiment_step_runs_baseline_and_canary_apart_from_traffic_and_goes_on(
     podinfo: Demo, verdicts: Verdicts
 ) -> None:
@@ -396,6 +404,8 @@ def test_an_experiment_step_runs_baseline_and_canary_apart_from_traffic_and_goes
     waiting = podinfo.wait(Stage.ANALYZING, step=1, timeout=20)
     exp = step_experiment(kube)
     name = exp["metadata"]["name"]
+    shown = run_cli(podinfo.runtime, "kubectl", "ferry", "get", "rollout", demo.NAME, "-n", NS)
+    assert "experiment baseline=stable, canary=canary for 3s" in shown
     assert name == f"{demo.NAME}-{revision[:7]}-{waiting.attempt}-1"
     assert exp["metadata"]["ownerReferences"][0]["kind"] == "Rollout"
     running = phase_of(kube, name, "Running")
@@ -425,12 +435,9 @@ def test_a_failing_experiment_aborts_the_rollout_with_its_verdict(
     podinfo: Demo, verdicts: Verdicts
 ) -> None:
     kube = podinfo.kube
-    kube.create(mann_whitney(verdicts))
-    podinfo.create(steps=[{"setWeight": 20}, EXPERIMENT_STEP, {"setWeight": 60}])
-    podinfo.wait(Stage.HEALTHY)
-    podinfo.set_image("podinfo:2")
-    podinfo.wait(Stage.ANALYZING, step=1, timeout=20)
-    name = step_experiment(kube)["metadata"]["name"]
+    _, name = at_experiment_step(
+        podinfo, verdicts, [{"setWeight": 20}, EXPERIMENT_STEP, {"setWeight": 60}]
+    )
     running = phase_of(kube, name, "Running")
     canary = next(t for t in running["templateStatuses"] if t["name"] == "canary")
     verdicts.bad.add(canary["podTemplateHash"])  # the canary's Pods fail the comparison
@@ -445,14 +452,7 @@ def test_abort_and_promote_during_an_experiment_step_terminate_it(
     podinfo: Demo, verdicts: Verdicts
 ) -> None:
     kube = podinfo.kube
-    kube.create(mann_whitney(verdicts))
-    endless = {"experiment": {**EXPERIMENT_STEP["experiment"], "duration": "1h"}}
-    podinfo.create(steps=[{"setWeight": 20}, endless, {"pause": {}}])
-    podinfo.wait(Stage.HEALTHY)
-    podinfo.set_image("podinfo:2")
-    podinfo.wait(Stage.ANALYZING, step=1, timeout=20)
-    first = step_experiment(kube)["metadata"]["name"]
-    phase_of(kube, first, "Running")
+    _, first = at_experiment_step(podinfo, verdicts, [{"setWeight": 20}, ENDLESS, {"pause": {}}])
     publish(podinfo.runtime, podinfo.command("promote"))
     podinfo.wait(Stage.PAUSED, step=2, timeout=20)
     ended = phase_of(kube, first, "Successful")
@@ -610,14 +610,7 @@ def test_an_experiment_made_by_someone_else_under_the_steps_name_is_not_the_step
 
 def test_deleting_a_steps_experiment_aborts_the_rollout(podinfo: Demo, verdicts: Verdicts) -> None:
     kube = podinfo.kube
-    kube.create(mann_whitney(verdicts))
-    endless = {"experiment": {**EXPERIMENT_STEP["experiment"], "duration": "1h"}}
-    podinfo.create(steps=[{"setWeight": 20}, endless])
-    podinfo.wait(Stage.HEALTHY)
-    podinfo.set_image("podinfo:2")
-    podinfo.wait(Stage.ANALYZING, step=1, timeout=20)
-    name = step_experiment(kube)["metadata"]["name"]
-    phase_of(kube, name, "Running")
+    _, name = at_experiment_step(podinfo, verdicts, [{"setWeight": 20}, ENDLESS])
     kube.delete(models.API_VERSION, "experiments", NS, name)
     aborted = podinfo.wait(Stage.ABORTED, timeout=20)
     assert f"the Experiment {name} was deleted" in aborted.message

@@ -213,19 +213,34 @@ STEP = models.Experiment(
 )
 
 
-def step_experiment(state: RolloutState) -> dict[str, Any]:
-    target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
-    primary = deployment("podinfo-primary", {"app": "podinfo-primary"}, "podinfo:1")
+TARGET = {"app": "podinfo"}
+
+
+def made(
+    step: models.Experiment,
+    *,
+    stable: dict[str, Any] | None,
+    index: int = 0,
+    state: RolloutState | None = None,
+    service: models.ServiceSpec | None = None,
+) -> dict[str, Any]:
+    """The Experiment ``step`` makes, the canary being podinfo:2."""
     return steps.experiment(
         ROLLOUT,
-        state,
-        1,
-        STEP,
-        stable=primary,
-        canary=target,
+        state or RolloutState("default", "podinfo", canary_revision="0123456789", attempt=1),
+        index,
+        step,
+        stable=stable,
+        canary=deployment("podinfo", TARGET, "podinfo:2"),
         progress_deadline=120,
-        service=models.ServiceSpec("podinfo", 80, "http"),
+        service=service or models.ServiceSpec("podinfo", 80, 80),
     )
+
+
+def step_experiment(state: RolloutState) -> dict[str, Any]:
+    primary = deployment("podinfo-primary", {"app": "podinfo-primary"}, "podinfo:1")
+    service = models.ServiceSpec("podinfo", 80, "http")
+    return made(STEP, stable=primary, index=1, state=state, service=service)
 
 
 def test_a_step_makes_an_experiment_its_parser_accepts_with_pods_kept_from_traffic() -> None:
@@ -256,18 +271,8 @@ def test_a_step_makes_an_experiment_its_parser_accepts_with_pods_kept_from_traff
 
 def test_a_step_without_a_stable_deployment_cannot_run_its_baseline() -> None:
     state = RolloutState("default", "podinfo", canary_revision="0123456789", attempt=1)
-    target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
     with pytest.raises(InvalidSpec, match="stable revision has no Deployment"):
-        steps.experiment(
-            ROLLOUT,
-            state,
-            0,
-            STEP,
-            stable=None,
-            canary=target,
-            progress_deadline=1,
-            service=models.ServiceSpec("podinfo", 80, 80),
-        )
+        made(STEP, stable=None, state=state)
 
 
 @given(
@@ -288,16 +293,7 @@ def test_long_step_durations_are_written_as_parsed() -> None:
     target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
     for duration in (1_080_000.0, 0.25, 90.5):
         step = models.Experiment(STEP.templates, (), duration)
-        obj = steps.experiment(
-            ROLLOUT,
-            state,
-            0,
-            step,
-            stable=target,
-            canary=target,
-            progress_deadline=1,
-            service=models.ServiceSpec("podinfo", 80, 80),
-        )
+        obj = made(step, stable=target, state=state)
         assert experiments.parse(obj).duration == duration
 
 
@@ -307,16 +303,7 @@ def test_a_weighted_template_gets_a_service_and_its_pods_stay_until_traffic_left
     )
     state = RolloutState("default", "podinfo", canary_revision="0123456789", attempt=1)
     target = deployment("podinfo", {"app": "podinfo"}, "podinfo:2")
-    obj = steps.experiment(
-        ROLLOUT,
-        state,
-        0,
-        weighted,
-        stable=target,
-        canary=target,
-        progress_deadline=1,
-        service=models.ServiceSpec("podinfo", 80, 9898),
-    )
+    obj = made(weighted, stable=target, state=state, service=models.ServiceSpec("p", 80, 9898))
     parsed = experiments.parse(obj)
     assert parsed.scale_down_delay == experiments.DEFAULT_SCALE_DOWN_DELAY
     (template,) = parsed.templates

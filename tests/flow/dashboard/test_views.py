@@ -33,6 +33,8 @@ def test_numbers_steps_and_ages() -> None:
     assert step_text({"pause": {}}) == "pause until promoted"
     assert step_text({"pause": {"duration": "30s"}}) == "pause 30s"
     assert step_text({"setHeaderRoute": {"name": "testers"}}) == "remove header route testers"
+    experiment = {"duration": "1h", "templates": [{"name": "baseline"}, {"name": "canary"}]}
+    assert step_text({"experiment": experiment}) == "experiment baseline, canary for 1h"
     assert age("2026-12-01T00:00:00Z", 1_796_083_200 + 3 * 3600) == "3h"
     assert age("not a time", 0) == ""
 
