@@ -11,6 +11,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 ROUTER ?= nginx
 STRATEGY ?= canary
+# test files run in parallel, each file in one process (--dist loadfile): the end-to-end tests
+# mostly wait on their runtime's events, so two fit on two cores
+JOBS ?= 2
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +25,7 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	@command -v kubectl >/dev/null || { echo "make test: kubectl is required (the tests drive the simulator with it); install kubectl 1.32 and retry" >&2; exit 1; }
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 demo: $(STAMP)
 	$(VENV)/bin/ferry demo --router $(ROUTER) --strategy $(STRATEGY)

@@ -31,6 +31,7 @@ from shared import (
     transitions,
 )
 from shared.analysis import runs
+from shared.clock import epoch
 from shared.context import Context
 from shared.events import RolloutRef, Type
 from shared.experiments import steps
@@ -144,29 +145,42 @@ def plan(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
 
 def _end_orphans(ctx: Context, state: RolloutState, rollout: rollouts.Rollout) -> None:
     """Terminate the step Experiments of this rollout that nothing waits for: made by a step
-    whose commit lost to an abort or a promote (the step's own, before it commits, is kept)."""
+    whose commit lost to an abort or a promote. Listed first and judged against the state
+    loaded after, and never one younger than :data:`ORPHAN_AGE` (a step's own, made before it
+    commits, is waited for once it has)."""
     if not any(isinstance(step, models.Experiment) for step in rollout.spec.steps):
         return
+    selector = f"{runs.ROLLOUT_LABEL}={state.name}"
+    found = ctx.kube.list_of(
+        models.API_VERSION, models.EXPERIMENT_PLURAL, state.namespace, label_selector=selector
+    )
+    state = ctx.store.load(state.ref)
     waited = {run.name for run in runs.active(state) if run.experiment}
     if state.stage in ACTIVE:
         waited.add(steps.name(state, state.step))
-    selector = f"{runs.ROLLOUT_LABEL}={state.name}"
-    for found in ctx.kube.list_of(
-        models.API_VERSION, models.EXPERIMENT_PLURAL, state.namespace, label_selector=selector
-    ):
-        name = found["metadata"]["name"]
-        spec, status_ = found.get("spec") or {}, found.get("status") or {}
-        if name in waited or spec.get("terminate") or status_.get("phase") in ENDED:
+    for experiment in found:
+        meta = experiment["metadata"]
+        made = epoch(meta.get("creationTimestamp"))
+        spec, status_ = experiment.get("spec") or {}, experiment.get("status") or {}
+        if (
+            meta["name"] in waited
+            or spec.get("terminate")
+            or status_.get("phase") in ENDED
+            or made is None
+            or ctx.now() < made + ORPHAN_AGE
+            or not steps.owned_by(experiment, rollout.obj)
+        ):
             continue
-        if steps.owned_by(found, rollout.obj):
-            log.info(
-                "%s: experiment %s is waited for by no step; terminating it",
-                state.ref.subject,
-                name,
-            )
-            runs.stop_experiment(ctx, state.namespace, name)
+        log.info(
+            "%s: experiment %s is waited for by no step; terminating it",
+            state.ref.subject,
+            meta["name"],
+        )
+        runs.stop_experiment(ctx, state.namespace, meta["name"])
 
 
+ORPHAN_AGE = 60.0
+"""Seconds an Experiment of a step is left alone after it was made, whatever the state says."""
 ENDED = frozenset(phase.value for phase in Phase if phase.completed)
 
 

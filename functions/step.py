@@ -88,6 +88,7 @@ def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
     ctx, state, index, now = turn.ctx, turn.state, turn.state.step, turn.ctx.now()
     name = steps.name(state, index)
     rollout = turn.rollout
+    sealed = steps.seal(ctx.store.config_key(), rollout.uid, name)
     try:
         obj = steps.experiment(
             rollout.obj,
@@ -98,12 +99,13 @@ def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
             canary=ctx.kube.deployment(state.namespace, rollout.spec.target),
             progress_deadline=rollout.spec.progress_deadline,
             service=rollout.spec.service,
+            sealed=sealed,
         )
         found = ctx.kube.get(models.API_VERSION, models.EXPERIMENT_PLURAL, state.namespace, name)
         if found is None:
             found = ctx.kube.create(obj)
-        elif not steps.owned_by(found, rollout.obj) or found.get("spec") != obj["spec"]:
-            # only the one this step makes (an earlier delivery's) is adopted
+        elif not steps.the_steps(found, rollout.obj, sealed):
+            # only the one this step made (an earlier delivery's) is adopted
             raise models.InvalidSpec(
                 [f"an Experiment named {name} exists and is not the one this step makes"]
             )
@@ -111,9 +113,14 @@ def _experiment(turn: Turn, step: models.Experiment, label: str) -> Outcome:
         return _not_started(state, f"{label}: experiment", name, exc, "ExperimentInvalid", now)
     message = f"{label}: experiment {name} running"
     return Outcome(
-        runs.started_experiment(state, name, str(found["metadata"]["uid"]), index, now).to(
-            Stage.ANALYZING, now, reason="ExperimentRunning", message=message
-        ),
+        runs.started_experiment(
+            state,
+            name,
+            str(found["metadata"]["uid"]),
+            index,
+            now,
+            steps.backends(state, index, step),
+        ).to(Stage.ANALYZING, now, reason="ExperimentRunning", message=message),
         note=message,
     )
 

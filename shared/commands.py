@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
 from shared import events
+from shared.clock import epoch
 from shared.events import RolloutRef, Type
 from shared.outcomes import Outcome
 from shared.state import RolloutState
@@ -74,20 +74,11 @@ class Command:
         )
 
 
-def _epoch(text: Any) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _parse(raw: Any) -> Command | None:
     """A well-formed entry of ``status.commands`` (None for anything else)."""
     if not isinstance(raw, dict):
         return None
-    when = _epoch(raw.get("time"))
+    when = epoch(raw.get("time"))
     user = raw.get("user")
     if (
         not isinstance(raw.get("id"), str)

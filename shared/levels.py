@@ -108,7 +108,7 @@ def traffic(ctx: Context, state: RolloutState, rollout: Rollout) -> routers.Traf
     templates of a running experiment step that get a share of traffic."""
     active = state.stage in ACTIVE
     routes = models.routes_at(rollout.spec.steps, state.routes) if active else ()
-    return routers.Traffic(state.weight, routes, runner.backends(ctx, state, rollout.spec))
+    return routers.Traffic(state.weight, routes, runner.backends(ctx, state))
 
 
 def _weight(ctx: Context, rollout: Rollout, latest: Latest, drift: bool) -> None:

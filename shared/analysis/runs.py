@@ -92,11 +92,15 @@ class Run:
     uid: str = ""
     """An experiment step's: the uid of the Experiment it created (only that one's outcome
     counts; another of the name, made by anyone, is not the step's)."""
+    backends: tuple[tuple[str, int], ...] = ()
+    """An experiment step's: the Services of its templates with a share of traffic, and their
+    weights, as the step made them (a later edit of the spec changes nothing that runs)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "experiment": self.experiment,
             "uid": self.uid,
+            "backends": [list(b) for b in self.backends],
             "name": self.name,
             "kind": self.kind,
             "step": self.step,
@@ -123,6 +127,7 @@ class Run:
             terminate=bool(raw.get("terminate")),
             experiment=bool(raw.get("experiment")),
             uid=str(raw.get("uid") or ""),
+            backends=tuple((str(b[0]), int(b[1])) for b in raw.get("backends") or ()),
             due={
                 metric: (int(when[0]), float(when[1]), int(when[2]))
                 for metric, when in (raw.get("due") or {}).items()
@@ -597,15 +602,28 @@ def stop_experiment(ctx: Context, namespace: str, name: str) -> None:
 
 
 def started_experiment(
-    state: RolloutState, name: str, uid: str, step: int, now: float
+    state: RolloutState,
+    name: str,
+    uid: str,
+    step: int,
+    now: float,
+    backends: tuple[tuple[str, int], ...] = (),
 ) -> RolloutState:
     """``state`` waiting for the Experiment ``name`` (of ``uid``) of step ``step`` (kept as a
-    run: its outcome is the step's, as an analysis step's)."""
+    run: its outcome is the step's, as an analysis step's), whose ``backends`` get a share of
+    traffic while it runs."""
     if name in state.runs:
         return state
-    return with_run(
-        state, Run(name=name, kind=STEP, step=step, started_at=now, experiment=True, uid=uid)
+    run = Run(
+        name=name,
+        kind=STEP,
+        step=step,
+        started_at=now,
+        experiment=True,
+        uid=uid,
+        backends=backends,
     )
+    return with_run(state, run)
 
 
 def experiment_ended(

@@ -38,7 +38,7 @@ from shared.analysis.model import AnalysisPhase
 from shared.clock import rfc3339
 from shared.context import Context
 from shared.events import Ext, RolloutRef, Type
-from shared.experiments import stacks, steps
+from shared.experiments import stacks
 from shared.experiments.spec import (
     LABEL,
     PLURAL,
@@ -350,25 +350,26 @@ def _told(state: ExperimentState, what: Type) -> CloudEvent | None:
     )
 
 
-def backends(ctx: Context, state: RolloutState, spec: models.RolloutSpec) -> tuple[Backend, ...]:
+def backends(ctx: Context, state: RolloutState) -> tuple[Backend, ...]:
     """The templates of the rollout's running experiment step that get a share of traffic,
-    each as its Service and weight: while the step waits for its Experiment and the Experiment
-    runs (every template available), none otherwise."""
-    if state.stage not in ACTIVE or not 0 <= state.step < len(spec.steps):
+    each as its Service and weight (as the step made them): while the step waits for its
+    Experiment and the Experiment runs (every template available), none otherwise, nor when
+    they and the canary's weight would leave the stable revision less than nothing."""
+    if state.stage not in ACTIVE:
         return ()
-    step = spec.steps[state.step]
-    if not isinstance(step, models.Experiment) or not any(t.weight for t in step.templates):
+    run = next(
+        (r for r in runs.active(state) if r.experiment and r.backends and r.step == state.step),
+        None,
+    )
+    if run is None:
         return ()
-    name = steps.name(state, state.step)
-    run = runs.runs_of(state).get(name)
-    if run is None or run.phase is not None or not run.experiment:
-        return ()
-    found = ctx.store.load_experiment(RolloutRef(state.namespace, name))
+    found = ctx.store.load_experiment(RolloutRef(state.namespace, run.name))
     if found.uid != run.uid or found.phase != Phase.RUNNING:
         return ()
-    return tuple(
-        Backend(steps.service_name(name, t.name), t.weight) for t in step.templates if t.weight
-    )
+    if state.weight + sum(weight for _, weight in run.backends) > 100:
+        log.warning("%s: the experiment's weights and the canary's pass 100%%", state.ref.subject)
+        return ()
+    return tuple(Backend(service, weight) for service, weight in run.backends)
 
 
 def outcome(ctx: Context, namespace: str, name: str, uid: str) -> tuple[Phase, str] | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 from typing import Any
 
 from shared import models, workloads
@@ -58,6 +59,22 @@ def service_name(experiment: str, template: str) -> str:
     return f"{full[:56].rstrip('-')}-{digest}"
 
 
+SEAL = "ferry.dev/step-seal"
+"""On the Experiment of a step: an HMAC, under the installation's key, of the Rollout's uid and
+the Experiment's name. Only an Experiment bearing it is the step's: its name and the Rollout's
+uid can be known beforehand, the key cannot."""
+
+
+def seal(key: bytes, rollout_uid: str, name: str) -> str:
+    return hmac.new(key, f"{rollout_uid}/{name}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def backends(state: RolloutState, index: int, step: Experiment) -> tuple[tuple[str, int], ...]:
+    """The Services of the step's templates with a share of traffic, and their weights."""
+    made = name(state, index)
+    return tuple((service_name(made, t.name), t.weight) for t in step.templates if t.weight)
+
+
 def experiment(
     rollout: Obj,
     state: RolloutState,
@@ -68,6 +85,7 @@ def experiment(
     canary: Obj | None,
     progress_deadline: int,
     service: models.ServiceSpec,
+    sealed: str = "",
 ) -> Obj:
     """The Experiment object of step ``index`` (``stable``: the primary Deployment, ``canary``:
     the target). A template with a Service (it asked, or it gets a share of traffic) serves on
@@ -122,6 +140,7 @@ def experiment(
                 runs.ROLLOUT_LABEL: state.name,
                 STEP_LABEL: str(index),
             },
+            "annotations": {SEAL: sealed},
             "ownerReferences": [owner_reference(rollout)],
         },
         "spec": spec,
@@ -156,4 +175,17 @@ def owned_by(obj: Obj, rollout: Obj) -> bool:
     return any(
         o.get("uid") == uid and o.get("controller")
         for o in (obj.get("metadata") or {}).get("ownerReferences") or []
+    )
+
+
+def the_steps(obj: Obj, rollout: Obj, sealed: str) -> bool:
+    """Whether ``obj`` is the Experiment the step made (an earlier delivery's): this Rollout's,
+    bearing the step's seal."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    found = annotations.get(SEAL)
+    return (
+        owned_by(obj, rollout)
+        and isinstance(found, str)
+        and bool(sealed)
+        and hmac.compare_digest(found, sealed)
     )

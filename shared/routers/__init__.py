@@ -41,11 +41,11 @@ class Capability(StrEnum):
     """Has no routing objects: the apex Service selects the Pods of both revisions, and a
     weight is the canary's share of replicas (approximate: whole Pods)."""
     SELECTOR = "selector"
+    """Has no routing objects but the apex (active) Service, whose selector it re-points: all
+    traffic moves at once (blue/green without ``spec.trafficRouting``)."""
     BACKENDS = "backends"
     """More backends than the two revisions, each with its weight: an experiment step's
     templates get a share of live traffic."""
-    """Has no routing objects but the apex (active) Service, whose selector it re-points: all
-    traffic moves at once (blue/green without ``spec.trafficRouting``)."""
 
 
 TABLE_COLUMNS = (

@@ -296,6 +296,8 @@ def _experiment_step(podinfo: Demo, runtime: Runtime, kube: Kube) -> None:
             timeout=30,
             what="the new revision's experiment measured",
         )
+        runtime.tick()  # while an experiment step waits (ferry-rollout reads its Experiment)
+        settle(runtime)
         podinfo.command("promote", rollout="trial")  # advance ends this one (ferry-analysis)
 
     try:

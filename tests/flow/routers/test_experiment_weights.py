@@ -134,6 +134,9 @@ def test_weighted_templates_get_their_share_while_the_experiment_runs(
                 (f"{name}-canary", 5),
             ]
         )
+        live = admin.rollout(demo.NAMESPACE, demo.NAME)
+        assert live is not None  # the canary's weight reads back as 20 with the backends there
+        assert routers.get(models.router_name(live), admin).get_weight(models.parse(live)) == 20
         services = {
             s["metadata"]["name"]: s for s in admin.list_of("v1", "services", demo.NAMESPACE)
         }
@@ -167,3 +170,20 @@ def test_a_router_without_backends_refuses_weighted_templates() -> None:
     too_much = demo.rollout([{"setWeight": 95}, EXPERIMENT])
     with pytest.raises(models.InvalidSpec, match=r"\(10%\) and the canary's \(95%\)"):
         models.parse(too_much)
+
+
+def test_an_abort_takes_the_templates_out_of_the_route_at_once(
+    routed: Runtime, admin: Kube
+) -> None:
+    case = CASES["smi"]
+    podinfo = Demo(routed, admin)
+    admin.create(demo.deployment("podinfo:1"))
+    endless = {"experiment": {**EXPERIMENT["experiment"], "duration": "1h"}}
+    admin.create(rollout(case.routing, [{"setWeight": 20}, endless]))
+    podinfo.wait(Stage.HEALTHY)
+    podinfo.set_image("podinfo:2")
+    podinfo.wait(Stage.ANALYZING, step=1, timeout=20)
+    eventually(lambda: len(first_rule(case, admin)) == 4, timeout=20, what="templates routed")
+    podinfo.command("abort")
+    podinfo.wait(Stage.ABORTED, timeout=20)
+    assert first_rule(case, admin) == [("podinfo-primary", 100), ("podinfo-canary", 0)]
