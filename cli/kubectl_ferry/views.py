@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import models
+from shared import clock, models
 
 Obj = dict[str, Any]
 
@@ -37,13 +37,8 @@ def _int(value: Any, default: int = 0) -> int:
 
 def parse_time(text: Any) -> datetime | None:
     """A Kubernetes timestamp (RFC 3339), or None."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    stamp = clock.epoch(text)
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
 
 
 def age(timestamp: Any, now: datetime) -> str:
