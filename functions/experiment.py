@@ -66,11 +66,11 @@ def _decide(
             ctx, state, obj, Phase.SUCCESSFUL, "terminated", now, spec
         ), "terminated"
     if state.phase == Phase.PENDING:
-        taken = runner.foreign(ctx, spec, state.uid)
+        deployments = runner.deployments(ctx, spec)
+        taken = runner.foreign(ctx, spec, state.uid, deployments)
         if taken:
             message = f"{', '.join(taken)} exists and is not this experiment's; rename the template"
             return runner.ended(ctx, state, obj, Phase.ERROR, message, now, spec), message
-        deployments = runner.deployments(ctx, spec)
         waiting = [t.name for t in spec.templates if not stacks.available(deployments[t.name])]
         if waiting:
             if now >= state.started_at + spec.progress_deadline:

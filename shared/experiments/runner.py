@@ -236,17 +236,19 @@ def _owned(found: Obj, uid: str) -> bool:
     return any(o.get("uid") == uid for o in found["metadata"].get("ownerReferences") or [])
 
 
-def foreign(ctx: Context, spec: ExperimentSpec, uid: str) -> list[str]:
-    """The objects the experiment would run that exist and are not its own (``Kind/name``)."""
+def foreign(
+    ctx: Context, spec: ExperimentSpec, uid: str, found: dict[str, Obj | None]
+) -> list[str]:
+    """The objects the experiment would run that exist and are not its own (``Kind/name``);
+    ``found``: its templates' Deployments, as :func:`deployments` read them."""
     taken = []
     for template in spec.templates:
-        name = spec.deployment(template.name)
-        found = ctx.kube.deployment(spec.namespace, name)
-        if found is not None and not _owned(found, uid):
-            taken.append(f"Deployment/{name}")
+        deployment = found.get(template.name)
+        if deployment is not None and not _owned(deployment, uid):
+            taken.append(f"Deployment/{spec.deployment(template.name)}")
         if template.service:
-            found = ctx.kube.get("v1", "services", spec.namespace, template.service)
-            if found is not None and not _owned(found, uid):
+            service = ctx.kube.get("v1", "services", spec.namespace, template.service)
+            if service is not None and not _owned(service, uid):
                 taken.append(f"Service/{template.service}")
     return taken
 
