@@ -25,6 +25,7 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	@command -v kubectl >/dev/null || { echo "make test: kubectl is required (the tests drive the simulator with it); install kubectl 1.32 and retry" >&2; exit 1; }
+	@command -v nginx >/dev/null || { echo "make test: nginx is required (the local data plane's ingress); install it (Debian: apt-get install nginx-light) and retry" >&2; exit 1; }
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 demo: $(STAMP)

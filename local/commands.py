@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--kubeconfig", help="use this cluster instead of starting the simulator")
     up.add_argument("--tick", type=float, default=60.0, help="seconds between reconcile ticks")
     up.add_argument("--data-dir", help="keep Redis data here, to resume after a restart")
+    up.add_argument(
+        "--no-data-plane",
+        action="store_true",
+        help="pretend Pods only, no nginx (by default the Pods of the demo app's images, e.g. "
+        "podinfo, run as real processes on loopback addresses, and nginx routes by Ingresses)",
+    )
     up.set_defaults(run=_up)
 
     demo = sub.add_parser("demo", help="run the demo on the embedded runtime")
@@ -98,6 +104,7 @@ def _up(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         tick=args.tick,
         data_dir=Path(args.data_dir) if args.data_dir else None,
+        data_plane=not args.no_data_plane and not args.kubeconfig,
     )
     runtime = Runtime(options)
     try:
@@ -107,6 +114,12 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     print(f"Ferry is up. Broker: {runtime.broker_url}", flush=True)
     print(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts", flush=True)
+    if runtime.ingress_url:
+        print(
+            f"Ingress (nginx): {runtime.ingress_url} — e.g. curl -H 'Host: app.example.com' "
+            f"{runtime.ingress_url}/",
+            flush=True,
+        )
     if runtime.sim is not None:  # a local administrator's token, in a file only its owner reads
         path = Path(runtime.kubeconfig).with_name("dashboard-token")
         path.touch(mode=0o600)

@@ -38,7 +38,9 @@ from dashboard.app import create_app as create_dashboard
 from dashboard.oidc import Oidc
 from local import installation, redis_server
 from local.broker import Broker, load_manifests
+from local.demoapp.launch import DemoApp
 from local.faults import Faults
+from local.ingress.controller import IngressController
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings as SimSettings
 from local.sources import ApiServerSourceEmulator, PingSourceEmulator
@@ -88,6 +90,10 @@ class Options:
     """Sign-in with this OpenID Connect provider on the dashboard (besides tokens)."""
     slack_response_urls: str = "https://hooks.slack.com/"
     """Where the webhooks app may answer a Slack click (a local Slack API in tests)."""
+    data_plane: bool = False
+    """Run the local data plane: the simulated kubelet starts the demo app (``local/demoapp``)
+    for the Pods of its images, as real processes, and a real nginx routes by the Ingresses
+    (``local/ingress``) (``ferry up`` does; tests ask for it)."""
 
 
 class Runtime:
@@ -102,6 +108,9 @@ class Runtime:
         self.redis_url = ""
         self.kubeconfig = ""
         self.broker: Broker | None = None
+        self.ingress: IngressController | None = None
+        self.ingress_url = ""
+        """The local data plane's nginx (``Options.data_plane``): Ingresses route from here."""
         self.broker_url = ""
         self.functions_url = ""
         """Base URL of the functions' host: function ``x`` is served at ``/ferry-x/``."""
@@ -151,9 +160,15 @@ class Runtime:
             self.kubeconfig = self.options.kubeconfig
             self._api = config.new_client_from_config(config_file=self.kubeconfig)  # type: ignore[no-untyped-call]
         else:
-            self.sim = Simulator(settings=self.options.sim_settings).start()
+            sim_settings = self.options.sim_settings
+            if self.options.data_plane and sim_settings.live is None:
+                sim_settings = replace(sim_settings, live=DemoApp())
+            self.sim = Simulator(settings=sim_settings).start()
             self.kubeconfig = str(self.sim.write_kubeconfig((data_dir or work) / "kubeconfig"))
             self._api = self.sim.api_client()
+            if self.options.data_plane:
+                self.ingress = IngressController(self._api).start()
+                self.ingress_url = self.ingress.url
         kube = Kube(self._api)
         installation.install(kube, self.options.manifests)
         wiring = Wiring(kube, self._api.configuration, self.options.manifests, NAMESPACE)
@@ -378,6 +393,10 @@ class Runtime:
         if self._api is not None:
             self._api.close()  # type: ignore[no-untyped-call]
             self._api = None
+        if self.ingress is not None:
+            self.ingress.stop()
+            self.ingress = None
+            self.ingress_url = ""
         if self.sim is not None:
             self.sim.stop()
             self.sim = None

@@ -9,8 +9,9 @@
   and the files of the directories given with ``--config`` (the Pod's mounted ConfigMaps) —
   with status 500 for the share the tag's ``-errorsN`` asks, ``-slowN`` milliseconds late.
 
-It listens on 127.0.0.1 (``--port 0``: a free port) and prints ``listening on PORT`` once it
-does; SIGTERM ends it after the requests in flight (a deleted Pod's process ends).
+It listens on ``--host`` (127.0.0.1 by default) and every ``--port`` given (the Pod's container
+ports; none or ``0``: a free port), prints ``listening on PORT`` for each once it does; SIGTERM
+ends it after the requests in flight (a deleted Pod's process ends).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class App:
         )
         self._count = 0
         self._lock = threading.Lock()
+        self.in_flight = 0
+        """Requests being answered (SIGTERM waits for them, a little)."""
 
     def next_fails(self) -> bool:
         with self._lock:
@@ -109,14 +112,20 @@ def serve(app: App, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(min(length, 1 << 20))
-            status, body, kind = app.answer(self.command, self.path)
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Pod", app.pod)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            with app._lock:
+                app.in_flight += 1
+            try:
+                status, body, kind = app.answer(self.command, self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Pod", app.pod)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+            finally:
+                with app._lock:
+                    app.in_flight -= 1
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _reply
 
@@ -132,21 +141,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Ferry's demo app (one live Pod).")
     parser.add_argument("--image", required=True)
     parser.add_argument("--pod", required=True)
-    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, action="append", default=[])
     parser.add_argument("--config", type=Path, action="append", default=[])
     args = parser.parse_args(argv)
     message = os.environ.get("PODINFO_UI_MESSAGE") or os.environ.get("MESSAGE") or ""
     app = App(args.image, args.pod, args.config, message)
-    server = serve(app, args.port)
+    servers = [serve(app, port, args.host) for port in dict.fromkeys(args.port or [0])]
+    threads = [
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        for s in servers
+    ]
+    stopped = threading.Event()
 
     def stop(*_: Any) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        stopped.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"listening on {server.server_address[1]}", flush=True)
-    server.serve_forever(poll_interval=0.1)
-    server.server_close()
+    for server, thread in zip(servers, threads, strict=True):
+        thread.start()
+        print(f"listening on {server.server_address[1]}", flush=True)
+    while not stopped.wait(0.2):
+        pass
+    for server in servers:
+        server.shutdown()  # no new connections; the requests in flight may finish
+        server.server_close()
+    deadline = time.monotonic() + 2.0
+    while app.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
     return 0
 
 

@@ -157,6 +157,7 @@ def test_a_live_view_waits_longer_than_one_read_may(redis_client: redis.Redis) -
         assert store.history_after(ref, head, 10.0) != head
     finally:
         late.cancel()
+        late.join()  # its XADD may still be reading the reply: the client closes after the test
 
 
 def test_notification_bookkeeping_is_written_only_under_its_lease(

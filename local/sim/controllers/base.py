@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 from local.sim import errors
 from local.sim.clock import Clock
+from local.sim.containers import Runner
 from local.sim.events import Event
 from local.sim.objects import Obj
 from local.sim.resources import ResourceType
@@ -42,6 +43,11 @@ class Settings:
     """How long a Job's Pod runs before it succeeds or fails."""
     tick: float = 0.05
     """Real seconds between two ticks of each controller."""
+    live: Runner | None = None
+    """Which images the kubelet runs as real processes (``local/sim/containers.py``); None:
+    every Pod is pretend."""
+    live_drain: float = 1.0
+    """Real seconds a deleted live Pod's processes keep serving before SIGTERM."""
 
 
 def key_of(obj: Obj) -> Key:
@@ -124,6 +130,9 @@ class Controller:
 
     def tick(self) -> None:
         """Called every ``settings.tick`` seconds, for time-based transitions."""
+
+    def close(self) -> None:
+        """Release what the controller holds outside the store (called once it stopped)."""
 
     def retry_on_conflict(self, action: Callable[[], T], attempts: int = 10) -> T | None:
         """Run ``action``; retry on 409 Conflict; give up quietly on 404 (object gone)."""
@@ -266,6 +275,8 @@ class Manager:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
+        for controller in self.controllers:
+            self._safely(controller.close)
 
 
 def _initial(rt: ResourceType, obj: Obj) -> Event:

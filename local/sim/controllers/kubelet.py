@@ -26,10 +26,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import queue
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from local.sim import errors, podenv
 from local.sim.clock import parse_rfc3339, rfc3339
+from local.sim.containers import ContainerState, Launch, LiveContainers
 from local.sim.controllers.base import Controller, DueQueue, Key, Settings, status_condition
 from local.sim.events import DELETED, Event
 from local.sim.objects import Obj, clone
@@ -261,13 +265,56 @@ def _container(pod: Obj, container: Obj, plan: _Plan, now: float) -> _Run:
     )
 
 
-def pod_status(pod: Obj, plan: _Plan, now: float, pod_ip: str) -> tuple[Obj, float | None]:
-    """The status the kubelet reports for ``pod`` at ``now``, and when it next changes."""
+def _live_container(
+    pod: Obj, container: Obj, state: ContainerState | None, waiting: tuple[str, str] | None
+) -> _Run:
+    """A live container's status: from its process and its probes (``state``), or waiting
+    (``waiting``: reason and message, e.g. a ConfigMap it mounts does not exist yet)."""
+    name = str(container.get("name", ""))
+    status = _base_status(container)
+    if state is None:
+        reason, message = waiting or ("ContainerCreating", "")
+        waiting_state = {"reason": reason, **({"message": message} if message else {})}
+        status["state"] = {"waiting": waiting_state}
+        return _Run(status, None, 0.0, None, None)
+    status["restartCount"] = state.restarts
+    if state.last_exit is not None:
+        code, started, finished = state.last_exit
+        previous = _container_id(pod, name, max(state.restarts - 1, 0))
+        status["lastState"] = _terminated(code, started, finished, previous)
+    if state.running_since is None:
+        status["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
+        return _Run(status, None, state.since, None, None)
+    cid = _container_id(pod, name, state.restarts)
+    status.update(started=True, containerID=cid, ready=state.ready)
+    status["state"] = {"running": {"startedAt": rfc3339(state.running_since)}}
+    if state.ready:
+        return _Run(status, state.since, state.since, None, None)
+    return _Run(status, None, state.since, None, None)
+
+
+def pod_status(
+    pod: Obj,
+    plan: _Plan,
+    now: float,
+    pod_ip: str,
+    live: Mapping[str, ContainerState | None] | None = None,
+    waiting: tuple[str, str] | None = None,
+) -> tuple[Obj, float | None]:
+    """The status the kubelet reports for ``pod`` at ``now``, and when it next changes.
+    ``live``: the state of each container run as a process (None: not started yet, because of
+    ``waiting``)."""
+    live = live or {}
     containers = [c for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
-    runs = [_container(pod, c, plan, now) for c in containers]
+    runs = [
+        _live_container(pod, c, live[c.get("name", "")], waiting)
+        if c.get("name", "") in live and now >= plan.created
+        else _container(pod, c, plan, now)
+        for c in containers
+    ]
     exits = [r.exited for r in runs]
     finished = bool(runs) and all(code is not None for code in exits)
-    if now < plan.created:
+    if now < plan.created or (live and all(state is None for state in live.values())):
         phase = "Pending"
     elif finished:
         phase = "Succeeded" if all(code == 0 for code in exits) else "Failed"
@@ -327,9 +374,10 @@ def pod_status(pod: Obj, plan: _Plan, now: float, pod_ip: str) -> tuple[Obj, flo
 
 
 class Kubelet(Controller):
-    """Binds Pods to ``sim-node`` and writes their status as their timeline unfolds."""
+    """Binds Pods to ``sim-node`` and writes their status as their timeline unfolds; with
+    ``Settings.live``, runs the containers of the images it names as real processes."""
 
-    kinds = (("", "pods"),)
+    kinds: tuple[tuple[str, str], ...] = (("", "pods"),)
 
     def __init__(self, store: Store, settings: Settings) -> None:
         super().__init__(store, settings)
@@ -338,10 +386,27 @@ class Kubelet(Controller):
         self._started: dict[str, float] = {}  # pod uid -> when the kubelet started it
         self._ips: dict[str, str] = {}  # pod uid -> its IP
         self._ip_numbers = itertools.count()
+        self._live: LiveContainers | None = None  # made for the first live Pod
+        self._woken: queue.SimpleQueue[Key] = queue.SimpleQueue()  # from the live containers
+        self._reads: dict[tuple[str, str, str], set[Key]] = {}  # (ns, kind, name) -> live Pods
+        self._waiting: dict[str, tuple[str, str]] = {}  # live pod uid -> why it cannot start
+        if settings.live is not None:
+            self.kinds = (("", "pods"), ("", "configmaps"), ("", "secrets"))
 
     def handle(self, event: Event) -> None:
         meta = event.obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
+        if event.key != self._pods.key:  # a ConfigMap or Secret a live Pod reads
+            plural = event.key[1]
+            for pod_key in self._reads.get((key[0], plural, key[1]), set()):
+                self._queue.enqueue(pod_key)
+            return
+        if event.type == DELETED or is_terminating(event.obj):
+            uid = meta.get("uid", "")
+            if self._live is not None and uid in self._ips:
+                self._live.stop(uid)
+                self._forget_reads(key)
+                self._waiting.pop(uid, None)
         if event.type == DELETED:
             self._queue.discard(key)
             self._started.pop(meta.get("uid", ""), None)
@@ -350,9 +415,19 @@ class Kubelet(Controller):
             self._queue.enqueue(key)
 
     def tick(self) -> None:
+        while True:
+            try:
+                self._queue.enqueue(self._woken.get_nowait())
+            except queue.Empty:
+                break
         now = self.clock.now()
         for key in self._queue.pop_due(now):
             self._sync(key, now)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.close()
+            self._live = None
 
     def _sync(self, key: Key, now: float) -> None:
         namespace, name = key
@@ -365,9 +440,21 @@ class Kubelet(Controller):
             known = (pod.get("status") or {}).get("startTime")
             start = self._started[uid] = parse_rfc3339(known) if known else now
         plan = _plan(pod, start, self.settings)
-        ip = self._ips.get(uid) or (pod.get("status") or {}).get("podIP") or self._next_ip()
+        live_names = self._live_names(pod)
+        ip = self._ips.get(uid)
+        if ip is None:
+            if live_names:
+                ip = self._containers().address(_tcp_ports(pod, live_names))
+            else:
+                ip = (pod.get("status") or {}).get("podIP") or self._next_ip()
         self._ips[uid] = ip
-        status, upcoming = pod_status(pod, plan, now, ip)
+        live: dict[str, ContainerState | None] = {}
+        if live_names:
+            if now >= plan.created:
+                self._run_live(pod, ip, live_names)
+            states = self._containers().state(uid)
+            live = {name: states.get(name) for name in live_names}
+        status, upcoming = pod_status(pod, plan, now, ip, live, self._waiting.get(uid))
         if upcoming is not None:
             self._queue.enqueue(key, upcoming)
         merged = {**(pod.get("status") or {}), **status}
@@ -379,6 +466,94 @@ class Kubelet(Controller):
 
             # (a new Pod of the same name is left alone: its own event will come)
             self.patch_if_same(self._pods, pod, write, subresource="status")
+
+    # ------------------------------------------------------------------ live containers
+
+    def _containers(self) -> LiveContainers:
+        if self._live is None:
+            assert self.settings.live is not None
+            self._live = LiveContainers(
+                self.settings.live,
+                clock=self.clock.now,
+                notify=lambda namespace, name: self._woken.put((namespace, name)),
+                restart_delay=self.settings.pod_ready_delay,
+                drain=self.settings.live_drain,
+            )
+        return self._live
+
+    def _live_names(self, pod: Obj) -> list[str]:
+        """The Pod's containers that run as processes: those of the images ``Settings.live``
+        runs, in Pods that run until deleted (``restartPolicy: Always``)."""
+        runner = self.settings.live
+        spec = pod.get("spec") or {}
+        if runner is None or spec.get("restartPolicy", "Always") != "Always":
+            return []
+        return [
+            str(c["name"])
+            for c in spec.get("containers") or []
+            if isinstance(c, dict) and c.get("name") and runner.runs(str(c.get("image", "")))
+        ]
+
+    def _run_live(self, pod: Obj, ip: str, names: list[str]) -> None:
+        """Start the Pod's live containers (once), or refresh the files of their volumes."""
+        meta = pod["metadata"]
+        namespace, uid = meta.get("namespace", ""), meta["uid"]
+        key = (namespace, meta["name"])
+        containers = self._containers()
+        for kind, name in podenv.references(pod):
+            self._reads.setdefault((namespace, kind, name), set()).add(key)
+
+        def get(kind: str, name: str) -> Obj | None:
+            try:
+                return self.store.get(self.rt("", kind), namespace, name)
+            except errors.ApiError:
+                return None
+
+        try:
+            volumes = podenv.write_volumes(pod, containers.pod_dir(uid), get)
+            if containers.known(uid):
+                return
+            launches = []
+            specs = {c.get("name"): c for c in (pod.get("spec") or {}).get("containers") or []}
+            for name in names:
+                container = specs[name]
+                mounted = [
+                    volumes[m["name"]]
+                    for m in container.get("volumeMounts") or []
+                    if isinstance(m, dict) and m.get("name") in volumes
+                ]
+                launches.append(
+                    Launch(
+                        namespace=namespace,
+                        pod=meta["name"],
+                        uid=uid,
+                        container=name,
+                        image=str(container.get("image", "")),
+                        ip=ip,
+                        ports=tuple(_tcp_ports(pod, [name])),
+                        env=podenv.environment(pod, container, ip, get),
+                        mounts=tuple(path for path, secret in mounted if not secret),
+                        secret_mounts=tuple(path for path, secret in mounted if secret),
+                        readiness=container.get("readinessProbe"),
+                        named_ports={
+                            str(p["name"]): int(p["containerPort"])
+                            for p in container.get("ports") or []
+                            if isinstance(p, dict) and p.get("name") and p.get("containerPort")
+                        },
+                    )
+                )
+        except podenv.Missing as exc:
+            self._waiting[uid] = (exc.reason, str(exc))
+            return
+        self._waiting.pop(uid, None)
+        for launch in launches:
+            containers.start(launch)
+
+    def _forget_reads(self, key: Key) -> None:
+        for pods in self._reads.values():
+            pods.discard(key)
+        for read in [r for r, pods in self._reads.items() if not pods]:
+            del self._reads[read]
 
     def _bind(self, namespace: str, name: str) -> Obj:
         pod = self.store.get(self._pods, namespace, name)
@@ -394,3 +569,16 @@ class Kubelet(Controller):
     def _next_ip(self) -> str:
         n = next(self._ip_numbers)
         return f"10.244.{(n // 254) % 256}.{n % 254 + 1}"
+
+
+def _tcp_ports(pod: Obj, names: list[str]) -> list[int]:
+    """The TCP ports the named containers of ``pod`` declare."""
+    return [
+        int(port["containerPort"])
+        for container in (pod.get("spec") or {}).get("containers") or []
+        if isinstance(container, dict) and container.get("name") in names
+        for port in container.get("ports") or []
+        if isinstance(port, dict)
+        and isinstance(port.get("containerPort"), int)
+        and port.get("protocol", "TCP") == "TCP"
+    ]

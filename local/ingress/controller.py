@@ -1,0 +1,334 @@
+"""The local ingress controller: watches the API and keeps a real nginx routing by it.
+
+It watches Ingresses, Services and Endpoints in every namespace (the official client, the
+API's watch), and on each change renders the configuration (``routes``, ``conf``); a new one is
+checked with ``nginx -t`` and only then put in place and loaded with SIGHUP, nginx's graceful
+reload (old workers finish the requests they hold, so none is lost). A configuration nginx
+refuses is logged and the last good one stays. nginx listens on a free port of 127.0.0.1
+(:attr:`IngressController.url`); requests with a ``Host`` header reach the Pods of the Ingress
+for that host. Its access log (``<prefix>/access.log``, JSON lines) records each request's
+Ingress, upstream and status. :meth:`stop` ends nginx and every thread it started.
+
+It writes nothing to the API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, watch
+
+from local.ingress import conf, routes
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 1
+"""A watch is renewed this often (so :meth:`IngressController.stop` ends its threads soon)."""
+SETTLE = 0.02
+"""Seconds a burst of changes is given to finish before the configuration is rendered."""
+
+
+class NginxMissing(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _plain(api: client.ApiClient, obj: Any) -> dict[str, Any]:
+    return dict(api.sanitize_for_serialization(obj))  # type: ignore[no-untyped-call]
+
+
+class IngressController:
+    """nginx routing by the cluster's Ingresses; :meth:`start`, then :meth:`stop`."""
+
+    def __init__(
+        self, api: client.ApiClient, *, ingress_class: str = "nginx", nginx: str = "nginx"
+    ) -> None:
+        self.api = api
+        self.ingress_class = ingress_class
+        found = shutil.which(nginx)
+        if found is None:
+            raise NginxMissing(
+                f"{nginx} is not installed: the local data plane needs it (Debian: apt-get "
+                "install nginx-light); or start without the data plane (ferry up --no-data-plane)"
+            )
+        self.nginx = found
+        self.prefix = Path(tempfile.mkdtemp(prefix="ferry-ingress-"))
+        (self.prefix / "tmp").mkdir()
+        self.port = 0
+        self._unavailable = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopped = threading.Event()
+        self._dirty = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._text = ""
+        self.reloads = 0
+        """Configurations loaded since the start (the first one included)."""
+        self.problems: list[str] = []
+        """What the last rendering could not carry (see ``routes``), and nginx's last refusal."""
+        self._loaded = threading.Condition()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def access_log(self) -> Path:
+        return self.prefix / "access.log"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> IngressController:
+        self.port, self._unavailable = free_port(), free_port()
+        text = self._render(empty=True)
+        if not self._check_and_place(text):
+            raise RuntimeError(f"nginx refused the initial configuration: {self.problems}")
+        self._process = subprocess.Popen(  # a fixed argv, never a shell
+            [self.nginx, *self._args(), "-g", "daemon off;"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while not _listening(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                error = self._process.stderr.read().decode() if self._process.stderr else ""
+                self.stop()
+                raise RuntimeError(f"nginx did not start: {error.strip() or 'no answer'}")
+            time.sleep(0.02)
+        self._text = text
+        self.reloads = 1
+        for name, kind in (("ingresses", "ingress"), ("services", "service"), ("endpoints", "")):
+            thread = threading.Thread(
+                target=self._watch, args=(name,), name=f"ingress-watch-{kind or name}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        renderer = threading.Thread(target=self._loop, name="ingress-render", daemon=True)
+        self._threads.append(renderer)
+        renderer.start()
+        self._dirty.set()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._dirty.set()
+        for thread in self._threads:
+            thread.join(timeout=WATCH_SECONDS + 5)
+        self._threads = []
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.send_signal(signal.SIGQUIT)  # graceful: in-flight requests finish
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stderr is not None:
+                self._process.stderr.close()
+            self._process = None
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def __enter__(self) -> IngressController:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_reloaded(self, after: int, timeout: float = 10.0) -> bool:
+        """True once more than ``after`` configurations were loaded."""
+        with self._loaded:
+            return self._loaded.wait_for(lambda: self.reloads > after, timeout)
+
+    # ------------------------------------------------------------------ watching
+
+    def _lister(self, kind: str) -> Callable[..., Any]:
+        if kind == "ingresses":
+            return client.NetworkingV1Api(self.api).list_ingress_for_all_namespaces
+        core = client.CoreV1Api(self.api)
+        if kind == "services":
+            return core.list_service_for_all_namespaces
+        return core.list_endpoints_for_all_namespaces
+
+    def _watch(self, kind: str) -> None:
+        lister = self._lister(kind)
+        version = ""
+        while not self._stopped.is_set():
+            try:
+                if not version:
+                    version = lister().metadata.resource_version
+                    self._dirty.set()
+                stream = watch.Watch()  # type: ignore[no-untyped-call]
+                for event in stream.stream(  # type: ignore[no-untyped-call]
+                    lister,
+                    resource_version=version,
+                    timeout_seconds=WATCH_SECONDS,
+                    _request_timeout=WATCH_SECONDS + 10,
+                ):
+                    if event["type"] == "ERROR":
+                        version = ""
+                        break
+                    version = event["object"].metadata.resource_version or version
+                    self._dirty.set()
+                    if self._stopped.is_set():
+                        stream.stop()  # type: ignore[no-untyped-call]
+            except Exception as exc:  # the API went away for a moment, a 410...
+                if self._stopped.is_set():
+                    return
+                log.info("ingress controller: watch of %s failed (%s); relisting", kind, exc)
+                version = ""
+                self._stopped.wait(0.2)
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            if not self._dirty.wait(0.5):
+                continue
+            self._stopped.wait(SETTLE)
+            self._dirty.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                self._apply(self._render())
+            except Exception:
+                log.exception("ingress controller: could not render the configuration")
+                self._dirty.set()
+                self._stopped.wait(0.5)
+
+    # ------------------------------------------------------------------ configuration
+
+    def _render(self, empty: bool = False) -> str:
+        """The configuration for the API's objects now (``empty``: for none)."""
+        ingresses: list[dict[str, Any]] = []
+        services: dict[tuple[str, str], dict[str, Any]] = {}
+        endpoints: dict[tuple[str, str], dict[str, Any]] = {}
+        if not empty:
+            ingresses = [_plain(self.api, i) for i in self._lister("ingresses")().items]
+            for item in self._lister("services")().items:
+                plain = _plain(self.api, item)
+                services[(item.metadata.namespace, item.metadata.name)] = plain
+            for item in self._lister("endpoints")().items:
+                plain = _plain(self.api, item)
+                endpoints[(item.metadata.namespace, item.metadata.name)] = plain
+        table = routes.table(ingresses, self.ingress_class)
+        upstreams = {}
+        for route in table.routes:
+            for backend in (route.backend, route.canary.backend if route.canary else None):
+                if backend is not None:
+                    upstreams[backend] = addresses(backend, services, endpoints)
+        self.problems = table.problems
+        return conf.render(
+            table.routes,
+            upstreams,
+            listen=f"127.0.0.1:{self.port}",
+            unavailable=f"127.0.0.1:{self._unavailable}",
+            prefix=self.prefix,
+            user=_user(),
+        )
+
+    def _args(self, config: Path | None = None) -> list[str]:
+        return [
+            "-p",
+            str(self.prefix),
+            "-e",
+            str(self.prefix / "error.log"),
+            "-c",
+            str(config or self.prefix / "nginx.conf"),
+        ]
+
+    def _check_and_place(self, text: str) -> bool:
+        candidate = self.prefix / "nginx.conf.new"
+        candidate.write_text(text)
+        checked = subprocess.run(
+            [self.nginx, "-t", "-q", *self._args(candidate)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if checked.returncode != 0:
+            self.problems = [*self.problems, f"nginx -t: {checked.stderr.strip()}"]
+            log.warning("ingress controller: nginx refused a configuration: %s", checked.stderr)
+            return False
+        os.replace(candidate, self.prefix / "nginx.conf")
+        return True
+
+    def _apply(self, text: str) -> None:
+        if text == self._text or self._process is None:
+            return
+        if not self._check_and_place(text):
+            return
+        self._process.send_signal(signal.SIGHUP)
+        self._text = text
+        with self._loaded:
+            self.reloads += 1
+            self._loaded.notify_all()
+
+
+def addresses(
+    backend: routes.Backend,
+    services: Mapping[tuple[str, str], Mapping[str, Any]],
+    endpoints: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> list[str]:
+    """``ip:port`` of the ready addresses behind a Service port (by number or name)."""
+    service = services.get((backend.namespace, backend.service))
+    if service is None:
+        return []
+    ports = (service.get("spec") or {}).get("ports") or []
+    chosen = next(
+        (
+            p
+            for p in ports
+            if (isinstance(backend.port, int) and p.get("port") == backend.port)
+            or (isinstance(backend.port, str) and p.get("name") == backend.port)
+        ),
+        None,
+    )
+    if chosen is None:
+        return []
+    found = endpoints.get((backend.namespace, backend.service)) or {}
+    out = []
+    for subset in found.get("subsets") or []:
+        numbers = [
+            p.get("port")
+            for p in subset.get("ports") or []
+            if p.get("name") == chosen.get("name")
+            or (len(ports) == 1 and len(subset["ports"]) == 1)
+        ]
+        for address in subset.get("addresses") or []:
+            out += [f"{address['ip']}:{number}" for number in numbers if number]
+    return sorted(set(out))
+
+
+def _user() -> str | None:
+    """nginx's workers run as ``nobody`` when it starts as root (its group by number)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        group = grp.getgrgid(65534).gr_name
+    except KeyError:
+        return None
+    return f"nobody {group}"
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

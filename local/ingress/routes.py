@@ -1,0 +1,205 @@
+"""Ingresses as routes: what ingress-nginx does with a host, a path and its canary Ingress.
+
+An Ingress of class ``nginx`` (or without a class) routes each ``host`` + ``path`` of its rules
+to a Service port. An Ingress annotated ``nginx.ingress.kubernetes.io/canary: "true"`` is the
+canary of the main Ingress with the same host and path (one per path; without a main one it
+routes nothing), and sends it a request when, in ingress-nginx's order of precedence:
+
+1. ``canary-by-header`` names a header the request carries, and its value equals
+   ``canary-by-header-value``, or else matches the regex ``canary-by-header-pattern``, or else
+   (neither given) is ``always`` (``never`` sends it to the main Ingress and stops there);
+2. else the cookie ``canary-by-cookie`` is ``always`` (``never``: the main Ingress);
+3. else a random draw falls within ``canary-weight`` of ``canary-weight-total`` (100).
+
+Annotation values that could not be written safely into nginx's configuration (a header or
+cookie name outside the HTTP token characters, a pattern Python's ``re`` refuses, a host or path
+with characters nginx would parse) are ignored and reported in :attr:`Table.problems`, as
+ingress-nginx's validation would refuse them. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PREFIX = "nginx.ingress.kubernetes.io/"
+_TOKEN = re.compile(r"^[A-Za-z0-9-]+$")  # header names nginx turns into $http_ variables
+_COOKIE = re.compile(r"^[A-Za-z0-9._-]+$")
+_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$")
+_VALUE = re.compile(r"^[\x21-\x7e ]*$")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A Service port: ``port`` is its number or its name."""
+
+    namespace: str
+    service: str
+    port: int | str
+
+
+@dataclass(frozen=True)
+class Canary:
+    backend: Backend
+    ingress: str
+    header: str = ""
+    header_value: str = ""
+    header_pattern: str = ""
+    cookie: str = ""
+    weight: int = 0
+    weight_total: int = 100
+
+
+@dataclass(frozen=True)
+class Route:
+    """One host + path, its main backend and, maybe, its canary."""
+
+    host: str
+    """"" for every host."""
+    path: str
+    exact: bool
+    backend: Backend
+    ingress: str
+    """``namespace/name`` of the main Ingress."""
+    canary: Canary | None = None
+
+
+@dataclass
+class Table:
+    routes: list[Route] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _annotations(ingress: Mapping[str, Any]) -> dict[str, str]:
+    found = (ingress.get("metadata") or {}).get("annotations") or {}
+    return {k[len(PREFIX) :]: str(v) for k, v in found.items() if k.startswith(PREFIX)}
+
+
+def _ours(ingress: Mapping[str, Any], ingress_class: str) -> bool:
+    spec = ingress.get("spec") or {}
+    named = spec.get("ingressClassName") or (
+        ((ingress.get("metadata") or {}).get("annotations") or {}).get(
+            "kubernetes.io/ingress.class"
+        )
+    )
+    return named in (None, "", ingress_class)
+
+
+def _paths(
+    ingress: Mapping[str, Any], problems: list[str]
+) -> Iterable[tuple[str, str, bool, Backend]]:
+    meta = ingress.get("metadata") or {}
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    for rule in (ingress.get("spec") or {}).get("rules") or []:
+        host = str((rule or {}).get("host") or "")
+        if host and not _HOST.match(host):
+            problems.append(f"{namespace}/{name}: host {host!r} ignored")
+            continue
+        for path in ((rule or {}).get("http") or {}).get("paths") or []:
+            text = str((path or {}).get("path") or "/")
+            if not _PATH.match(text):
+                problems.append(f"{namespace}/{name}: path {text!r} ignored")
+                continue
+            service = ((path or {}).get("backend") or {}).get("service") or {}
+            port = service.get("port") or {}
+            number = port.get("number")
+            named = port.get("name")
+            if not service.get("name") or (number is None and not named):
+                continue
+            exact = (path or {}).get("pathType") == "Exact"
+            chosen: int | str = int(number) if number is not None else str(named)
+            yield host, text, exact, Backend(namespace, str(service["name"]), chosen)
+
+
+def _canary(
+    annotations: Mapping[str, str], backend: Backend, ingress: str, problems: list[str]
+) -> Canary:
+    header = annotations.get("canary-by-header", "")
+    if header and not _TOKEN.match(header):
+        problems.append(f"{ingress}: canary-by-header {header!r} ignored (not a header name)")
+        header = ""
+    value = annotations.get("canary-by-header-value", "")
+    if value and not _VALUE.match(value):
+        problems.append(f"{ingress}: canary-by-header-value ignored (not printable)")
+        value = ""
+    pattern = annotations.get("canary-by-header-pattern", "")
+    if pattern:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"{ingress}: canary-by-header-pattern ignored ({exc})")
+            pattern = ""
+        if pattern and not _VALUE.match(pattern):
+            problems.append(f"{ingress}: canary-by-header-pattern ignored (not printable)")
+            pattern = ""
+    cookie = annotations.get("canary-by-cookie", "")
+    if cookie and not _COOKIE.match(cookie):
+        problems.append(f"{ingress}: canary-by-cookie {cookie!r} ignored (not a cookie name)")
+        cookie = ""
+    weight, total = (
+        _number(annotations.get("canary-weight")),
+        _number(annotations.get("canary-weight-total")),
+    )
+    total = total if total and total > 0 else 100
+    return Canary(
+        backend,
+        ingress,
+        header=header,
+        header_value=value,
+        header_pattern="" if value else pattern,
+        cookie=cookie,
+        weight=max(0, min(weight or 0, total)),
+        weight_total=total,
+    )
+
+
+def _number(text: str | None) -> int | None:
+    try:
+        return int(str(text).strip()) if text is not None else None
+    except ValueError:
+        return None
+
+
+def table(ingresses: Iterable[Mapping[str, Any]], ingress_class: str = "nginx") -> Table:
+    """The routes of ``ingresses`` (oldest first wins a host + path, as in ingress-nginx)."""
+    out = Table()
+    ordered = sorted(
+        (i for i in ingresses if _ours(i, ingress_class)),
+        key=lambda i: (
+            str((i.get("metadata") or {}).get("creationTimestamp", "")),
+            str((i.get("metadata") or {}).get("namespace", "")),
+            str((i.get("metadata") or {}).get("name", "")),
+        ),
+    )
+    mains: dict[tuple[str, str, bool], Route] = {}
+    canaries = []
+    for ingress in ordered:
+        meta = ingress.get("metadata") or {}
+        name = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        annotations = _annotations(ingress)
+        is_canary = annotations.get("canary", "").lower() == "true"
+        for host, path, exact, backend in _paths(ingress, out.problems):
+            key = (host, path, exact)
+            if is_canary:
+                canaries.append((key, _canary(annotations, backend, name, out.problems)))
+            elif key in mains:
+                out.problems.append(
+                    f"{name}: {host or '*'}{path} is already {mains[key].ingress}'s"
+                )
+            else:
+                mains[key] = Route(host, path, exact, backend, name)
+    for key, canary in canaries:
+        main = mains.get(key)
+        if main is None:
+            out.problems.append(
+                f"{canary.ingress}: a canary of no Ingress ({key[0] or '*'}{key[1]})"
+            )
+        elif main.canary is not None:
+            out.problems.append(f"{canary.ingress}: {main.ingress} has a canary already")
+        else:
+            mains[key] = Route(main.host, main.path, main.exact, main.backend, main.ingress, canary)
+    out.routes = list(mains.values())
+    return out
