@@ -11,6 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 ROUTER ?= nginx
 STRATEGY ?= canary
+SCENARIO ?= good-release
 # test files run in parallel, each file in one process (--dist loadfile): the end-to-end tests
 # mostly wait on their runtime's events, so two fit on two cores
 JOBS ?= 2
@@ -29,7 +30,8 @@ test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 demo: $(STAMP)
-	$(VENV)/bin/ferry demo --router $(ROUTER) --strategy $(STRATEGY)
+	@if [ "$(ROUTER)" = nginx ]; then for b in nginx prometheus; do command -v $$b >/dev/null || { echo "make demo: $$b is required (the local data plane); install it (Debian: apt-get install nginx-light prometheus) or try make demo ROUTER=none" >&2; exit 1; }; done; fi
+	$(VENV)/bin/ferry demo --router $(ROUTER) --strategy $(STRATEGY) --scenario $(SCENARIO)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -55,6 +55,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=("canary", "bluegreen"),
         help="canary (default: weights and pauses) or bluegreen (a preview, then one switch)",
     )
+    demo.add_argument(
+        "--scenario",
+        default="good-release",
+        choices=("good-release", "bad-release"),
+        help="good-release (default: promoted) or bad-release (podinfo:6.1.0-errors50: the "
+        "analysis of real traffic catches it and the rollout aborts; nginx router only)",
+    )
     demo.set_defaults(run=_demo)
 
 
@@ -120,6 +127,9 @@ def _up(args: argparse.Namespace) -> int:
             f"{runtime.ingress_url}/",
             flush=True,
         )
+        print(
+            f"Prometheus: {runtime.prometheus_url} (scrapes the ingress and the Pods)", flush=True
+        )
     if runtime.sim is not None:  # a local administrator's token, in a file only its owner reads
         path = Path(runtime.kubeconfig).with_name("dashboard-token")
         path.touch(mode=0o600)
@@ -138,4 +148,11 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"ferry demo: {exc}", file=sys.stderr)
         return 2
-    return demo.run(router, strategy=args.strategy)
+    if args.scenario == "bad-release" and (router != "nginx" or args.strategy != "canary"):
+        print(
+            "ferry demo: the bad-release scenario runs on the local data plane: use the nginx "
+            "router and the canary strategy",
+            file=sys.stderr,
+        )
+        return 2
+    return demo.run(router, strategy=args.strategy, scenario=args.scenario)

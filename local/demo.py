@@ -10,14 +10,29 @@ router's own objects carry, until the new revision is promoted. ``make demo STRA
 runs Argo Rollouts' blue/green instead (a preview of one replica, promoted after 2s, all traffic
 switched at once, the previous revision kept warm 2s; with ``ROUTER=none`` the switch is the
 active Service's selector). Exits 0 only if the promotion really happened.
+
+With the nginx router it runs on the local data plane: the Pods are real processes, a real
+nginx routes by the Ingresses Ferry writes, steady traffic goes through it all along, and each
+time the weight moves the demo prints the share of requests the canary really served at the
+previous weight (``weight 20%: canary served 19.6% of 412 requests``). A background analysis
+asks the data plane's real Prometheus Flagger's NGINX success rate of the canary every second.
+``make demo SCENARIO=bad-release`` releases ``podinfo:6.1.0-errors50`` instead: the analysis
+fails, the rollout aborts, traffic leaves the canary, and the demo prints how many user
+requests failed (exit 0 only if the abort really happened).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 from local import upstream
 from local.runtime import Options, Runtime
@@ -36,11 +51,123 @@ STEPS: list[dict[str, Any]] = [
     {"setWeight": 50},
     {"pause": {"duration": "2s"}},
 ]
+LIVE_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20},
+    {"pause": {"duration": "5s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "5s"}},
+]
+"""On the data plane: pauses long enough for Prometheus to have scraped the canary's requests
+twice (a rate needs two samples) before the weight moves on."""
 BLUE_GREEN: dict[str, Any] = {
     "previewReplicaCount": 1,
     "autoPromotionSeconds": 2,
     "scaleDownDelaySeconds": 2,
 }
+
+
+SCENARIOS = ("good-release", "bad-release")
+HOST = "podinfo.local"
+RATE = 150
+"""Requests per second the demo's users send through nginx (with the nginx router)."""
+SUCCESS_RATE = (
+    'sum(rate(nginx_ingress_controller_requests{namespace="default",ingress="podinfo",'
+    'canary!="",status!~"5.*"}[30s])) / sum(rate(nginx_ingress_controller_requests'
+    '{namespace="default",ingress="podinfo",canary!=""}[30s])) * 100'
+)
+"""Flagger's built-in ``request-success-rate`` for NGINX, its template filled in."""
+
+
+def success_rate_template(prometheus: str) -> dict[str, Any]:
+    """An AnalysisTemplate asking the data plane's Prometheus the canary's success rate."""
+    return {
+        "apiVersion": models.API_VERSION,
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "success-rate", "namespace": NAMESPACE},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "success-rate",
+                    "interval": "1s",
+                    "successCondition": "result[0] >= 95",
+                    "failureLimit": 0,
+                    "inconclusiveLimit": 10,  # no canary request scraped yet: no data
+                    "provider": {"prometheus": {"address": prometheus, "query": SUCCESS_RATE}},
+                }
+            ]
+        },
+    }
+
+
+class Users:
+    """Steady traffic through nginx, tallied by version and by the weight at the time."""
+
+    def __init__(self, url: str, stable_version: str, rate: int = RATE) -> None:
+        self.url, self.stable, self.rate = url, stable_version, rate
+        self.window: Counter[str] = Counter()
+        self.failed = 0
+        self.sent = 0
+        self.reasons: Counter[str] = Counter()
+        """Why requests failed: an HTTP status, or the client's error."""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._send, name=f"demo-user-{i}", daemon=True)
+            for i in range(4)
+        ]
+
+    def __enter__(self) -> Users:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+    def _send(self) -> None:
+        every = len(self._threads) / self.rate
+        # as browsers do, a GET on a kept-alive connection nginx closed at a reload is sent
+        # again (RFC 9112, 9.3.1): the server never read it
+        retry = Retry(total=1, connect=1, read=1, status=0, other=0)
+        with requests.Session() as session:
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    answer = session.get(self.url, headers={"Host": HOST}, timeout=10)
+                    try:  # the demo app says its version in its errors too
+                        version = str(answer.json().get("version", ""))
+                    except ValueError:
+                        version = ""
+                    outcome = "canary" if version and version != self.stable else "stable"
+                    failed = not answer.ok
+                    reason = str(answer.status_code)
+                except (requests.RequestException, ValueError) as exc:
+                    outcome, failed, reason = "stable", True, type(exc).__name__
+                with self._lock:
+                    self.sent += 1
+                    self.window[outcome] += 1
+                    if failed:
+                        self.failed += 1
+                        self.window["failed"] += 1
+                        self.reasons[reason] += 1
+                self._stop.wait(max(0.0, every - (time.monotonic() - started)))
+
+    def close_window(self) -> Counter[str]:
+        """The tally since the last call."""
+        with self._lock:
+            window, self.window = self.window, Counter()
+        return window
+
+
+def _answers(url: str) -> bool:
+    """Whether nginx answers the podinfo host with 200 (its Endpoints were read)."""
+    try:
+        return all(requests.get(url, headers={"Host": HOST}, timeout=5).ok for _ in range(5))
+    except requests.RequestException:
+        return False
 
 
 def deployment(image: str, replicas: int = 2) -> dict[str, Any]:
@@ -56,7 +183,12 @@ def deployment(image: str, replicas: int = 2) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "containers": [
-                        {"name": "podinfo", "image": image, "ports": [{"containerPort": 9898}]}
+                        {
+                            "name": "podinfo",
+                            "image": image,
+                            "ports": [{"name": "http", "containerPort": 9898}],
+                            "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9898}},
+                        }
                     ]
                 },
             },
@@ -74,7 +206,7 @@ def ingress() -> dict[str, Any]:
             "ingressClassName": "nginx",
             "rules": [
                 {
-                    "host": "podinfo.local",
+                    "host": HOST,
                     "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]},
                 }
             ],
@@ -164,6 +296,8 @@ class Timeline:
         self.start = time.monotonic()
         self.seen = 0
         self.routed: int | None = None
+        self.users: Users | None = None
+        """With the data plane: the traffic whose split is said when the weight moves."""
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.start:6.2f}s] {text}", flush=True)
@@ -201,8 +335,23 @@ class Timeline:
         except (models.InvalidSpec, ValueError):
             return
         if weight is not None and weight != self.routed:
+            self.measured()
             self.routed = weight
             self.say(f"{'':<11} {what} {weight}% to the canary")
+
+    def measured(self) -> None:
+        """Say what the users' requests met since the weight last moved."""
+        if self.users is None:
+            return
+        window = self.users.close_window()
+        total = window["stable"] + window["canary"]
+        if self.routed is None or total == 0:
+            return
+        failed = f", {window['failed']:,} failed" if window["failed"] else ""
+        self.say(
+            f"{'':<11} weight {self.routed}%: the new revision served "
+            f"{100 * window['canary'] / total:.1f}% of {total:,} requests{failed}"
+        )
 
 
 def wait_for(timeline: Timeline, predicate: Any, deadline: float, what: str) -> bool:
@@ -222,8 +371,9 @@ def _create(kube: Kube, obj: dict[str, Any], plural: str) -> None:
     kube.request("POST", f"{base}/{plural}", body=obj)
 
 
-def run(router: str = "nginx", *, strategy: str = "canary") -> int:
-    options = Options(tick=5.0, sim_settings=SimSettings(pod_ready_delay=0.3))
+def run(router: str = "nginx", *, strategy: str = "canary", scenario: str = "good-release") -> int:
+    live = router == "nginx"
+    options = Options(tick=5.0, sim_settings=SimSettings(pod_ready_delay=0.3), data_plane=live)
     deadline = time.monotonic() + TIMEOUT
     with Runtime(options) as runtime:
         assert runtime.store is not None and runtime.sim is not None
@@ -232,6 +382,11 @@ def run(router: str = "nginx", *, strategy: str = "canary") -> int:
         timeline = Timeline(runtime.store, ref, kube)
         timeline.say(f"Ferry is up: cluster {runtime.sim.url}, broker {runtime.broker_url}")
         timeline.say(f"kubectl --kubeconfig {runtime.kubeconfig} get rollouts")
+        if live:
+            timeline.say(
+                f"data plane: nginx at {runtime.ingress_url} (Host: {HOST}), Prometheus at "
+                f"{runtime.prometheus_url}"
+            )
         try:
             crds = upstream.install(kube, router)
         except FileNotFoundError as exc:
@@ -253,6 +408,15 @@ def run(router: str = "nginx", *, strategy: str = "canary") -> int:
         spec: dict[str, Any] = {"trafficRouting": routing(router)}
         if strategy == "bluegreen":
             spec["strategy"] = {"blueGreen": BLUE_GREEN}
+        elif live:
+            kube.create(success_rate_template(runtime.prometheus_url))
+            made += ", AnalysisTemplate success-rate"
+            spec["strategy"] = {
+                "canary": {
+                    "steps": LIVE_STEPS,
+                    "analysis": {"templates": [{"templateName": "success-rate"}]},
+                }
+            }
         obj = rollout(**spec)
         if spec["trafficRouting"] is None:
             del obj["spec"]["trafficRouting"]
@@ -270,46 +434,89 @@ def run(router: str = "nginx", *, strategy: str = "canary") -> int:
         ):
             return 1
         first = state().stable_revision
-        new_image = "ghcr.io/stefanprodan/podinfo:6.1.0"
-        kube.merge_patch(
-            "apps/v1",
-            "deployments",
-            NAMESPACE,
-            NAME,
-            {
-                "spec": {
-                    "template": {"spec": {"containers": [{"name": "podinfo", "image": new_image}]}}
-                }
-            },
-        )
-        target = kube.deployment(NAMESPACE, NAME)
-        assert target is not None
-        new_revision = configs.revision(kube, target, None)
-        timeline.say(f"changed the image to podinfo:6.1.0 (revision {first} -> {new_revision})")
-        done = wait_for(
+        bad = scenario == "bad-release"
+        new_image = "ghcr.io/stefanprodan/podinfo:6.1.0" + ("-errors50" if bad else "")
+        users = None
+        if live:
+            serving = lambda: _answers(runtime.ingress_url)  # noqa: E731
+            if not wait_for(timeline, serving, deadline, "nginx to serve the first revision"):
+                return 1
+            users = Users(runtime.ingress_url, "6.0.0").__enter__()
+            timeline.users = users
+            timeline.say(f"users send {RATE} requests per second through nginx")
+        try:
+            return _release(kube, timeline, state, first, new_image, deadline, bad)
+        finally:
+            if users is not None:
+                users.__exit__(None, None, None)
+                timeline.measured()
+                why = ", ".join(f"{n:,} {reason}" for reason, n in users.reasons.most_common())
+                timeline.say(
+                    f"users sent {users.sent:,} requests; {users.failed:,} failed"
+                    + (f" ({why})" if why else "")
+                )
+
+
+def _release(
+    kube: Kube,
+    timeline: Timeline,
+    state: Any,
+    first: str | None,
+    new_image: str,
+    deadline: float,
+    bad: bool,
+) -> int:
+    """Change the image and follow the rollout to its promotion (or, for a bad release, its
+    abort); 0 when it ended as it should."""
+    containers = deployment(new_image)["spec"]["template"]["spec"]["containers"]
+    kube.merge_patch(  # (a merge patch replaces the list: the whole container, as in Git)
+        "apps/v1",
+        "deployments",
+        NAMESPACE,
+        NAME,
+        {"spec": {"template": {"spec": {"containers": containers}}}},
+    )
+    target = kube.deployment(NAMESPACE, NAME)
+    assert target is not None
+    new_revision = configs.revision(kube, target, None)
+    tag = new_image.rsplit(":", 1)[1]
+    timeline.say(f"changed the image to podinfo:{tag} (revision {first} -> {new_revision})")
+    if bad:
+        aborted = wait_for(
             timeline,
-            lambda: (
-                replace(state(), version=0).stable_revision == new_revision
-                and state().stage == Stage.HEALTHY
-                # the router's objects too (written just after the commit), as said below
-                and timeline.routed in (None, 0)
-            ),
+            lambda: state().stage == Stage.ABORTED and timeline.routed == 0,
             deadline,
-            "the promotion",
+            "the abort",
         )
-        primary = kube.deployment(NAMESPACE, f"{NAME}-primary")
-        image = (
-            (primary or {})
-            .get("spec", {})
-            .get("template", {})
-            .get("spec", {})
-            .get("containers", [{}])[0]
-            .get("image")
-        )
-        if not done or image != new_image:
-            timeline.say("the new revision was NOT promoted")
+        if not aborted:
+            timeline.say("the bad release was NOT aborted")
             return 1
-        timeline.say(f"promoted: {NAME}-primary runs {image}; all traffic on the new revision")
+        timeline.say("aborted: all traffic back on the stable revision")
+        return 0
+    done = wait_for(
+        timeline,
+        lambda: (
+            replace(state(), version=0).stable_revision == new_revision
+            and state().stage == Stage.HEALTHY
+            # the router's objects too (written just after the commit), as said below
+            and timeline.routed in (None, 0)
+        ),
+        deadline,
+        "the promotion",
+    )
+    primary = kube.deployment(NAMESPACE, f"{NAME}-primary")
+    image = (
+        (primary or {})
+        .get("spec", {})
+        .get("template", {})
+        .get("spec", {})
+        .get("containers", [{}])[0]
+        .get("image")
+    )
+    if not done or image != new_image:
+        timeline.say("the new revision was NOT promoted")
+        return 1
+    timeline.say(f"promoted: {NAME}-primary runs {image}; all traffic on the new revision")
     return 0
 
 

@@ -41,6 +41,7 @@ from local.broker import Broker, load_manifests
 from local.demoapp.launch import DemoApp
 from local.faults import Faults
 from local.ingress.controller import IngressController
+from local.prometheus_server import PrometheusServer
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings as SimSettings
 from local.sources import ApiServerSourceEmulator, PingSourceEmulator
@@ -111,6 +112,9 @@ class Runtime:
         self.ingress: IngressController | None = None
         self.ingress_url = ""
         """The local data plane's nginx (``Options.data_plane``): Ingresses route from here."""
+        self.prometheus: PrometheusServer | None = None
+        self.prometheus_url = ""
+        """The local data plane's Prometheus: it scrapes the ingress and the live Pods."""
         self.broker_url = ""
         self.functions_url = ""
         """Base URL of the functions' host: function ``x`` is served at ``/ferry-x/``."""
@@ -169,6 +173,10 @@ class Runtime:
             if self.options.data_plane:
                 self.ingress = IngressController(self._api).start()
                 self.ingress_url = self.ingress.url
+                self.prometheus = PrometheusServer(self.ingress.metrics_address).start()
+                self.prometheus_url = self.prometheus.url
+                self.ingress.on_endpoints = self.prometheus.targets
+                self.ingress.resync()
         kube = Kube(self._api)
         installation.install(kube, self.options.manifests)
         wiring = Wiring(kube, self._api.configuration, self.options.manifests, NAMESPACE)
@@ -361,7 +369,7 @@ class Runtime:
         self._stopping.set()
         for emulator in self._sources:
             emulator.stop()
-        self._sources = []
+        stopped, self._sources = self._sources, []
         telemetry.flush()  # the counts, before Redis stops
         if self._worker is not None:
             self._worker.terminate()
@@ -397,9 +405,16 @@ class Runtime:
             self.ingress.stop()
             self.ingress = None
             self.ingress_url = ""
+        if self.prometheus is not None:
+            self.prometheus.stop()
+            self.prometheus = None
+            self.prometheus_url = ""
         if self.sim is not None:
             self.sim.stop()
             self.sim = None
+        for emulator in stopped:  # their last requests fail at once now: nothing outlives us
+            if isinstance(emulator, ApiServerSourceEmulator):
+                emulator.join()
         if self.redis is not None:
             self.redis.stop()
             self.redis = None

@@ -9,6 +9,7 @@ router exits 2 naming the choices.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,33 @@ def test_the_demo_promotes_through_the_router(router: str) -> None:
         assert any("send 20% to the canary" in line for line in said), done.stdout
         assert any("send 50% to the canary" in line for line in said), done.stdout
         assert said[-1].endswith("send 0% to the canary"), done.stdout
+    if router == "nginx":
+        shares = measured(done.stdout)
+        assert 10 <= shares[20] <= 30 and 38 <= shares[50] <= 62, done.stdout
+        assert re.search(r"users sent [\d,]+ requests; 0 failed$", done.stdout, re.M), done.stdout
+
+
+def measured(output: str) -> dict[int, float]:
+    """The share of requests the new revision served at each weight, as the demo printed."""
+    found = re.findall(r"weight (\d+)%: the new revision served ([\d.]+)% of [\d,]+", output)
+    return {int(weight): float(share) for weight, share in found}
+
+
+def test_the_bad_release_is_caught_by_the_analysis_of_real_traffic() -> None:
+    done = subprocess.run(
+        [str(FERRY), "demo", "--scenario", "bad-release"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "aborted: analysis" in done.stdout and "success-rate" in done.stdout, done.stdout
+    assert "aborted: all traffic back on the stable revision" in done.stdout
+    failed = re.search(
+        r"users sent ([\d,]+) requests; ([\d,]+) failed \(([\d,]+) 500\)$", done.stdout, re.M
+    )
+    assert failed is not None, done.stdout
+    assert failed.group(2) == failed.group(3) and int(failed.group(2).replace(",", "")) > 0
 
 
 def test_an_unknown_router_is_refused_with_the_choices() -> None:

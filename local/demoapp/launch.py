@@ -1,8 +1,9 @@
 """How the simulated kubelet runs the demo app for a live Pod (``local.sim.containers.Runner``).
 
 The images ``behaviour.runs_demo_app`` accepts run ``python -m local.demoapp`` with the Pod's
-name, its loopback address and container ports, and its mounted ConfigMap and Secret
-directories; every other image stays a pretend container. Knows nothing of Ferry.
+name, its loopback address and container ports (none declared: 9898, as podinfo), and its
+mounted ConfigMap directories (never a Secret's: the app shows what it reads); every other image
+stays a pretend container. Knows nothing of Ferry.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import sys
 
 from local.demoapp import behaviour
 from local.sim.containers import Command, Launch
+
+DEFAULT_PORT = 9898
+"""Where it listens when its container declares no port (podinfo's own default)."""
 
 
 class DemoApp:
@@ -22,8 +26,9 @@ class DemoApp:
     def command(self, launch: Launch) -> Command:
         argv = [sys.executable, "-m", "local.demoapp", "--image", launch.image]
         argv += ["--pod", launch.pod, "--host", launch.ip]
-        for port in launch.ports or (8080,):
+        ports = launch.ports or (DEFAULT_PORT,)
+        for port in ports:
             argv += ["--port", str(port)]
         for mount in launch.mounts:
             argv += ["--config", str(mount)]
-        return Command(argv, {"PYTHONUNBUFFERED": "1"})
+        return Command(argv, {"PYTHONUNBUFFERED": "1"}, ports)

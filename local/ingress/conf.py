@@ -18,11 +18,16 @@ from pathlib import Path
 from local.ingress.routes import Backend, Route
 
 LOG_FORMAT = (
-    '{"time":$msec,"host":"$host","method":"$request_method","path":"$uri",'
+    '{"time":$msec,"host":"$host","method":"$request_method","uri":"$uri",'
     '"status":$status,"request_time":$request_time,"upstream":"$ferry_upstream",'
     '"upstream_addr":"$upstream_addr","upstream_status":"$upstream_status",'
-    '"ingress":"$ferry_ingress","canary":"$ferry_canary","bytes":$bytes_sent}'
+    '"upstream_response_time":"$upstream_response_time",'
+    '"namespace":"$ferry_namespace","ingress":"$ferry_ingress","service":"$ferry_service",'
+    '"path":"$ferry_path","canary":"$ferry_canary","bytes":$bytes_sent}'
 )
+"""One JSON line per request, with what ingress-nginx labels its metrics by: the main
+Ingress's namespace, name, Service and path, and ``canary``, the canary's upstream name when
+the request went there (else empty)."""
 
 
 def quote(text: str) -> str:
@@ -153,20 +158,25 @@ def render(
         else:
             lines += [f"        listen {listen} default_server;", "        server_name _;"]
         lines.append(f"        access_log {prefix / 'access.log'} ferry;")
-        lines += ['        set $ferry_ingress "";', '        set $ferry_upstream "";']
-        lines.append('        set $ferry_canary "";')
+        for variable in ("namespace", "ingress", "service", "path", "upstream", "canary"):
+            lines.append(f'        set $ferry_{variable} "";')
         for index, route in sorted(entries, key=lambda e: -len(e[1].path)):
             modifier = "= " if route.exact else ""
             lines.append(f"        location {modifier}{quote(route.path)} {{")
-            lines.append(f"            set $ferry_ingress {quote(route.ingress)};")
+            namespace, name = route.ingress.split("/", 1)
+            lines.append(f"            set $ferry_namespace {quote(namespace)};")
+            lines.append(f"            set $ferry_ingress {quote(name)};")
+            lines.append(f"            set $ferry_service {quote(route.backend.service)};")
+            lines.append(f"            set $ferry_path {quote(route.path)};")
             if route.canary is None:
                 target = upstream_name(route.backend)
                 lines.append(f"            set $ferry_upstream {target};")
             else:
                 lines.append(f"            set $ferry_upstream $ferry_backend_{index};")
+                alternative = upstream_name(route.canary.backend)
                 lines.append(
-                    f"            if ($ferry_upstream = {upstream_name(route.canary.backend)}) "
-                    '{ set $ferry_canary "true"; }'
+                    f"            if ($ferry_upstream = {alternative}) "
+                    f"{{ set $ferry_canary {alternative}; }}"
                 )
             lines.append("            proxy_pass http://$ferry_upstream;")
             lines.append("        }")

@@ -9,7 +9,9 @@ refuses is logged and the last good one stays. nginx listens on a free port of 1
 for that host. Its access log (``<prefix>/access.log``, JSON lines) records each request's
 Ingress, upstream and status. :meth:`stop` ends nginx and every thread it started.
 
-It writes nothing to the API.
+It also serves ingress-nginx's Prometheus metrics (``metrics``) at :attr:`metrics_url`, and
+hands each listing of Endpoints to ``on_endpoints`` (the local Prometheus's targets). It writes
+nothing to the API.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, watch
 
 from local.ingress import conf, routes
+from local.ingress.metrics import CONTENT_TYPE, AccessLogMetrics
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +63,15 @@ class IngressController:
     """nginx routing by the cluster's Ingresses; :meth:`start`, then :meth:`stop`."""
 
     def __init__(
-        self, api: client.ApiClient, *, ingress_class: str = "nginx", nginx: str = "nginx"
+        self,
+        api: client.ApiClient,
+        *,
+        ingress_class: str = "nginx",
+        nginx: str = "nginx",
+        on_endpoints: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.api = api
+        self.on_endpoints = on_endpoints
         self.ingress_class = ingress_class
         found = shutil.which(nginx)
         if found is None:
@@ -84,6 +94,8 @@ class IngressController:
         self.problems: list[str] = []
         """What the last rendering could not carry (see ``routes``), and nginx's last refusal."""
         self._loaded = threading.Condition()
+        self.metrics = AccessLogMetrics(self.prefix / "access.log")
+        self._metrics_server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -92,6 +104,16 @@ class IngressController:
     @property
     def access_log(self) -> Path:
         return self.prefix / "access.log"
+
+    @property
+    def metrics_address(self) -> str:
+        """``127.0.0.1:PORT`` of the metrics endpoint (``/metrics``)."""
+        assert self._metrics_server is not None, "start() first"
+        return f"127.0.0.1:{self._metrics_server.server_address[1]}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.metrics_address}/metrics"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -115,6 +137,16 @@ class IngressController:
             time.sleep(0.02)
         self._text = text
         self.reloads = 1
+        self._metrics_server = _serve_metrics(self.metrics)
+        self._threads.append(
+            threading.Thread(
+                target=self._metrics_server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="ingress-metrics",
+                daemon=True,
+            )
+        )
+        self._threads[-1].start()
         for name, kind in (("ingresses", "ingress"), ("services", "service"), ("endpoints", "")):
             thread = threading.Thread(
                 target=self._watch, args=(name,), name=f"ingress-watch-{kind or name}", daemon=True
@@ -130,6 +162,9 @@ class IngressController:
     def stop(self) -> None:
         self._stopped.set()
         self._dirty.set()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         for thread in self._threads:
             thread.join(timeout=WATCH_SECONDS + 5)
         self._threads = []
@@ -151,6 +186,10 @@ class IngressController:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def resync(self) -> None:
+        """Render again from a fresh listing (as after a change)."""
+        self._dirty.set()
 
     def wait_reloaded(self, after: int, timeout: float = 10.0) -> bool:
         """True once more than ``after`` configurations were loaded."""
@@ -226,6 +265,8 @@ class IngressController:
             for item in self._lister("endpoints")().items:
                 plain = _plain(self.api, item)
                 endpoints[(item.metadata.namespace, item.metadata.name)] = plain
+            if self.on_endpoints is not None:
+                self.on_endpoints(list(endpoints.values()))
         table = routes.table(ingresses, self.ingress_class)
         upstreams = {}
         for route in table.routes:
@@ -313,6 +354,27 @@ def addresses(
         for address in subset.get("addresses") or []:
             out += [f"{address['ip']}:{number}" for number in numbers if number]
     return sorted(set(out))
+
+
+def _serve_metrics(metrics: AccessLogMetrics) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = metrics.render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    return server
 
 
 def _user() -> str | None:

@@ -80,6 +80,9 @@ class Command:
 
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[int, ...] = ()
+    """The TCP ports it will listen on (the first one tells it is up when the container has
+    no readiness probe)."""
 
 
 class Runner(Protocol):
@@ -332,7 +335,9 @@ class LiveContainers:
                 entry.ready, entry.since = False, now
                 entry.start_at = time.monotonic() + self._backoff(entry)
                 return True
-        ok = _probe(entry.launch)  # outside the lock: it may take up to a second
+        ok = _probe(
+            entry.launch, entry.command.ports
+        )  # outside the lock: it may take up to a second
         with self._lock:
             if entry.process is not process:
                 return False
@@ -386,8 +391,9 @@ def _port(launch: Launch, value: Any) -> int | None:
     return None
 
 
-def _probe(launch: Launch) -> bool:
-    """One readiness probe of a running container."""
+def _probe(launch: Launch, listening: tuple[int, ...]) -> bool:
+    """One readiness probe of a running container (``listening``: the ports its command
+    listens on)."""
     probe = launch.readiness or {}
     timeout = min(float(probe.get("timeoutSeconds") or 1), 1.0)
     http = probe.get("httpGet")
@@ -411,7 +417,7 @@ def _probe(launch: Launch) -> bool:
     if isinstance(tcp, dict):
         port = _port(launch, tcp.get("port"))
     else:  # exec, grpc or no probe: ready once it listens
-        port = launch.ports[0] if launch.ports else None
+        port = (listening or launch.ports or (None,))[0]
     if port is None:
         return True
     try:

@@ -213,6 +213,15 @@ class ApiServerSourceEmulator:
             busy[0].join(timeout=min(0.05, left))
         self._sender.close()
 
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait for every thread of a stopped emulator to end (a watch that was waiting for its
+        response headers ends once the API is gone)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
     def __enter__(self) -> ApiServerSourceEmulator:
         return self.start()
 

@@ -109,13 +109,23 @@ def world(tmp_path: Path) -> Iterator[tuple[Kubectl, IngressController]]:
             api.close()
 
 
+def client() -> requests.Session:
+    """A session that, as any HTTP client does, sends a GET again when nginx's old worker
+    closed its kept-alive connection at a reload (RFC 9112, 9.3.1: the server never read it);
+    nothing else is retried."""
+    session = requests.Session()
+    retry = Retry(total=1, connect=1, read=1, status=0, other=0)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 def versions(
     controller: IngressController, count: int, headers: dict[str, str] | None = None
 ) -> Counter[str]:
     """How many of ``count`` requests through nginx each version answered (by status
     otherwise)."""
     seen: Counter[str] = Counter()
-    with requests.Session() as session:
+    with client() as session:
         for _ in range(count):
             response = session.get(
                 controller.url, headers={"Host": HOST, **(headers or {})}, timeout=10
@@ -192,11 +202,7 @@ def test_no_request_is_lost_across_reloads_and_a_pod_deletion(
     results: Counter[str] = Counter()
 
     def load() -> None:
-        # As any HTTP client does, a GET on a kept-alive connection that nginx's old worker
-        # closed at a reload is sent again (RFC 9112, 9.3.1): the server never read it.
-        retry = Retry(total=1, connect=1, read=1, status=0, other=0)
-        with requests.Session() as session:
-            session.mount("http://", HTTPAdapter(max_retries=retry))
+        with client() as session:
             while not stop.is_set():
                 try:
                     response = session.get(controller.url, headers={"Host": HOST}, timeout=10)
@@ -266,3 +272,59 @@ def _runs(proc: Path, text: str) -> bool:
         return text.encode() in (proc / "cmdline").read_bytes()
     except OSError:
         return False
+
+
+FLAGGER_SUCCESS_RATE = """
+sum(rate(nginx_ingress_controller_requests{namespace="default",ingress="podinfo",canary!="",status!~"5.*"}[30s]))
+/
+sum(rate(nginx_ingress_controller_requests{namespace="default",ingress="podinfo",canary!=""}[30s]))
+* 100
+"""
+"""Flagger's built-in ``request-success-rate`` for NGINX, its template filled in."""
+FLAGGER_DURATION = """
+sum(rate(nginx_ingress_controller_response_duration_seconds_sum{namespace="default",ingress="podinfo",canary!=""}[30s]))
+/
+sum(rate(nginx_ingress_controller_response_duration_seconds_count{namespace="default",ingress="podinfo",canary!=""}[30s]))
+* 1000
+"""
+"""Flagger's built-in ``request-duration`` for NGINX (milliseconds)."""
+
+
+def scalar(prometheus_url: str, query: str) -> float | None:
+    answer = requests.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=5)
+    answer.raise_for_status()
+    result = answer.json()["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_prometheus_answers_flaggers_nginx_queries_from_real_traffic() -> None:
+    from local.runtime import Options, Runtime
+
+    with Runtime(Options(tick=3600.0, data_plane=True)) as runtime:
+        assert runtime.ingress is not None and runtime.prometheus_url
+        kubectl = Kubectl(Path(runtime.kubeconfig))
+        kubectl.run("apply", "-f", "-", input=app("podinfo", "1.0.0", replicas=1))
+        kubectl.run("apply", "-f", "-", input=app("podinfo-canary", "2.0.0-slow20-errors50", 1))
+        kubectl.run("apply", "-f", "-", input=ingress("podinfo", "podinfo"))
+        kubectl.run("apply", "-f", "-", input=canary(canary_weight="50"))
+        for name in ("podinfo", "podinfo-canary"):
+            kubectl.run("rollout", "status", f"deployment/{name}", "--timeout=30s")
+        eventually(lambda: "500" in versions(runtime.ingress, 10), timeout=20)
+        seen = versions(runtime.ingress, 400)
+        assert seen["2.0.0"] + seen["500"] > 100 and seen["1.0.0"] > 100, seen
+
+        def settled(query: str) -> float | None:
+            value = scalar(runtime.prometheus_url, query)
+            return value if value is not None and value == value else None  # not NaN
+
+        success = eventually(lambda: settled(FLAGGER_SUCCESS_RATE), timeout=30)
+        assert 40 <= success <= 60, success  # -errors50: every other canary request fails
+        latency = eventually(lambda: settled(FLAGGER_DURATION), timeout=30)
+        assert latency >= 20, latency  # -slow20: the canary answers 20 ms late
+        primary = 'sum(nginx_ingress_controller_requests{ingress="podinfo",canary=""})'
+        assert eventually(lambda: settled(primary), timeout=30) >= seen["1.0.0"]
+        # the live Pods are scraped too: the demo app's own counters, labelled with the Pod
+        pods = 'count(up{job="kubernetes-pods",namespace="default"} == 1)'
+        assert eventually(lambda: settled(pods) == 2, timeout=30)
+        served = 'sum(http_requests_total{job="kubernetes-pods",service="podinfo-canary",path="/"})'
+        assert eventually(lambda: settled(served), timeout=30) >= seen["2.0.0"]
