@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) bench/notify_delay.py --out bench/results/notify_delay.json
 	$(PY) bench/bluegreen_switch.py --out bench/results/bluegreen_switch.json
 	$(PY) bench/experiment_lifecycle.py --out bench/results/experiment_lifecycle.json
+	$(PY) bench/blast_radius.py --out bench/results/blast_radius.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

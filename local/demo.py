@@ -11,11 +11,12 @@ runs Argo Rollouts' blue/green instead (a preview of one replica, promoted after
 switched at once, the previous revision kept warm 2s; with ``ROUTER=none`` the switch is the
 active Service's selector). Exits 0 only if the promotion really happened.
 
-With the nginx router it runs on the local data plane: the Pods are real processes, a real
-nginx routes by the Ingresses Ferry writes, steady traffic goes through it all along, and each
-time the weight moves the demo prints the share of requests the canary really served at the
-previous weight (``weight 20%: canary served 19.6% of 412 requests``). A background analysis
-asks the data plane's real Prometheus Flagger's NGINX success rate of the canary every second.
+With the nginx router (and gatewayapi) it runs on the local data plane: the Pods are real
+processes, a real nginx routes by the Ingresses (HTTPRoutes) Ferry writes, steady traffic goes
+through it all along, and each time the weight moves the demo prints the share of requests the
+new revision really served at the previous weight (``weight 20%: the new revision served 19.6%
+of 412 requests``). A background analysis asks the data plane's real Prometheus Flagger's NGINX
+success rate of the canary every second (nginx router).
 ``make demo SCENARIO=bad-release`` releases ``podinfo:6.1.0-errors50`` instead: the analysis
 fails, the rollout aborts, traffic leaves the canary, and the demo prints how many user
 requests failed (exit 0 only if the abort really happened).
@@ -109,6 +110,8 @@ class Users:
         self.sent = 0
         self.reasons: Counter[str] = Counter()
         """Why requests failed: an HTTP status, or the client's error."""
+        self.failures: list[float] = []
+        """When each failed request was answered (``time.monotonic()``)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -150,6 +153,7 @@ class Users:
                     self.sent += 1
                     self.window[outcome] += 1
                     if failed:
+                        self.failures.append(time.monotonic())
                         self.failed += 1
                         self.window["failed"] += 1
                         self.reasons[reason] += 1
@@ -162,7 +166,7 @@ class Users:
         return window
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     """Whether nginx answers the podinfo host with 200 (its Endpoints were read)."""
     try:
         return all(requests.get(url, headers={"Host": HOST}, timeout=5).ok for _ in range(5))
@@ -372,7 +376,7 @@ def _create(kube: Kube, obj: dict[str, Any], plural: str) -> None:
 
 
 def run(router: str = "nginx", *, strategy: str = "canary", scenario: str = "good-release") -> int:
-    live = router == "nginx"
+    live = router in ("nginx", "gatewayAPI")  # the routers the local nginx serves
     options = Options(tick=5.0, sim_settings=SimSettings(pod_ready_delay=0.3), data_plane=live)
     deadline = time.monotonic() + TIMEOUT
     with Runtime(options) as runtime:
@@ -408,7 +412,7 @@ def run(router: str = "nginx", *, strategy: str = "canary", scenario: str = "goo
         spec: dict[str, Any] = {"trafficRouting": routing(router)}
         if strategy == "bluegreen":
             spec["strategy"] = {"blueGreen": BLUE_GREEN}
-        elif live:
+        elif router == "nginx":  # (ingress-nginx's metrics: the Ingresses' requests)
             kube.create(success_rate_template(runtime.prometheus_url))
             made += ", AnalysisTemplate success-rate"
             spec["strategy"] = {
@@ -438,8 +442,8 @@ def run(router: str = "nginx", *, strategy: str = "canary", scenario: str = "goo
         new_image = "ghcr.io/stefanprodan/podinfo:6.1.0" + ("-errors50" if bad else "")
         users = None
         if live:
-            serving = lambda: _answers(runtime.ingress_url)  # noqa: E731
-            if not wait_for(timeline, serving, deadline, "nginx to serve the first revision"):
+            url = runtime.ingress_url
+            if not wait_for(timeline, lambda: answers(url), deadline, "nginx to serve it"):
                 return 1
             users = Users(runtime.ingress_url, "6.0.0").__enter__()
             timeline.users = users

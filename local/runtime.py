@@ -398,9 +398,6 @@ class Runtime:
             self._functions.server_close()
             self._functions = None
             self.functions_url = ""
-        if self._api is not None:
-            self._api.close()  # type: ignore[no-untyped-call]
-            self._api = None
         if self.ingress is not None:
             self.ingress.stop()
             self.ingress = None
@@ -409,6 +406,9 @@ class Runtime:
             self.prometheus.stop()
             self.prometheus = None
             self.prometheus_url = ""
+        if self._api is not None:
+            self._api.close()  # type: ignore[no-untyped-call]
+            self._api = None
         if self.sim is not None:
             self.sim.stop()
             self.sim = None

@@ -9,10 +9,17 @@ stays a pretend container. Knows nothing of Ferry.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from local.demoapp import behaviour
 from local.sim.containers import Command, Launch
 
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout (or installation) holding the ``local`` package."""
+BOOT = (
+    f"import runpy, sys; sys.path.insert(0, {str(ROOT)!r}); sys.argv[0] = 'local.demoapp'; "
+    "runpy.run_module('local.demoapp', run_name='__main__', alter_sys=True)"
+)
 DEFAULT_PORT = 9898
 """Where it listens when its container declares no port (podinfo's own default)."""
 
@@ -24,7 +31,9 @@ class DemoApp:
         return behaviour.runs_demo_app(image)
 
     def command(self, launch: Launch) -> Command:
-        argv = [sys.executable, "-m", "local.demoapp", "--image", launch.image]
+        # isolated (-I): no PYTHON* variable, no user site, not the working directory on the
+        # path; Ferry's checkout is put on it explicitly
+        argv = [sys.executable, "-I", "-c", BOOT, "--image", launch.image]
         argv += ["--pod", launch.pod, "--host", launch.ip]
         ports = launch.ports or (DEFAULT_PORT,)
         for port in ports:

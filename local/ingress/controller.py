@@ -17,6 +17,8 @@ nothing to the API.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import grp
 import logging
 import os
@@ -34,13 +36,16 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from local.ingress import conf, routes
+from local.ingress import conf, httproutes, routes
 from local.ingress.metrics import CONTENT_TYPE, AccessLogMetrics
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 1
 """A watch is renewed this often (so :meth:`IngressController.stop` ends its threads soon)."""
+NOT_SERVED_AGAIN = 2.0
+"""Seconds before a kind the API does not serve (HTTPRoutes without their CRD) is asked again."""
+GATEWAY_API = ("gateway.networking.k8s.io", "v1", "httproutes")
 SETTLE = 0.02
 """Seconds a burst of changes is given to finish before the configuration is rendered."""
 
@@ -82,6 +87,9 @@ class IngressController:
         self.nginx = found
         self.prefix = Path(tempfile.mkdtemp(prefix="ferry-ingress-"))
         (self.prefix / "tmp").mkdir()
+        if os.geteuid() == 0:  # its workers (nobody) write request bodies under tmp/
+            self.prefix.chmod(0o755)
+            (self.prefix / "tmp").chmod(0o777)
         self.port = 0
         self._unavailable = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -94,6 +102,9 @@ class IngressController:
         self.problems: list[str] = []
         """What the last rendering could not carry (see ``routes``), and nginx's last refusal."""
         self._loaded = threading.Condition()
+        self._parts: tuple[
+            list[routes.Route], list[httproutes.Rule], Mapping[routes.Backend, list[str]]
+        ] = ([], [], {})
         self.metrics = AccessLogMetrics(self.prefix / "access.log")
         self._metrics_server: ThreadingHTTPServer | None = None
 
@@ -121,6 +132,7 @@ class IngressController:
         self.port, self._unavailable = free_port(), free_port()
         text = self._render(empty=True)
         if not self._check_and_place(text):
+            shutil.rmtree(self.prefix, ignore_errors=True)
             raise RuntimeError(f"nginx refused the initial configuration: {self.problems}")
         self._process = subprocess.Popen(  # a fixed argv, never a shell
             [self.nginx, *self._args(), "-g", "daemon off;"],
@@ -131,6 +143,9 @@ class IngressController:
         deadline = time.monotonic() + 10
         while not _listening(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
+                if self._process.poll() is None:  # alive but not listening: end it first
+                    self._process.kill()
+                    self._process.wait()
                 error = self._process.stderr.read().decode() if self._process.stderr else ""
                 self.stop()
                 raise RuntimeError(f"nginx did not start: {error.strip() or 'no answer'}")
@@ -147,7 +162,12 @@ class IngressController:
             )
         )
         self._threads[-1].start()
-        for name, kind in (("ingresses", "ingress"), ("services", "service"), ("endpoints", "")):
+        for name, kind in (
+            ("ingresses", "ingress"),
+            ("httproutes", "httproute"),
+            ("services", "service"),
+            ("endpoints", ""),
+        ):
             thread = threading.Thread(
                 target=self._watch, args=(name,), name=f"ingress-watch-{kind or name}", daemon=True
             )
@@ -199,6 +219,9 @@ class IngressController:
     # ------------------------------------------------------------------ watching
 
     def _lister(self, kind: str) -> Callable[..., Any]:
+        if kind == "httproutes":
+            custom = client.CustomObjectsApi(self.api)
+            return functools.partial(custom.list_cluster_custom_object, *GATEWAY_API)
         if kind == "ingresses":
             return client.NetworkingV1Api(self.api).list_ingress_for_all_namespaces
         core = client.CoreV1Api(self.api)
@@ -212,7 +235,7 @@ class IngressController:
         while not self._stopped.is_set():
             try:
                 if not version:
-                    version = lister().metadata.resource_version
+                    version = _version(lister())
                     self._dirty.set()
                 stream = watch.Watch()  # type: ignore[no-untyped-call]
                 for event in stream.stream(  # type: ignore[no-untyped-call]
@@ -224,11 +247,20 @@ class IngressController:
                     if event["type"] == "ERROR":
                         version = ""
                         break
-                    version = event["object"].metadata.resource_version or version
+                    version = _version(event["object"]) or version
                     self._dirty.set()
                     if self._stopped.is_set():
                         stream.stop()  # type: ignore[no-untyped-call]
-            except Exception as exc:  # the API went away for a moment, a 410...
+            except client.ApiException as exc:
+                if self._stopped.is_set():
+                    return
+                version = ""
+                if exc.status == 404:  # the Gateway API's CRDs are not installed (yet)
+                    self._stopped.wait(NOT_SERVED_AGAIN)
+                    continue
+                log.info("ingress controller: watch of %s failed (%s); relisting", kind, exc)
+                self._stopped.wait(0.2)
+            except Exception as exc:  # the API went away for a moment
                 if self._stopped.is_set():
                     return
                 log.info("ingress controller: watch of %s failed (%s); relisting", kind, exc)
@@ -255,10 +287,17 @@ class IngressController:
     def _render(self, empty: bool = False) -> str:
         """The configuration for the API's objects now (``empty``: for none)."""
         ingresses: list[dict[str, Any]] = []
+        http_routes: list[dict[str, Any]] = []
         services: dict[tuple[str, str], dict[str, Any]] = {}
         endpoints: dict[tuple[str, str], dict[str, Any]] = {}
         if not empty:
             ingresses = [_plain(self.api, i) for i in self._lister("ingresses")().items]
+            try:
+                http_routes = list(self._lister("httproutes")().get("items") or [])
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+                http_routes = []  # the Gateway API's CRDs are not installed
             for item in self._lister("services")().items:
                 plain = _plain(self.api, item)
                 services[(item.metadata.namespace, item.metadata.name)] = plain
@@ -268,20 +307,85 @@ class IngressController:
             if self.on_endpoints is not None:
                 self.on_endpoints(list(endpoints.values()))
         table = routes.table(ingresses, self.ingress_class)
+        problems = list(table.problems)
+        found_rules = httproutes.rules(http_routes, problems)
         upstreams = {}
+        found_routes = []
         for route in table.routes:
-            for backend in (route.backend, route.canary.backend if route.canary else None):
-                if backend is not None:
-                    upstreams[backend] = addresses(backend, services, endpoints)
-        self.problems = table.problems
+            upstreams[route.backend] = addresses(route.backend, services, endpoints)
+            if route.canary is not None:
+                upstreams[route.canary.backend] = addresses(
+                    route.canary.backend, services, endpoints
+                )
+                if not upstreams[route.canary.backend]:  # as ingress-nginx: no alternative
+                    route = dataclasses.replace(route, canary=None)  # balancer, the main one
+            found_routes.append(route)
+        for rule in found_rules:
+            wanted = [b for b, _ in rule.backends] + ([rule.mirror] if rule.mirror else [])
+            for backend in wanted:
+                upstreams[backend] = addresses(backend, services, endpoints)
+        self.problems = problems
+        self._parts = (found_routes, found_rules, upstreams)
+        return self._text_of(found_routes, found_rules, upstreams, problems)
+
+    def _text_of(
+        self,
+        found_routes: list[routes.Route],
+        found_rules: list[httproutes.Rule],
+        upstreams: Mapping[routes.Backend, list[str]],
+        problems: list[str] | None = None,
+    ) -> str:
         return conf.render(
-            table.routes,
+            found_routes,
             upstreams,
             listen=f"127.0.0.1:{self.port}",
             unavailable=f"127.0.0.1:{self._unavailable}",
             prefix=self.prefix,
             user=_user(),
+            rules=found_rules,
+            problems=problems,
         )
+
+    def _without_refused(self) -> str | None:
+        """After nginx refused a configuration: the configuration without the Ingresses and
+        HTTPRoutes nginx refuses on their own (each said in :attr:`problems`), so one bad
+        object never stops every other from being routed; None if nothing is left to drop."""
+        found_routes, found_rules, upstreams = self._parts
+        bad: set[str] = set()
+        kept = []
+        for route in found_routes:
+            if self._accepts(self._text_of([route], [], upstreams)):
+                kept.append(route)
+                continue
+            alone = dataclasses.replace(route, canary=None)
+            if route.canary is not None and self._accepts(self._text_of([alone], [], upstreams)):
+                bad.add(route.canary.ingress)  # the canary's annotations: the main one stays
+                kept.append(alone)
+            else:
+                bad.add(route.ingress)
+        for name in sorted({rule.route for rule in found_rules}):
+            mine = [rule for rule in found_rules if rule.route == name]
+            if not self._accepts(self._text_of([], mine, upstreams)):
+                bad.add(name)
+        if not bad:
+            return None
+        self.problems = [
+            *self.problems,
+            *(f"{name}: nginx refuses it; left out" for name in sorted(bad)),
+        ]
+        return self._text_of(
+            [r for r in kept if r.ingress not in bad],
+            [r for r in found_rules if r.route not in bad],
+            upstreams,
+        )
+
+    def _accepts(self, text: str) -> bool:
+        candidate = self.prefix / "nginx.conf.alone"
+        candidate.write_text(text)
+        checked = subprocess.run(
+            [self.nginx, "-t", "-q", *self._args(candidate)], capture_output=True, timeout=30
+        )
+        return checked.returncode == 0
 
     def _args(self, config: Path | None = None) -> list[str]:
         return [
@@ -313,7 +417,10 @@ class IngressController:
         if text == self._text or self._process is None:
             return
         if not self._check_and_place(text):
-            return
+            rest = self._without_refused()
+            if rest is None or rest == self._text or not self._check_and_place(rest):
+                return
+            text = rest
         self._process.send_signal(signal.SIGHUP)
         self._text = text
         with self._loaded:
@@ -354,6 +461,13 @@ def addresses(
         for address in subset.get("addresses") or []:
             out += [f"{address['ip']}:{number}" for number in numbers if number]
     return sorted(set(out))
+
+
+def _version(listed: Any) -> str:
+    """The resourceVersion of a listing or an object (a typed model or a dict)."""
+    if isinstance(listed, dict):
+        return str((listed.get("metadata") or {}).get("resourceVersion") or "")
+    return str(listed.metadata.resource_version or "")
 
 
 def _serve_metrics(metrics: AccessLogMetrics) -> ThreadingHTTPServer:

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 PREFIX = "nginx.ingress.kubernetes.io/"
 _TOKEN = re.compile(r"^[A-Za-z0-9-]+$")  # header names nginx turns into $http_ variables
 _COOKIE = re.compile(r"^[A-Za-z0-9._-]+$")
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
-_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$")
+_PATH = re.compile(r"^/[A-Za-z0-9._~!&'()*+,=:@%/-]*$")  # no $: nginx would expand it
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # namespaces, Services: DNS labels
+_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")  # IANA service names
 _VALUE = re.compile(r"^[\x21-\x7e ]*$")
 
 
@@ -65,6 +67,9 @@ class Route:
     ingress: str
     """``namespace/name`` of the main Ingress."""
     canary: Canary | None = None
+    element_wise: bool = False
+    """``pathType: Prefix``: ``/foo`` matches ``/foo`` and ``/foo/...``, never ``/foobar``
+    (``ImplementationSpecific`` is nginx's plain prefix, as in ingress-nginx)."""
 
 
 @dataclass
@@ -90,28 +95,52 @@ def _ours(ingress: Mapping[str, Any], ingress_class: str) -> bool:
 
 def _paths(
     ingress: Mapping[str, Any], problems: list[str]
-) -> Iterable[tuple[str, str, bool, Backend]]:
+) -> Iterable[tuple[str, str, bool, bool, Backend]]:
     meta = ingress.get("metadata") or {}
     namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-    for rule in (ingress.get("spec") or {}).get("rules") or []:
-        host = str((rule or {}).get("host") or "")
+    if not _NAME.match(namespace):
+        problems.append(f"{namespace}/{name}: namespace {namespace!r} ignored")
+        return
+    spec = ingress.get("spec")
+    for rule in (spec.get("rules") if isinstance(spec, dict) else None) or []:
+        if not isinstance(rule, dict):
+            continue
+        host = str(rule.get("host") or "")
         if host and not _HOST.match(host):
             problems.append(f"{namespace}/{name}: host {host!r} ignored")
             continue
-        for path in ((rule or {}).get("http") or {}).get("paths") or []:
-            text = str((path or {}).get("path") or "/")
+        http = rule.get("http")
+        for path in (http.get("paths") if isinstance(http, dict) else None) or []:
+            if not isinstance(path, dict):
+                continue
+            text = str(path.get("path") or "/")
             if not _PATH.match(text):
                 problems.append(f"{namespace}/{name}: path {text!r} ignored")
                 continue
-            service = ((path or {}).get("backend") or {}).get("service") or {}
-            port = service.get("port") or {}
-            number = port.get("number")
-            named = port.get("name")
-            if not service.get("name") or (number is None and not named):
+            backend = _backend(namespace, path.get("backend"))
+            if backend is None:
+                problems.append(f"{namespace}/{name}: {text}: a backend that is not a Service port")
                 continue
-            exact = (path or {}).get("pathType") == "Exact"
-            chosen: int | str = int(number) if number is not None else str(named)
-            yield host, text, exact, Backend(namespace, str(service["name"]), chosen)
+            kind = path.get("pathType")
+            yield host, text, kind == "Exact", kind == "Prefix", backend
+
+
+def _backend(namespace: str, backend: Any) -> Backend | None:
+    """A Service backend with a valid name and port (by number or by name), or None."""
+    service = backend.get("service") if isinstance(backend, dict) else None
+    if not isinstance(service, dict) or not _NAME.match(str(service.get("name", ""))):
+        return None
+    port = service.get("port")
+    number, named = (
+        (port.get("number"), port.get("name")) if isinstance(port, dict) else (None, None)
+    )
+    if number is not None:
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
+            return None
+        return Backend(namespace, str(service["name"]), number)
+    if isinstance(named, str) and _PORT_NAME.match(named):
+        return Backend(namespace, str(service["name"]), named)
+    return None
 
 
 def _canary(
@@ -181,7 +210,7 @@ def table(ingresses: Iterable[Mapping[str, Any]], ingress_class: str = "nginx") 
         name = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
         annotations = _annotations(ingress)
         is_canary = annotations.get("canary", "").lower() == "true"
-        for host, path, exact, backend in _paths(ingress, out.problems):
+        for host, path, exact, element_wise, backend in _paths(ingress, out.problems):
             key = (host, path, exact)
             if is_canary:
                 canaries.append((key, _canary(annotations, backend, name, out.problems)))
@@ -190,7 +219,7 @@ def table(ingresses: Iterable[Mapping[str, Any]], ingress_class: str = "nginx") 
                     f"{name}: {host or '*'}{path} is already {mains[key].ingress}'s"
                 )
             else:
-                mains[key] = Route(host, path, exact, backend, name)
+                mains[key] = Route(host, path, exact, backend, name, element_wise=element_wise)
     for key, canary in canaries:
         main = mains.get(key)
         if main is None:
@@ -200,6 +229,6 @@ def table(ingresses: Iterable[Mapping[str, Any]], ingress_class: str = "nginx") 
         elif main.canary is not None:
             out.problems.append(f"{canary.ingress}: {main.ingress} has a canary already")
         else:
-            mains[key] = Route(main.host, main.path, main.exact, main.backend, main.ingress, canary)
+            mains[key] = replace(main, canary=canary)
     out.routes = list(mains.values())
     return out

@@ -41,6 +41,8 @@ from typing import IO, Any, Protocol
 log = logging.getLogger(__name__)
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy: loopback
 
+HOST_ONLY = ("LD_", "PYTHON")
+"""Prefixes of environment variables a Pod may not set for its process on this host."""
 PROBE_EVERY = 0.1
 """Real seconds between two probes of a container (a kubelet's ``periodSeconds``, compressed)."""
 STOP_GRACE = 5.0
@@ -129,10 +131,12 @@ class _Container:
 
 @dataclass
 class _Stopping:
-    process: subprocess.Popen[bytes]
+    uid: str
+    process: subprocess.Popen[bytes] | None
     log_file: IO[bytes] | None
     term_at: float  # monotonic
     kill_at: float
+    termed: bool = False
 
 
 class LiveContainers:
@@ -213,21 +217,25 @@ class LiveContainers:
             }
 
     def stop(self, uid: str) -> None:
-        """End the Pod's processes: SIGTERM after the drain delay, SIGKILL later; its
-        directory goes with them."""
+        """End the Pod's processes: SIGTERM after the drain delay (they keep their files and
+        answer meanwhile), SIGKILL later; the Pod's directory goes with the last of them (at
+        once for a Pod that never started: the Secrets it was waiting with)."""
         with self._lock:
             containers = self._pods.pop(uid, {})
-            now = time.monotonic()
+            term = time.monotonic() + self._drain
+            items = [
+                _Stopping(uid, e.process, e.log_file, term, term + STOP_GRACE)
+                for e in containers.values()
+            ]
             for entry in containers.values():
-                if entry.process is not None:
-                    term = now + self._drain
-                    self._stopping.append(
-                        _Stopping(entry.process, entry.log_file, term, term + STOP_GRACE)
-                    )
-                elif entry.log_file is not None:
-                    entry.log_file.close()
                 self._ips.discard(entry.launch.ip)
-        if containers:
+            self._stopping.extend(items)
+        if not any(item.process is not None for item in items):
+            for item in items:
+                if item.log_file is not None:
+                    item.log_file.close()
+            with self._lock:
+                self._stopping = [i for i in self._stopping if i.uid != uid]
             shutil.rmtree(self.root / uid, ignore_errors=True)
 
     def close(self) -> None:
@@ -240,21 +248,21 @@ class LiveContainers:
                 (e.process, e.log_file)
                 for containers in self._pods.values()
                 for e in containers.values()
-                if e.process is not None
             ]
             ending += [(s.process, s.log_file) for s in self._stopping]
             self._pods.clear()
             self._stopping.clear()
         for process, _ in ending:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
+            if process is not None:
+                _signal(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         for process, log_file in ending:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            if process is not None:
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    _signal(process, signal.SIGKILL)
+                    process.wait()
             if log_file is not None:
                 log_file.close()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -264,26 +272,30 @@ class LiveContainers:
     def _spawn(self, entry: _Container) -> None:
         """Start ``entry``'s process (under the lock)."""
         launch, command = entry.launch, entry.command
+        # The Pod's env, but never what would change how this host runs the command (a Pod
+        # could otherwise load its own code: PYTHONPATH to a mounted ConfigMap, LD_PRELOAD)
         env = {
             key: value
-            for key in ("PATH", "PYTHONPATH", "LANG", "TZ")
-            if (value := os.environ.get(key)) is not None
+            for key, value in launch.env.items()
+            if not key.startswith(HOST_ONLY) and key not in ("PATH", "IFS")
         }
-        env.update(launch.env)
+        env.update({k: v for k in ("PATH", "LANG", "TZ") if (v := os.environ.get(k)) is not None})
         env.update(command.env)
         if entry.log_file is None:
             entry.log_file = entry.log_path.open("ab")
+        workdir = self.pod_dir(launch.uid) / "cwd"  # nothing of the Pod's lands there
+        workdir.mkdir(exist_ok=True)
         try:
             entry.process = subprocess.Popen(  # argv from the runner, never a shell
                 list(command.argv),
                 env=env,
-                cwd=self.pod_dir(launch.uid),
+                cwd=workdir,
                 stdin=subprocess.DEVNULL,
                 stdout=entry.log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C of the simulator's terminal is not theirs
             )
-        except OSError as exc:
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:  # a NUL in the env...
             entry.log_file.write(f"cannot start {command.argv[0]}: {exc}\n".encode())
             entry.process = None
             entry.last_exit = (128, self._clock(), self._clock())
@@ -306,12 +318,19 @@ class LiveContainers:
         with self._lock:
             entries = [e for containers in self._pods.values() for e in containers.values()]
         changed: set[tuple[str, str]] = set()
-        for entry in entries:
-            if self._closed.is_set():
-                return
-            if self._step(entry):
-                changed.add((entry.launch.namespace, entry.launch.pod))
-        self._reap()
+        try:
+            for entry in entries:
+                if self._closed.is_set():
+                    return
+                try:
+                    if self._step(entry):
+                        changed.add((entry.launch.namespace, entry.launch.pod))
+                except Exception:  # one container's trouble is not the others'
+                    log.exception(
+                        "live containers: %s/%s", entry.launch.pod, entry.launch.container
+                    )
+        finally:
+            self._reap()
         for namespace, pod in sorted(changed):
             self._notify(namespace, pod)
 
@@ -330,7 +349,12 @@ class LiveContainers:
             code = process.poll()
             if code is not None:
                 now = self._clock()
-                entry.last_exit = (code, entry.running_since or now, now)
+                # a signal n is reported as 128 + n, as by a container runtime
+                entry.last_exit = (
+                    code if code >= 0 else 128 - code,
+                    entry.running_since or now,
+                    now,
+                )
                 entry.process, entry.running_since = None, None
                 entry.ready, entry.since = False, now
                 entry.start_at = time.monotonic() + self._backoff(entry)
@@ -348,7 +372,7 @@ class LiveContainers:
                     return True
                 return False
             entry.failures += 1
-            threshold = int((entry.launch.readiness or {}).get("failureThreshold") or 3)
+            threshold = _number((entry.launch.readiness or {}).get("failureThreshold"), 3)
             if entry.ready and entry.failures >= max(threshold, 1):
                 entry.ready, entry.since = False, self._clock()
                 return True
@@ -360,18 +384,34 @@ class LiveContainers:
             stopping = list(self._stopping)
         done = []
         for item in stopping:
-            if item.process.poll() is not None:
+            if item.process is None or item.process.poll() is not None:
                 done.append(item)
             elif now >= item.kill_at:
-                item.process.kill()
-            elif now >= item.term_at:
-                with contextlib.suppress(ProcessLookupError):
-                    item.process.send_signal(signal.SIGTERM)
+                _signal(item.process, signal.SIGKILL)
+            elif now >= item.term_at and not item.termed:
+                item.termed = True
+                _signal(item.process, signal.SIGTERM)
         with self._lock:
             for item in done:
                 self._stopping.remove(item)
                 if item.log_file is not None:
                     item.log_file.close()
+            gone = {i.uid for i in done} - {i.uid for i in self._stopping}
+        for uid in gone:  # the last of the Pod's processes ended
+            shutil.rmtree(self.root / uid, ignore_errors=True)
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+    """``signum`` to the process's group (its own session: what it started goes too)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def _number(value: Any, default: int) -> int:
+    try:
+        return max(int(value), 1) if value is not None else default
+    except (TypeError, ValueError):
+        return default
 
 
 def _free(ip: str, port: int) -> bool:
@@ -395,7 +435,7 @@ def _probe(launch: Launch, listening: tuple[int, ...]) -> bool:
     """One readiness probe of a running container (``listening``: the ports its command
     listens on)."""
     probe = launch.readiness or {}
-    timeout = min(float(probe.get("timeoutSeconds") or 1), 1.0)
+    timeout = min(float(_number(probe.get("timeoutSeconds"), 1)), 1.0)
     http = probe.get("httpGet")
     if isinstance(http, dict):
         port = _port(launch, http.get("port"))
@@ -416,6 +456,8 @@ def _probe(launch: Launch, listening: tuple[int, ...]) -> bool:
     tcp = probe.get("tcpSocket")
     if isinstance(tcp, dict):
         port = _port(launch, tcp.get("port"))
+        if port is None:
+            return False  # a port it does not declare: never ready, as httpGet
     else:  # exec, grpc or no probe: ready once it listens
         port = (listening or launch.ports or (None,))[0]
     if port is None:

@@ -26,7 +26,8 @@ from local.sim.objects import Obj
 Get = Callable[[str, str], Obj | None]
 """``get(kind, name)``: the Pod's namespace's ``configmaps`` or ``secrets`` object, or None."""
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_VOLUME_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""A volume's name: a DNS-1123 label, as Kubernetes validates it (never ``.`` or ``..``)."""
 
 
 class Missing(Exception):
@@ -188,7 +189,7 @@ def write_volumes(pod: Obj, root: Path, get: Get) -> dict[str, tuple[Path, bool]
     :class:`Missing` when a required object is absent."""
     out: dict[str, tuple[Path, bool]] = {}
     for volume in (pod.get("spec") or {}).get("volumes") or []:
-        if not isinstance(volume, dict) or not _SAFE_NAME.match(str(volume.get("name", ""))):
+        if not isinstance(volume, dict) or not _VOLUME_NAME.match(str(volume.get("name", ""))):
             continue
         sources = list(_volume_sources(volume))
         if not sources and "emptyDir" not in volume:

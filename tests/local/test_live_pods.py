@@ -124,7 +124,8 @@ def processes(pod_fragment: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"local.demoapp" in argv and any(pod_fragment.encode() in a for a in argv):
+        demo = any(b"local.demoapp" in a for a in argv)
+        if demo and any(pod_fragment.encode() in a for a in argv):
             found.append(int(entry.name))
     return found
 
@@ -204,7 +205,7 @@ def test_a_process_that_exits_is_restarted_and_counted(kubectl: Kubectl) -> None
         return status if status["restartCount"] == 1 and status["ready"] else None
 
     status = eventually(restarted)
-    assert status["lastState"]["terminated"]["exitCode"] == -signal.SIGKILL
+    assert status["lastState"]["terminated"]["exitCode"] == 128 + signal.SIGKILL
     assert answer(address)["hostname"] == name
     assert processes(name) and processes(name) != [pid]
 
@@ -241,3 +242,28 @@ def test_stopping_the_simulator_ends_every_process(tmp_path: Path) -> None:
     finally:
         sim.stop()
     assert not any(processes(name) for name in names)
+
+
+def test_a_pod_cannot_change_how_this_host_runs_its_process(kubectl: Kubectl) -> None:
+    """A Pod's env and volumes stay the Pod's: PYTHONPATH to a mounted ConfigMap holding a
+    ``local`` package, LD_PRELOAD, a volume named ``..``: the demo app still runs, unchanged."""
+    evil = podinfo(replicas=1).replace(
+        "        env:\n",
+        "        env:\n        - {name: PYTHONPATH, value: 'volumes/config:../volumes/config'}\n"
+        "        - {name: LD_PRELOAD, value: /nonexistent.so}\n",
+    )
+    evil = evil.replace(
+        '  settings.yaml: "level: 1"\n',
+        '  settings.yaml: "level: 1"\n  local.py: "raise SystemExit(\'hijacked\')"\n',
+    )
+    kubectl.run("apply", "-f", "-", input=evil)
+    (address,) = eventually(lambda: addresses(kubectl))
+    body = answer(address)
+    assert body["version"] == "6.5.1" and "local.py" in body["config"]
+    kubectl.run("delete", "deployment", "podinfo")
+    dots = evil.replace("name: config, mountPath", "name: '..', mountPath")
+    dots = dots.replace("      - name: config\n", "      - name: '..'\n")
+    kubectl.run("apply", "-f", "-", input=dots)
+    (address,) = eventually(lambda: (a := addresses(kubectl)) and a[0] != address and a)
+    body = answer(address)  # a volume named ".." is not written (nor into the Pod's files)
+    assert body["version"] == "6.5.1" and body["config"] == {}

@@ -266,7 +266,11 @@ def _container(pod: Obj, container: Obj, plan: _Plan, now: float) -> _Run:
 
 
 def _live_container(
-    pod: Obj, container: Obj, state: ContainerState | None, waiting: tuple[str, str] | None
+    pod: Obj,
+    container: Obj,
+    state: ContainerState | None,
+    waiting: tuple[str, str] | None,
+    since: float,
 ) -> _Run:
     """A live container's status: from its process and its probes (``state``), or waiting
     (``waiting``: reason and message, e.g. a ConfigMap it mounts does not exist yet)."""
@@ -276,11 +280,13 @@ def _live_container(
         reason, message = waiting or ("ContainerCreating", "")
         waiting_state = {"reason": reason, **({"message": message} if message else {})}
         status["state"] = {"waiting": waiting_state}
-        return _Run(status, None, 0.0, None, None)
+        return _Run(status, None, since, None, None)
     status["restartCount"] = state.restarts
     if state.last_exit is not None:
         code, started, finished = state.last_exit
-        previous = _container_id(pod, name, max(state.restarts - 1, 0))
+        # the one that exited: the current one while backing off, else the one before
+        ended = state.restarts if state.running_since is None else state.restarts - 1
+        previous = _container_id(pod, name, max(ended, 0))
         status["lastState"] = _terminated(code, started, finished, previous)
     if state.running_since is None:
         status["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
@@ -307,7 +313,7 @@ def pod_status(
     live = live or {}
     containers = [c for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
     runs = [
-        _live_container(pod, c, live[c.get("name", "")], waiting)
+        _live_container(pod, c, live[c.get("name", "")], waiting, plan.start)
         if c.get("name", "") in live and now >= plan.created
         else _container(pod, c, plan, now)
         for c in containers
@@ -387,6 +393,7 @@ class Kubelet(Controller):
         self._ips: dict[str, str] = {}  # pod uid -> its IP
         self._ip_numbers = itertools.count()
         self._live: LiveContainers | None = None  # made for the first live Pod
+        self._closed = False
         self._woken: queue.SimpleQueue[Key] = queue.SimpleQueue()  # from the live containers
         self._reads: dict[tuple[str, str, str], set[Key]] = {}  # (ns, kind, name) -> live Pods
         self._waiting: dict[str, tuple[str, str]] = {}  # live pod uid -> why it cannot start
@@ -425,9 +432,9 @@ class Kubelet(Controller):
             self._sync(key, now)
 
     def close(self) -> None:
+        self._closed = True  # (a sync still running starts no process after this)
         if self._live is not None:
             self._live.close()
-            self._live = None
 
     def _sync(self, key: Key, now: float) -> None:
         namespace, name = key
@@ -440,7 +447,7 @@ class Kubelet(Controller):
             known = (pod.get("status") or {}).get("startTime")
             start = self._started[uid] = parse_rfc3339(known) if known else now
         plan = _plan(pod, start, self.settings)
-        live_names = self._live_names(pod)
+        live_names = [] if self._closed else self._live_names(pod)
         ip = self._ips.get(uid)
         if ip is None:
             if live_names:
