@@ -32,6 +32,16 @@ Ingress's namespace, name, Service and path, and ``canary``, the canary's upstre
 the request went there (else empty)."""
 
 
+GENERATION = "generation.conf"
+"""Included by the 503 server: ``location = /_ferry/generation`` answers the number of the
+configuration loaded, so a reload can be seen to be done."""
+
+
+def generation(number: int) -> str:
+    """The text of :data:`GENERATION` for configuration ``number``."""
+    return f'location = /_ferry/generation {{ return 200 "{number}"; }}\n'
+
+
 def quote(text: str) -> str:
     """``text`` as an nginx double-quoted string."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -358,7 +368,8 @@ def render(
         "    server {  # what a backend without ready endpoints answers, as ingress-nginx",
         f"        listen {unavailable};",
         "        access_log off;",
-        "        return 503;",
+        f"        include {prefix / GENERATION};  # which configuration is loaded",
+        "        location / { return 503; }",
         "    }",
         "}",
     ]

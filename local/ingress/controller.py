@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,6 +41,7 @@ from local.ingress import conf, httproutes, routes
 from local.ingress.metrics import CONTENT_TYPE, AccessLogMetrics
 
 log = logging.getLogger(__name__)
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
 
 WATCH_SECONDS = 1
 """A watch is renewed this often (so :meth:`IngressController.stop` ends its threads soon)."""
@@ -98,7 +100,8 @@ class IngressController:
         self._threads: list[threading.Thread] = []
         self._text = ""
         self.reloads = 0
-        """Configurations loaded since the start (the first one included)."""
+        """Configurations nginx serves since the start (the first one included): counted once
+        its new workers answer with it, not when the signal is sent."""
         self.problems: list[str] = []
         """What the last rendering could not carry (see ``routes``), and nginx's last refusal."""
         self._loaded = threading.Condition()
@@ -131,6 +134,7 @@ class IngressController:
     def start(self) -> IngressController:
         self.port, self._unavailable = free_port(), free_port()
         text = self._render(empty=True)
+        (self.prefix / conf.GENERATION).write_text(conf.generation(1))
         if not self._check_and_place(text):
             shutil.rmtree(self.prefix, ignore_errors=True)
             raise RuntimeError(f"nginx refused the initial configuration: {self.problems}")
@@ -141,7 +145,7 @@ class IngressController:
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 10
-        while not _listening(self.port):
+        while not _listening(self.port) or not self._serving(1, timeout=0.05):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 if self._process.poll() is None:  # alive but not listening: end it first
                     self._process.kill()
@@ -212,7 +216,8 @@ class IngressController:
         self._dirty.set()
 
     def wait_reloaded(self, after: int, timeout: float = 10.0) -> bool:
-        """True once more than ``after`` configurations were loaded."""
+        """True once more than ``after`` configurations were loaded (nginx's new workers
+        answer with the newer one)."""
         with self._loaded:
             return self._loaded.wait_for(lambda: self.reloads > after, timeout)
 
@@ -421,11 +426,32 @@ class IngressController:
             if rest is None or rest == self._text or not self._check_and_place(rest):
                 return
             text = rest
+        number = self.reloads + 1
+        (self.prefix / conf.GENERATION).write_text(conf.generation(number))
         self._process.send_signal(signal.SIGHUP)
         self._text = text
+        if not self._serving(number):
+            log.error("ingress controller: nginx did not load configuration %d", number)
+            return
         with self._loaded:
-            self.reloads += 1
+            self.reloads = number
             self._loaded.notify_all()
+
+    def _serving(self, number: int, timeout: float = 10.0) -> bool:
+        """Whether nginx serves configuration ``number`` (its new workers answer with it)."""
+        url = f"http://127.0.0.1:{self._unavailable}/_ferry/generation"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stopped.is_set():
+            if self._process is None or self._process.poll() is not None:
+                return False  # the master is gone
+            try:
+                with _OPENER.open(url, timeout=1) as answer:
+                    if answer.read().decode() == str(number):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.005)
+        return False
 
 
 def addresses(

@@ -32,6 +32,7 @@ def ingress(name: str, host: str, path: str, annotations: dict[str, str]) -> dic
 
 def nginx_accepts(text: str, prefix: Path) -> subprocess.CompletedProcess[str]:
     (prefix / "tmp").mkdir(exist_ok=True)
+    (prefix / conf.GENERATION).write_text(conf.generation(1))
     path = prefix / "nginx.conf"
     path.write_text(text)
     assert NGINX is not None
