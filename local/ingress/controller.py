@@ -9,9 +9,9 @@ refuses is logged and the last good one stays. nginx listens on a free port of 1
 for that host. Its access log (``<prefix>/access.log``, JSON lines) records each request's
 Ingress, upstream and status. :meth:`stop` ends nginx and every thread it started.
 
-It also serves ingress-nginx's Prometheus metrics (``metrics``) at :attr:`metrics_url`, and
-hands each listing of Endpoints to ``on_endpoints`` (the local Prometheus's targets). It writes
-nothing to the API.
+It also serves ingress-nginx's Prometheus metrics (``metrics``) at ``/metrics`` on
+:attr:`metrics_address`, and hands each listing of Endpoints to ``on_endpoints`` (the local
+Prometheus's targets). It writes nothing to the API.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class IngressController:
         self._parts: tuple[
             list[routes.Route], list[httproutes.Rule], Mapping[routes.Backend, list[str]]
         ] = ([], [], {})
-        self.metrics = AccessLogMetrics(self.prefix / "access.log")
+        self.metrics = AccessLogMetrics(self.access_log)
         self._metrics_server: ThreadingHTTPServer | None = None
 
     @property
@@ -124,10 +124,6 @@ class IngressController:
         """``127.0.0.1:PORT`` of the metrics endpoint (``/metrics``)."""
         assert self._metrics_server is not None, "start() first"
         return f"127.0.0.1:{self._metrics_server.server_address[1]}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://{self.metrics_address}/metrics"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -385,12 +381,19 @@ class IngressController:
         )
 
     def _accepts(self, text: str) -> bool:
-        candidate = self.prefix / "nginx.conf.alone"
+        return self._refusal(text, self.prefix / "nginx.conf.alone") is None
+
+    def _refusal(self, text: str, candidate: Path) -> str | None:
+        """Write ``text`` to ``candidate`` and ask ``nginx -t``: None if it accepts it, else
+        what it said."""
         candidate.write_text(text)
         checked = subprocess.run(
-            [self.nginx, "-t", "-q", *self._args(candidate)], capture_output=True, timeout=30
+            [self.nginx, "-t", "-q", *self._args(candidate)],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
-        return checked.returncode == 0
+        return None if checked.returncode == 0 else checked.stderr.strip()
 
     def _args(self, config: Path | None = None) -> list[str]:
         return [
@@ -404,16 +407,10 @@ class IngressController:
 
     def _check_and_place(self, text: str) -> bool:
         candidate = self.prefix / "nginx.conf.new"
-        candidate.write_text(text)
-        checked = subprocess.run(
-            [self.nginx, "-t", "-q", *self._args(candidate)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        if checked.returncode != 0:
-            self.problems = [*self.problems, f"nginx -t: {checked.stderr.strip()}"]
-            log.warning("ingress controller: nginx refused a configuration: %s", checked.stderr)
+        refusal = self._refusal(text, candidate)
+        if refusal is not None:
+            self.problems = [*self.problems, f"nginx -t: {refusal}"]
+            log.warning("ingress controller: nginx refused a configuration: %s", refusal)
             return False
         os.replace(candidate, self.prefix / "nginx.conf")
         return True

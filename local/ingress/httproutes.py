@@ -21,12 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local.ingress.routes import Backend
+from local.ingress.routes import HOST, PATH, TOKEN, VALUE, Backend, service_port
 
-_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
-_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
-_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,=:@%/-]*$")
-_VALUE = re.compile(r"^[\x20-\x7e]*$")
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 
 
@@ -82,9 +78,10 @@ def _percent(mirror: Mapping[str, Any]) -> float:
 def _backend(namespace: str, ref: Mapping[str, Any]) -> Backend | None:
     if ref.get("group", "") not in ("", "core") or ref.get("kind", "Service") != "Service":
         return None
-    if not ref.get("name") or ref.get("port") is None:
-        return None
-    return Backend(str(ref.get("namespace") or namespace), str(ref["name"]), int(ref["port"]))
+    port = ref.get("port")
+    return service_port(
+        ref.get("namespace") or namespace, ref.get("name"), port if isinstance(port, int) else None
+    )
 
 
 def rules(routes: Iterable[Mapping[str, Any]], problems: list[str]) -> list[Rule]:
@@ -98,9 +95,9 @@ def rules(routes: Iterable[Mapping[str, Any]], problems: list[str]) -> list[Rule
         spec = route.get("spec") or {}
         hosts = [str(h) for h in spec.get("hostnames") or []] or [""]
         for host in hosts:
-            if host and not _HOST.match(host):
+            if host and not HOST.match(host):
                 problems.append(f"{name}: hostname {host!r} left out")
-        hosts = [h for h in hosts if not h or _HOST.match(h)]
+        hosts = [h for h in hosts if not h or HOST.match(h)]
         for i, rule in enumerate(spec.get("rules") or []):
             rule = rule or {}
             backends = []
@@ -148,7 +145,7 @@ def _match(
 ) -> tuple[str, bool, str, tuple[Header, ...]] | None:
     path = match.get("path") or {"type": "PathPrefix", "value": "/"}
     kind, value = path.get("type", "PathPrefix"), str(path.get("value") or "/")
-    if kind not in ("PathPrefix", "Exact") or not _PATH.match(value):
+    if kind not in ("PathPrefix", "Exact") or not PATH.match(value):
         problems.append(f"{where}: path {kind} {value!r} left out")
         return None
     if match.get("queryParams"):
@@ -163,7 +160,7 @@ def _match(
         header = header or {}
         name, text = str(header.get("name", "")), str(header.get("value", ""))
         regex = header.get("type", "Exact") == "RegularExpression"
-        if not _HEADER.match(name) or not _VALUE.match(text):
+        if not TOKEN.match(name) or not VALUE.match(text):
             problems.append(f"{where}: header {name!r} left out")
             return None
         if regex:

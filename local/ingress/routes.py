@@ -25,13 +25,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 PREFIX = "nginx.ingress.kubernetes.io/"
-_TOKEN = re.compile(r"^[A-Za-z0-9-]+$")  # header names nginx turns into $http_ variables
+TOKEN = re.compile(r"^[A-Za-z0-9-]+$")  # header names nginx turns into $http_ variables
 _COOKIE = re.compile(r"^[A-Za-z0-9._-]+$")
-_HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
-_PATH = re.compile(r"^/[A-Za-z0-9._~!&'()*+,=:@%/-]*$")  # no $: nginx would expand it
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # namespaces, Services: DNS labels
-_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")  # IANA service names
-_VALUE = re.compile(r"^[\x21-\x7e ]*$")
+HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$")
+PATH = re.compile(r"^/[A-Za-z0-9._~!&'()*+,=:@%/-]*$")  # no $: nginx would expand it
+NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # namespaces, Services: DNS labels
+PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")  # IANA service names
+VALUE = re.compile(r"^[\x21-\x7e ]*$")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _paths(
 ) -> Iterable[tuple[str, str, bool, bool, Backend]]:
     meta = ingress.get("metadata") or {}
     namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-    if not _NAME.match(namespace):
+    if not NAME.match(namespace):
         problems.append(f"{namespace}/{name}: namespace {namespace!r} ignored")
         return
     spec = ingress.get("spec")
@@ -106,7 +106,7 @@ def _paths(
         if not isinstance(rule, dict):
             continue
         host = str(rule.get("host") or "")
-        if host and not _HOST.match(host):
+        if host and not HOST.match(host):
             problems.append(f"{namespace}/{name}: host {host!r} ignored")
             continue
         http = rule.get("http")
@@ -114,7 +114,7 @@ def _paths(
             if not isinstance(path, dict):
                 continue
             text = str(path.get("path") or "/")
-            if not _PATH.match(text):
+            if not PATH.match(text):
                 problems.append(f"{namespace}/{name}: path {text!r} ignored")
                 continue
             backend = _backend(namespace, path.get("backend"))
@@ -126,20 +126,28 @@ def _paths(
 
 
 def _backend(namespace: str, backend: Any) -> Backend | None:
-    """A Service backend with a valid name and port (by number or by name), or None."""
+    """An Ingress path's Service backend (its port by number or by name), or None."""
     service = backend.get("service") if isinstance(backend, dict) else None
-    if not isinstance(service, dict) or not _NAME.match(str(service.get("name", ""))):
+    if not isinstance(service, dict):
         return None
     port = service.get("port")
     number, named = (
         (port.get("number"), port.get("name")) if isinstance(port, dict) else (None, None)
     )
-    if number is not None:
-        if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 65536:
-            return None
-        return Backend(namespace, str(service["name"]), number)
-    if isinstance(named, str) and _PORT_NAME.match(named):
-        return Backend(namespace, str(service["name"]), named)
+    return service_port(namespace, service.get("name"), number if number is not None else named)
+
+
+def service_port(namespace: Any, name: Any, port: Any) -> Backend | None:
+    """A Service port that can be written into nginx's configuration: DNS-label namespace and
+    name, a port number in 1..65535 or an IANA service name; None otherwise."""
+    if not isinstance(namespace, str) or not NAME.match(namespace):
+        return None
+    if not isinstance(name, str) or not NAME.match(name):
+        return None
+    if isinstance(port, int) and not isinstance(port, bool):
+        return Backend(namespace, name, port) if 0 < port < 65536 else None
+    if isinstance(port, str) and PORT_NAME.match(port):
+        return Backend(namespace, name, port)
     return None
 
 
@@ -147,11 +155,11 @@ def _canary(
     annotations: Mapping[str, str], backend: Backend, ingress: str, problems: list[str]
 ) -> Canary:
     header = annotations.get("canary-by-header", "")
-    if header and not _TOKEN.match(header):
+    if header and not TOKEN.match(header):
         problems.append(f"{ingress}: canary-by-header {header!r} ignored (not a header name)")
         header = ""
     value = annotations.get("canary-by-header-value", "")
-    if value and not _VALUE.match(value):
+    if value and not VALUE.match(value):
         problems.append(f"{ingress}: canary-by-header-value ignored (not printable)")
         value = ""
     pattern = annotations.get("canary-by-header-pattern", "")
@@ -161,7 +169,7 @@ def _canary(
         except re.error as exc:
             problems.append(f"{ingress}: canary-by-header-pattern ignored ({exc})")
             pattern = ""
-        if pattern and not _VALUE.match(pattern):
+        if pattern and not VALUE.match(pattern):
             problems.append(f"{ingress}: canary-by-header-pattern ignored (not printable)")
             pattern = ""
     cookie = annotations.get("canary-by-cookie", "")

@@ -120,15 +120,21 @@ def client() -> requests.Session:
 
 
 def versions(
-    controller: IngressController, count: int, headers: dict[str, str] | None = None
+    controller: IngressController,
+    count: int,
+    headers: dict[str, str] | None = None,
+    *,
+    host: str = HOST,
+    path: str = "/",
+    method: str = "GET",
 ) -> Counter[str]:
     """How many of ``count`` requests through nginx each version answered (by status
     otherwise)."""
     seen: Counter[str] = Counter()
     with client() as session:
         for _ in range(count):
-            response = session.get(
-                controller.url, headers={"Host": HOST, **(headers or {})}, timeout=10
+            response = session.request(
+                method, controller.url + path, headers={"Host": host, **(headers or {})}, timeout=10
             )
             seen[
                 response.json()["version"]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.ingress import conf, routes
+from local.ingress import conf, httproutes, routes
 
 NGINX = shutil.which("nginx")
 if NGINX is None:
@@ -123,3 +123,30 @@ def test_what_cannot_be_carried_is_reported() -> None:
         "default/canary: canary-by-cookie 'a;b' ignored (not a cookie name)",
         "default/orphan: a canary of no Ingress (other.example.com/)",
     ]
+
+
+def test_httproutes_are_checked_as_ingresses_are() -> None:
+    """The same names, paths and ports an Ingress may carry, no more."""
+    route = {
+        "metadata": {"name": "shop", "namespace": "default"},
+        "spec": {
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/price$"}}],
+                    "backendRefs": [{"name": "shop", "port": 80}],
+                },
+                {"backendRefs": [{"name": "shop;x", "port": 80}]},
+                {"backendRefs": [{"name": "shop", "port": "80"}]},
+                {"backendRefs": [{"name": "shop", "port": 70000}]},
+            ]
+        },
+    }
+    problems: list[str] = []
+    found = httproutes.rules([route], problems)
+    assert problems == [
+        "default/shop: rules[0].matches[0]: path PathPrefix '/price$' left out",
+        "default/shop: rules[1]: a backend that is not a Service",
+        "default/shop: rules[2]: a backend that is not a Service",
+        "default/shop: rules[3]: a backend that is not a Service",
+    ]
+    assert [r.backends for r in found] == [(), (), ()]

@@ -25,7 +25,8 @@ from local import upstream
 from local.ingress.controller import IngressController
 from local.sim.cluster import Simulator
 from shared.kube import Kube
-from tests.local.test_ingress import LIVE, app, client
+from tests.local.test_ingress import LIVE, app
+from tests.local.test_ingress import versions as through_nginx
 from tests.sim.conftest import Kubectl, eventually
 
 HOST = "shop.example.com"
@@ -78,16 +79,8 @@ def versions(
     path: str = "/",
     method: str = "GET",
 ) -> Counter[str]:
-    seen: Counter[str] = Counter()
-    with client() as session:
-        for _ in range(count):
-            answer = session.request(
-                method, controller.url + path, headers={"Host": HOST, **(headers or {})}, timeout=10
-            )
-            seen[
-                answer.json()["version"] if answer.status_code == 200 else str(answer.status_code)
-            ] += 1
-    return seen
+    """As ``test_ingress.versions``, for this module's host."""
+    return through_nginx(controller, count, headers, host=HOST, path=path, method=method)
 
 
 def served(address: str) -> float:
