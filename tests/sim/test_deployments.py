@@ -193,11 +193,22 @@ def test_crashing_release_never_becomes_available_and_exceeds_its_deadline(
     assert progressing["status"] == "False"
     assert "has timed out progressing" in progressing["message"]
     assert condition(d, "Available")["status"] == "True"  # the old Pods still serve
-    crashing = [
-        p for p in pods_of(cluster, "web") if p["spec"]["containers"][0]["image"] == "app:v2-crash"
-    ]
-    assert crashing
-    for pod in crashing:
+
+    def restarts(pod: Obj) -> int:
+        return int(pod["status"]["containerStatuses"][0].get("restartCount") or 0)
+
+    def crashing() -> list[Obj]:
+        found = pods_of(cluster, "web")
+        return [p for p in found if p["spec"]["containers"][0]["image"] == "app:v2-crash"]
+
+    # the kubelet reports on its own thread: on a loaded machine a Pod's first status can come
+    # after the Deployment's deadline; once it has, it is this
+    def reported() -> list[Obj]:
+        found = crashing()
+        started = all((p.get("status") or {}).get("containerStatuses") for p in found)
+        return found if found and started and all(restarts(p) >= 1 for p in found) else []
+
+    for pod in eventually(reported, timeout=6):
         assert pod["status"]["phase"] == "Running" and not kubelet.is_ready(pod)
         state = pod["status"]["containerStatuses"][0]
         assert state["state"]["waiting"]["reason"] == "CrashLoopBackOff"
