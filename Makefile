@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/bluegreen_switch.py --out bench/results/bluegreen_switch.json
 	$(PY) bench/experiment_lifecycle.py --out bench/results/experiment_lifecycle.json
 	$(PY) bench/blast_radius.py --out bench/results/blast_radius.json
+	$(PY) bench/load_generation.py --out bench/results/load_generation.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -50,6 +50,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "cleanup": (Type.ROLLOUT_DELETED,),
     "reconcile": (Type.TICK, Type.DRIFT_DETECTED, Type.EXPERIMENT_STARTED),
     "notify": (Type.MILESTONE_REACHED,),
+    "load": (Type.LOAD_REQUESTED,),
     "trigger": (
         Type.WEBHOOK_VERIFIED,
         Type.GITHUB_PACKAGE,

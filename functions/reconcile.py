@@ -5,7 +5,8 @@ and re-emits the one event that should come next: an overdue pause or deadline, 
 primary that became ready unnoticed, a revision never detected, a lost reply. Re-emitted events
 carry the same ids as the originals, so one that was in fact processed is deduplicated. It also
 puts back what was changed by hand (canary weight, replicas, the primary's template) and
-re-mirrors the status; it asks for a look at every Experiment too. After the whole system was
+re-mirrors the status; it asks for a look at every Experiment too, and wakes the load
+generator of a rollout whose load nothing generates. After the whole system was
 down, the first tick resumes every rollout and experiment where it was. ``drift.detected`` (an
 owned object's watch event showed it changed) heals one rollout at once, without waiting for
 the tick.
@@ -21,6 +22,7 @@ from shared import (
     events,
     kube,
     levels,
+    loads,
     models,
     progress,
     revisions,
@@ -53,7 +55,8 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     _experiments(ctx, tick)
     for ref in sorted(refs, key=lambda r: r.subject):
         try:
-            for follow_up in [*plan(ctx, ref, tick), *_notifications(ctx, ref, tick)]:
+            follow_ups = [*plan(ctx, ref, tick), *_notifications(ctx, ref, tick)]
+            for follow_up in [*follow_ups, *_load(ctx, ref, tick)]:
                 sink.send(ctx.broker_url, follow_up, token=ctx.broker_token)
         except (kube.Transient, sink.SinkError) as exc:
             log.warning("reconcile %s: %s (next tick retries)", ref.subject, exc)
@@ -88,6 +91,29 @@ def _notifications(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]
         return []
     fresh = events.derived_id(tick, f"notify/{ref.subject}")
     return [events.new(Type.MILESTONE_REACHED, ref, event_id=fresh)]
+
+
+def _load(ctx: Context, ref: RolloutRef, tick: str) -> list[CloudEvent]:
+    """Wake the load generator when nothing generates a rollout's load and its hint may have
+    been lost: a run not recorded as stopped, or a canary in its steps whose spec asks for
+    load. It decides for itself what is wanted."""
+    if ctx.store.load_leased(ref):
+        return []
+    progress_ = ctx.store.load_progress(ref)
+    if not (progress_.get("run") and not progress_.get("stopped")):
+        state = ctx.store.load(ref)
+        if state.stage not in loads.RUNNING:
+            return []
+        try:
+            rollout = rollouts.load(ctx, ref)
+        except models.InvalidSpec:
+            return []
+        if rollout is None or not isinstance(
+            loads.wanted(state, rollout.spec, progress_, ctx.now()), loads.Plan
+        ):
+            return []
+    fresh = events.derived_id(tick, f"load/{ref.subject}")
+    return [events.new(Type.LOAD_REQUESTED, ref, event_id=fresh)]
 
 
 def heal(ctx: Context, ref: RolloutRef) -> None:

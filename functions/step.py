@@ -6,9 +6,11 @@ state after the commit, ``shared.levels``). ``pause: {duration}`` schedules a ti
 (``pause.expired``) and waits; the wall-clock end is kept in state, so a restart neither
 shortens nor lengthens it. ``pause: {}`` waits for a promote. ``analysis`` creates the step's
 AnalysisRun and waits for its outcome (a template that cannot be used ends the run in Error,
-which aborts); ``experiment`` creates the step's Experiment and waits for it the same way (its
-outcome is the step's). Blue/green's switch (its ``setWeight: 100``) waits until the preview
-runs at full size and is ready. Nothing starts while a person holds the rollout paused.
+which aborts); ``load`` completes at once (the load generator, woken by the commit, changes
+the load from here on: ``shared.loads``); ``experiment`` creates the step's Experiment and
+waits for it the same way (its outcome is the step's). Blue/green's switch (its
+``setWeight: 100``) waits until the preview runs at full size and is ready. Nothing starts
+while a person holds the rollout paused.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def _decide(turn: Turn) -> Outcome | None:
         did = "set" if step.match else "removed"
         message = f"{label}: {kind} route {step.name} {did}"
         return Outcome(state.with_(routes=routes, message=message), reply=done, note=message)
+    if isinstance(step, models.Load):
+        message = f"{label}: load {step.load.rps} rps" if step.load.rps else f"{label}: no load"
+        return Outcome(state.with_(message=message), reply=done, note=message)
     now = ctx.now()
     if isinstance(step, models.Experiment):
         return _experiment(turn, step, label)

@@ -58,9 +58,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument(
         "--scenario",
         default="good-release",
-        choices=("good-release", "bad-release"),
-        help="good-release (default: promoted) or bad-release (podinfo:6.1.0-errors50: the "
-        "analysis of real traffic catches it and the rollout aborts; nginx router only)",
+        choices=("good-release", "bad-release", "no-users"),
+        help="good-release (default: promoted), bad-release (podinfo:6.1.0-errors50: the "
+        "analysis of real traffic catches it and the rollout aborts; nginx router only) or "
+        "no-users (the same bad release with no users: Ferry's own load, spec.loadTest, "
+        "gives the analysis its traffic)",
     )
     demo.set_defaults(run=_demo)
 
@@ -148,9 +150,9 @@ def _demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"ferry demo: {exc}", file=sys.stderr)
         return 2
-    if args.scenario == "bad-release" and (router != "nginx" or args.strategy != "canary"):
+    if args.scenario != "good-release" and (router != "nginx" or args.strategy != "canary"):
         print(
-            "ferry demo: the bad-release scenario runs on the local data plane: use the nginx "
+            f"ferry demo: the {args.scenario} scenario runs on the local data plane: use the nginx "
             "router and the canary strategy",
             file=sys.stderr,
         )

@@ -19,7 +19,11 @@ of 412 requests``). A background analysis asks the data plane's real Prometheus 
 success rate of the canary every second (nginx router).
 ``make demo SCENARIO=bad-release`` releases ``podinfo:6.1.0-errors50`` instead: the analysis
 fails, the rollout aborts, traffic leaves the canary, and the demo prints how many user
-requests failed (exit 0 only if the abort really happened).
+requests failed (exit 0 only if the abort really happened). ``make demo SCENARIO=no-users``
+releases the same bad revision with no users at all, as in a quiet test environment: the
+Rollout's ``spec.loadTest`` makes Ferry send its own load (50 requests a second through nginx)
+while the canary runs, the analysis catches the errors in it, the rollout aborts and the load
+stops by itself; the demo prints the load's progress as ``status.loadTest`` shows it.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ BLUE_GREEN: dict[str, Any] = {
 }
 
 
-SCENARIOS = ("good-release", "bad-release")
+SCENARIOS = ("good-release", "bad-release", "no-users")
+LOAD_RATE = 50
+"""Requests per second of Ferry's own load in the no-users scenario (``spec.loadTest``)."""
 HOST = "podinfo.local"
 RATE = 150
 """Requests per second the demo's users send through nginx (with the nginx router)."""
@@ -421,6 +427,14 @@ def run(router: str = "nginx", *, strategy: str = "canary", scenario: str = "goo
                     "analysis": {"templates": [{"templateName": "success-rate"}]},
                 }
             }
+        quiet = scenario == "no-users"
+        if quiet:
+            spec["loadTest"] = {
+                "url": f"{runtime.ingress_url}/",
+                "headers": {"Host": HOST},
+                "rps": LOAD_RATE,
+                "concurrency": 8,
+            }
         obj = rollout(**spec)
         if spec["trafficRouting"] is None:
             del obj["spec"]["trafficRouting"]
@@ -438,18 +452,27 @@ def run(router: str = "nginx", *, strategy: str = "canary", scenario: str = "goo
         ):
             return 1
         first = state().stable_revision
-        bad = scenario == "bad-release"
+        bad = scenario in ("bad-release", "no-users")
         new_image = "ghcr.io/stefanprodan/podinfo:6.1.0" + ("-errors50" if bad else "")
         users = None
         if live:
             url = runtime.ingress_url
             if not wait_for(timeline, lambda: answers(url), deadline, "nginx to serve it"):
                 return 1
-            users = Users(runtime.ingress_url, "6.0.0").__enter__()
-            timeline.users = users
-            timeline.say(f"users send {RATE} requests per second through nginx")
+            if quiet:
+                timeline.say(
+                    f"no users: Ferry sends {LOAD_RATE} requests a second through nginx while "
+                    "the canary runs (spec.loadTest)"
+                )
+            else:
+                users = Users(runtime.ingress_url, "6.0.0").__enter__()
+                timeline.users = users
+                timeline.say(f"users send {RATE} requests per second through nginx")
         try:
-            return _release(kube, timeline, state, first, new_image, deadline, bad)
+            done = _release(kube, timeline, state, first, new_image, deadline, bad)
+            if quiet and not _load_stopped(kube, timeline, deadline):
+                return 1
+            return done
         finally:
             if users is not None:
                 users.__exit__(None, None, None)
@@ -459,6 +482,24 @@ def run(router: str = "nginx", *, strategy: str = "canary", scenario: str = "goo
                     f"users sent {users.sent:,} requests; {users.failed:,} failed"
                     + (f" ({why})" if why else "")
                 )
+
+
+def _load_stopped(kube: Kube, timeline: Timeline, deadline: float) -> bool:
+    """Wait until ``status.loadTest`` says the load stopped, and say what it did."""
+
+    def shown() -> dict[str, Any]:
+        found = ((kube.rollout(NAMESPACE, NAME) or {}).get("status") or {}).get("loadTest")
+        return found if isinstance(found, dict) else {}
+
+    if not wait_for(timeline, lambda: shown().get("phase") == "Stopped", deadline, "the load"):
+        timeline.say("the load did NOT stop")
+        return False
+    load = shown()
+    timeline.say(
+        f"Ferry's load: {load.get('sent', 0):,} requests sent at {load.get('achievedRPS')}/s, "
+        f"{load.get('errors', 0):,} failed; stopped by itself: {load.get('message')}"
+    )
+    return True
 
 
 def _release(

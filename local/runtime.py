@@ -1,7 +1,8 @@
 """``ferry up``: the whole of Ferry on one machine, wired exactly as the manifests say.
 
 It starts (or connects to) a Kubernetes API, a real Redis, the functions (each mounted at
-``/ferry-<name>`` of one local HTTP server, standing in for its Knative Service), a Broker that
+``/ferry-<name>`` of one local HTTP server, standing in for its Knative Service; with the data
+plane, the load generator in a process of its own, ``local.served``), a Broker that
 routes by ``knative/triggers.yaml``, the ApiServerSource and PingSource emulators of
 ``knative/sources.yaml``, and an RQ worker with its scheduler for timers. Ferry's CRDs, RBAC and
 admission policies are installed first, and every component acts as the identity its manifest
@@ -42,6 +43,7 @@ from local.demoapp.launch import DemoApp
 from local.faults import Faults
 from local.ingress.controller import IngressController
 from local.prometheus_server import PrometheusServer
+from local.served import ServedFunction, free_port
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings as SimSettings
 from local.sources import ApiServerSourceEmulator, PingSourceEmulator
@@ -94,7 +96,13 @@ class Options:
     data_plane: bool = False
     """Run the local data plane: the simulated kubelet starts the demo app (``local/demoapp``)
     for the Pods of its images, as real processes, and a real nginx routes by the Ingresses
-    (``local/ingress``) (``ferry up`` does; tests ask for it)."""
+    (``local/ingress``) (``ferry up`` does; tests ask for it). The functions of
+    :data:`OWN_PROCESS` then run in processes of their own (``local.served``)."""
+
+
+OWN_PROCESS = ("load",)
+"""Functions served by ``ferry serve`` in a process of their own with the data plane: the load
+generator works for long stretches (``local.served``)."""
 
 
 class Runtime:
@@ -136,6 +144,9 @@ class Runtime:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._stopping = threading.Event()
         self._wiring: Wiring | None = None
+        self.served: dict[str, ServedFunction] = {}
+        """The functions running in processes of their own (``OWN_PROCESS``), by name."""
+        self._served_ports: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -188,6 +199,8 @@ class Runtime:
         self._functions = host
         functions_url = f"http://127.0.0.1:{host.server_port}"
         self.functions_url = functions_url
+        apart = OWN_PROCESS if self.options.data_plane else ()
+        self._served_ports = {f"{functions.SERVICE_PREFIX}{n}": free_port() for n in apart}
         manifests = load_manifests(
             [self.options.manifests / "broker.yaml", self.options.manifests / "triggers.yaml"]
         )
@@ -210,7 +223,20 @@ class Runtime:
         apps = {
             f"/{functions.SERVICE_PREFIX}{name}": self._app(name, wiring, shared_context)
             for name in [*functions.ROUTES, functions.DEAD_LETTER]
+            if name not in apart
         }
+        for name in apart:
+            self.served[name] = ServedFunction(
+                name,
+                wiring=wiring,
+                base=self._api.configuration,
+                redis_url=self.redis_url,
+                broker_url=self.broker_url,
+                broker_audience=wiring.broker_audience(BROKER),
+                work=work,
+                stopping=self._stopping,
+                port=self._served_ports[f"{functions.SERVICE_PREFIX}{name}"],
+            ).start()
         host.app = DispatcherMiddleware(NotFound(), cast("dict[str, WSGIApplication]", apps))
         threading.Thread(target=host.serve_forever, name="ferry-functions", daemon=True).start()
 
@@ -227,6 +253,8 @@ class Runtime:
                 )
             self._sources.append(emulator)
             emulator.start()
+        for served in self.served.values():
+            served.wait_ready()
         self.tick()  # the first tick resumes whatever was in flight
 
     def _start_webhooks(self, wiring: Wiring, shared_context: Context) -> None:
@@ -298,6 +326,8 @@ class Runtime:
             "serving.knative.dev/"
         ):
             raise ValueError(f"the local runtime serves Knative Services only, not {ref}")
+        if ref["name"] in self._served_ports:
+            return f"http://127.0.0.1:{self._served_ports[ref['name']]}/"
         return f"{functions_url}/{ref['name']}/"
 
     def _start_worker(self, settings: Settings, wiring: Wiring, work: Path) -> None:
@@ -329,6 +359,8 @@ class Runtime:
         """Where function ``name`` receives CloudEvents (its Knative Service's address)."""
         if not self.functions_url:
             raise RuntimeError("the runtime is not started")
+        if name in self.served:
+            return self.served[name].url
         return f"{self.functions_url}/{functions.SERVICE_PREFIX}{name}/"
 
     def token(self, audience: str, service_account: str = "ferry-test-sender") -> str:
@@ -382,6 +414,9 @@ class Runtime:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        for served in self.served.values():
+            served.stop()
+        self.served = {}
         if self._dashboard is not None:
             cast("Flask", self._dashboard.app).extensions["ferry_catalog"].stop()
             self._dashboard.shutdown()

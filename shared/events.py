@@ -140,6 +140,10 @@ class Type(StrEnum):
     MILESTONE_REACHED = "dev.ferry.milestone.reached"
     """A transition that fires notification triggers was committed (its history entry lists
     them): a hint for the notifier, which sends what the history says is due."""
+    LOAD_REQUESTED = "dev.ferry.load.requested"
+    """The load a rollout wants may have changed, or the next slice of its load is due (a
+    transition, the generator itself or the tick): a hint, the load generator reads what is
+    wanted from the rollout's state and spec."""
 
 
 class Ext(StrEnum):

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
+import yaml
 from kubernetes import client, config
 from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import HTTPError
@@ -102,9 +103,11 @@ class Kube:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
+            path = os.environ.get("KUBECONFIG")
             config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+                config_file=path, client_configuration=configuration
             )
+            _reread_token_file(configuration, path)
         return cls(client.ApiClient(configuration))
 
     # -- transport ---------------------------------------------------------------------------
@@ -536,3 +539,27 @@ def covers(current: Any, desired: Any) -> bool:
             and all(covers(c, d) for c, d in zip(current, desired, strict=True))
         )
     return bool(current == desired)
+
+
+def _reread_token_file(configuration: client.Configuration, path: str | None) -> None:
+    """A kubeconfig user with a ``tokenFile`` (a projected token, renewed on disk) is read
+    again before each request, as the in-cluster configuration does with its token: the
+    client library reads it once."""
+    try:
+        with open(path or os.path.expanduser("~/.kube/config")) as f:
+            found = yaml.safe_load(f) or {}
+        current = found.get("current-context")
+        context = next(c["context"] for c in found["contexts"] if c["name"] == current)
+        user = next(u["user"] for u in found["users"] if u["name"] == context["user"])
+        token_file = str(user["tokenFile"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration):
+        return
+
+    def refresh(cfg: client.Configuration) -> None:
+        try:
+            with open(token_file) as f:
+                cfg.api_key["authorization"] = f"Bearer {f.read().strip()}"
+        except OSError:
+            pass  # the last token read is sent; the API server says whether it still holds
+
+    configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]

@@ -12,6 +12,7 @@ import copy
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 GROUP = "ferry.dev"
 VERSION = "v1alpha1"
@@ -276,10 +277,52 @@ class SetCookieRoute:
 
 
 RouteStep = SetHeaderRoute | SetMirrorRoute | SetCookieRoute
+
+
+@dataclass(frozen=True)
+class LoadTest:
+    """Load Ferry generates while a canary runs (``spec.loadTest``, or a step's ``load``):
+    ``rps`` requests a second, open-loop (a request not sent at its time because ``concurrency``
+    requests are still waiting counts as missed, never as sent later), ``paths`` in turn, with
+    ``headers``, to ``url`` or to the Pods behind Service ``service`` (the canary's when
+    neither is given), for ``duration`` seconds at most (None: until the rollout ends).
+    ``stop_on_pause``: a person's pause stops it until resumed. ``rps`` 0 stops it."""
+
+    rps: int
+    concurrency: int = 8
+    url: str = ""
+    service: str = ""
+    port: int = 0
+    """The Service's port (0: the rollout's service port)."""
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    paths: tuple[str, ...] = ()
+    """Empty: the URL's own path (``/`` for a Service)."""
+    duration: float | None = None
+    timeout: float = 5.0
+    stop_on_pause: bool = True
+
+
+@dataclass(frozen=True)
+class Load:
+    """A step: from here on, the load is this one (``rps: 0`` stops it); completes at once."""
+
+    load: LoadTest
+
+
 ROUTE_STEPS = (SetHeaderRoute, SetMirrorRoute, SetCookieRoute)
-INSTANT_STEPS = (SetWeight, *ROUTE_STEPS)
+INSTANT_STEPS = (SetWeight, Load, *ROUTE_STEPS)
 """Steps that complete as soon as their state is committed."""
-Step = SetWeight | Pause | Analysis | SetHeaderRoute | SetMirrorRoute | SetCookieRoute | Experiment
+Step = (
+    SetWeight
+    | Pause
+    | Analysis
+    | SetHeaderRoute
+    | SetMirrorRoute
+    | SetCookieRoute
+    | Experiment
+    | Load
+)
 
 
 def step_kind(step: Step) -> str:
@@ -292,6 +335,7 @@ def step_kind(step: Step) -> str:
         SetMirrorRoute: "setMirrorRoute",
         SetCookieRoute: "setCookieRoute",
         Experiment: "experiment",
+        Load: "load",
     }
     return kinds[type(step)]
 
@@ -394,6 +438,9 @@ class RolloutSpec:
     their ConfigMaps and Secrets (``shared.configs``), so their ReplicaSets can still run."""
     blue_green: BlueGreen | None = None
     """``strategy.blueGreen`` (its steps are ``steps``); None for a canary."""
+    load_test: LoadTest | None = None
+    """``spec.loadTest``: the load from the canary's first step on (steps' ``load`` change
+    it)."""
 
     @property
     def strategy(self) -> str:
@@ -493,7 +540,7 @@ def name_of(value: Any, where: str, problems: list[str]) -> str:
 
 
 _STEP_KINDS = (
-    "setWeight, pause, analysis, experiment, setHeaderRoute, setMirrorRoute, setCookieRoute"
+    "setWeight, pause, analysis, experiment, setHeaderRoute, setMirrorRoute, setCookieRoute, load"
 )
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 """A cookie name (an HTTP token)."""
@@ -867,9 +914,191 @@ def _steps(raw: Any, problems: list[str]) -> tuple[Step, ...]:
             route = _route_step(kind, value, f"{where}.{kind}", problems)
             if route is not None:
                 steps.append(route)
+        elif kind == "load":
+            load = load_test(value, f"{where}.load", problems, step=True)
+            if load is not None:
+                steps.append(Load(load))
         else:
             problems.append(f"{where} has an unknown step {kind!r} (known: {_STEP_KINDS})")
     return tuple(steps)
+
+
+LOAD_FIELDS = (
+    "url",
+    "service",
+    "rps",
+    "concurrency",
+    "method",
+    "headers",
+    "paths",
+    "duration",
+    "timeout",
+    "stopOnPause",
+)
+MAX_RPS = 1000
+"""Requests a second one load may ask for (one generator, one Pod's worth)."""
+MAX_CONCURRENCY = 100
+MAX_LOAD_TIMEOUT = 10.0
+"""Seconds one request may take at most (a slice of load ends within its function's limit)."""
+LOAD_METHODS = ("GET", "HEAD")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_LOAD_PATH = re.compile(r"^/[!-~]*$")
+"""A path (and query) of visible ASCII: what a request line can carry as written."""
+_MAX_HEADER_BYTES = 8192
+_MAX_PATHS = 50
+_MAX_URL = 2048
+
+
+def _load_url(value: Any, where: str, problems: list[str]) -> str:
+    if not isinstance(value, str) or not value or len(value) > _MAX_URL:
+        problems.append(f"{where} must be an http(s) URL of at most {_MAX_URL} characters")
+        return ""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        problems.append(f"{where} {value!r} is not a URL: {exc}")
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"{where} must be an http:// or https:// URL with a host, got {value!r}")
+        return ""
+    if parts.username is not None or parts.password is not None or parts.fragment:
+        problems.append(f"{where} must carry no user, password or #fragment (use headers)")
+        return ""
+    if port == 0 or not _LOAD_PATH.match(parts.path or "/") or not value.isprintable():
+        problems.append(f"{where} {value!r} has a bad port or a path with spaces or controls")
+        return ""
+    return value
+
+
+def _load_service(value: Any, where: str, problems: list[str]) -> tuple[str, int]:
+    if not isinstance(value, dict) or not set(value) <= {"name", "port"} or "name" not in value:
+        problems.append(f"{where} must be {{name: <Service>, port: <its port>}}")
+        return "", 0
+    name = value["name"]
+    if not isinstance(name, str) or len(name) > 63 or not _ROUTE_NAME.match(name):
+        problems.append(f"{where}.name must be a Service's name, got {name!r}")
+        name = ""
+    port = value.get("port", 0)
+    if "port" in value and (
+        isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+    ):
+        problems.append(f"{where}.port must be a port number, got {port!r}")
+        port = 0
+    return name, port
+
+
+def _load_headers(value: Any, where: str, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        problems.append(f"{where} must map header names to values")
+        return ()
+    found: list[tuple[str, str]] = []
+    size = 0
+    for name, text in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            problems.append(f"{where}: {name!r} is not an HTTP header name")
+            continue
+        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
+            problems.append(f"{where}.{name} must be a string without line breaks")
+            continue
+        size += len(name) + len(text) + 4
+        found.append((name, text))
+    if size > _MAX_HEADER_BYTES:
+        problems.append(f"{where} must add up to at most {_MAX_HEADER_BYTES} bytes")
+    return tuple(found)
+
+
+def _load_paths(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or len(value) > _MAX_PATHS:
+        problems.append(f"{where} must list 1 to {_MAX_PATHS} paths")
+        return ()
+    for i, path in enumerate(value):
+        if not isinstance(path, str) or len(path) > _MAX_URL or not _LOAD_PATH.match(path):
+            problems.append(
+                f"{where}[{i}] must be a path starting with / (visible characters only), "
+                f"got {path!r}"
+            )
+            return ()
+    return tuple(value)
+
+
+def load_test(raw: Any, where: str, problems: list[str], *, step: bool = False) -> LoadTest | None:
+    """``spec.loadTest`` or a step's ``load``, validated (None when absent or invalid, with
+    the problems added to ``problems``)."""
+    if raw is None and not step:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be an object ({', '.join(LOAD_FIELDS)})")
+        return None
+    count = len(problems)
+    unknown = sorted(set(raw) - set(LOAD_FIELDS))
+    if unknown:
+        problems.append(f"{where} has unknown fields {unknown} (known: {', '.join(LOAD_FIELDS)})")
+    rps = raw.get("rps")
+    if isinstance(rps, bool) or not isinstance(rps, int) or not 0 <= rps <= MAX_RPS:
+        problems.append(f"{where}.rps must be a whole number from 0 to {MAX_RPS}, got {rps!r}")
+        rps = 0
+    concurrency = raw.get("concurrency", 8)
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        problems.append(
+            f"{where}.concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, "
+            f"got {concurrency!r}"
+        )
+        concurrency = 1
+    if "url" in raw and "service" in raw:
+        problems.append(f"{where} must name one of url and service, not both")
+    url = _load_url(raw["url"], f"{where}.url", problems) if "url" in raw else ""
+    service, port = (
+        _load_service(raw["service"], f"{where}.service", problems) if "service" in raw else ("", 0)
+    )
+    method = raw.get("method", "GET")
+    if method not in LOAD_METHODS:
+        problems.append(f"{where}.method must be one of {', '.join(LOAD_METHODS)}, got {method!r}")
+        method = "GET"
+    headers = (
+        _load_headers(raw["headers"], f"{where}.headers", problems) if "headers" in raw else ()
+    )
+    paths = _load_paths(raw["paths"], f"{where}.paths", problems) if "paths" in raw else ()
+    duration = None
+    if "duration" in raw:
+        try:
+            duration = parse_duration(raw["duration"])
+        except ValueError as exc:
+            problems.append(f"{where}.duration: {exc}")
+    timeout = 5.0
+    if "timeout" in raw:
+        try:
+            timeout = parse_duration(raw["timeout"])
+        except ValueError as exc:
+            problems.append(f"{where}.timeout: {exc}")
+        else:
+            if not 0 < timeout <= MAX_LOAD_TIMEOUT:
+                problems.append(
+                    f"{where}.timeout must be more than 0 and at most {MAX_LOAD_TIMEOUT:g}s"
+                )
+    stop = raw.get("stopOnPause", True)
+    if not isinstance(stop, bool):
+        problems.append(f"{where}.stopOnPause must be true or false, got {stop!r}")
+        stop = True
+    if len(problems) > count:
+        return None
+    return LoadTest(
+        rps=rps,
+        concurrency=concurrency,
+        url=url,
+        service=service,
+        port=port,
+        method=method,
+        headers=headers,
+        paths=paths,
+        duration=duration,
+        timeout=timeout,
+        stop_on_pause=stop,
+    )
 
 
 MANAGED_ROUTES = "managedRoutes"
@@ -1227,6 +1456,7 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         )
         deadline = DEFAULT_PROGRESS_DEADLINE
     hooks = _hooks(spec.get("webhooks"), problems)
+    load = load_test(spec.get("loadTest"), "spec.loadTest", problems)
     history = spec.get("revisionHistoryLimit", DEFAULT_REVISION_HISTORY_LIMIT)
     if isinstance(history, bool) or not isinstance(history, int) or not 0 <= history <= 100:
         problems.append(
@@ -1250,4 +1480,5 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         hooks=hooks,
         revision_history_limit=history,
         blue_green=blue_green,
+        load_test=load,
     )

@@ -71,6 +71,12 @@ class Keys:
     :attr:`processed`)."""
     experiments = "ferry:experiments"
     """Set of ``ns/name`` of every Experiment with state, for the reconcile tick."""
+    load = "ferry:{{{ns}/{name}}}:load"
+    """Hash of the rollout's load generation (``functions.load``): the run in progress (its
+    id, target, rps, start) and its totals (sent, ok, errors, missed, the rate achieved), or
+    why and when it stopped."""
+    load_lease = "ferry:{{{ns}/{name}}}:load-lease"
+    """Who is generating the rollout's load right now (one generator at a time)."""
 
     @staticmethod
     def of(template: str, ref: RolloutRef, **extra: str) -> str:
@@ -537,6 +543,51 @@ class StateStore:
     def release_notifications(self, ref: RolloutRef, holder: str) -> None:
         """Give the lease back if ``holder`` still has it (it may have expired and moved)."""
         self._release(keys=[Keys.of(Keys.notify_lease, ref)], args=[holder])
+
+    def load_progress(self, ref: RolloutRef) -> dict[str, str]:
+        """The rollout's load generation as last written (:attr:`Keys.load`)."""
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(Keys.of(Keys.load, ref)))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def note_load(
+        self, ref: RolloutRef, values: dict[str, str], drop: tuple[str, ...] = (), *, holder: str
+    ) -> bool:
+        """Set ``values`` and remove ``drop`` in the load's progress, at once, only while
+        ``holder`` holds the load lease; False when it does not."""
+        flat = [x for pair in values.items() for x in pair]
+        done = self._note(
+            keys=[Keys.of(Keys.load, ref), Keys.of(Keys.load_lease, ref)],
+            args=[holder, str(len(flat)), *flat, *drop],
+        )
+        return bool(done)
+
+    def forget_load(self, ref: RolloutRef) -> None:
+        self.redis.delete(Keys.of(Keys.load, ref))
+
+    def lease_load(self, ref: RolloutRef, holder: str, seconds: float) -> bool:
+        """Take the rollout's load lease for ``seconds`` unless another holds it."""
+        key = Keys.of(Keys.load_lease, ref)
+        return bool(self.redis.set(key, holder, nx=True, px=int(seconds * 1000)))
+
+    def load_leased(self, ref: RolloutRef) -> bool:
+        """Whether a generator holds the rollout's load lease."""
+        return bool(self.redis.exists(Keys.of(Keys.load_lease, ref)))
+
+    def release_load(self, ref: RolloutRef, holder: str) -> None:
+        """Give the load lease back if ``holder`` still has it."""
+        self._release(keys=[Keys.of(Keys.load_lease, ref)], args=[holder])
+
+    def record(self, ref: RolloutRef, history: dict[str, Any]) -> str:
+        """Append ``history`` to the rollout's history without a transition (what happened
+        beside one, e.g. load started or stopped); its entry id."""
+        entry = json.dumps({"time": time.time(), **history}, sort_keys=True)
+        added = self.redis.xadd(
+            Keys.of(Keys.history, ref),
+            {"entry": entry},
+            maxlen=HISTORY_MAXLEN,
+            approximate=True,
+        )
+        return added.decode() if isinstance(added, bytes) else str(added)
 
     def config_key(self) -> bytes:
         """The installation's key for digests of Secret data (made by the first caller)."""

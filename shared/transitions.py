@@ -33,6 +33,7 @@ from shared import (
     events,
     kube,
     levels,
+    loads,
     milestones,
     models,
     rollouts,
@@ -121,6 +122,8 @@ def run(
                     ctx.kube.record_event(obj, reason, message, warning=warning)
         if entry.get("triggers"):
             wake_notifier(ctx, ref, f"{(outcome.state or old).uid}/{old.version}")
+        if _load_moved(ctx, old, outcome.state, loaded):
+            wake_load(ctx, ref, f"{(outcome.state or old).uid}/{old.version}")
         return sent
     raise Conflict(f"{ref.subject}: state kept changing; giving up for now")
 
@@ -138,6 +141,29 @@ def wake_notifier(ctx: Context, ref: RolloutRef, key: str) -> None:
         sink.send(ctx.broker_url, hint, token=ctx.broker_token)
     except sink.SinkError as exc:
         log.warning("%s: notifier not woken (the tick will): %s", ref.subject, exc)
+
+
+def _load_moved(
+    ctx: Context, old: RolloutState, new: RolloutState | None, loaded: Rollout | None
+) -> bool:
+    """Whether the load a rollout with load (``shared.loads``) wants may have changed."""
+    if new is not None and loads.mark(old) == loads.mark(new):
+        return False
+    if loaded is not None:
+        return loads.configured(loaded.spec)
+    return bool(ctx.store.load_progress(old.ref).get("run"))  # it has had load
+
+
+def wake_load(ctx: Context, ref: RolloutRef, key: str) -> None:
+    """Tell the load generator that the load wanted may have changed (best effort: a slice
+    in progress sees it within a second, and the tick wakes it when a hint is lost)."""
+    hint = events.new(
+        events.Type.LOAD_REQUESTED, ref, event_id=events.derived_id(key, f"load/{ref.subject}")
+    )
+    try:
+        sink.send(ctx.broker_url, hint, token=ctx.broker_token)
+    except sink.SinkError as exc:
+        log.warning("%s: load generator not woken (the tick will): %s", ref.subject, exc)
 
 
 def _decide(

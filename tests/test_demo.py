@@ -64,6 +64,28 @@ def test_the_bad_release_is_caught_by_the_analysis_of_real_traffic() -> None:
     assert failed.group(2) == failed.group(3) and int(failed.group(2).replace(",", "")) > 0
 
 
+def test_with_no_users_ferrys_own_load_lets_the_analysis_catch_the_bad_release() -> None:
+    done = subprocess.run(
+        [str(FERRY), "demo", "--scenario", "no-users"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "users send" not in done.stdout  # nobody but Ferry sends a request
+    assert "load started (spec.loadTest): 50 rps (8 at once)" in done.stdout, done.stdout
+    assert "aborted: analysis" in done.stdout and "success-rate" in done.stdout, done.stdout
+    load = re.search(
+        r"Ferry's load: ([\d,]+) requests sent at ([\d.]+)/s, ([\d,]+) failed; "
+        r"stopped by itself: the rollout was aborted$",
+        done.stdout,
+        re.M,
+    )
+    assert load is not None, done.stdout
+    assert int(load.group(1).replace(",", "")) > 50 and 40 <= float(load.group(2)) <= 52
+    assert int(load.group(3).replace(",", "")) > 0  # what the analysis saw
+
+
 def test_an_unknown_router_is_refused_with_the_choices() -> None:
     done = subprocess.run(
         [str(FERRY), "demo", "--router", "traefik"], capture_output=True, text=True, timeout=60

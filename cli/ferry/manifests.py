@@ -75,6 +75,7 @@ TUNING: dict[str, Tuning] = {
     "trigger": Tuning(service_account="ferry-trigger", webhook_key=True),
     "gate": Tuning(service_account="ferry-analysis"),
     "experiment": Tuning(service_account="ferry-experiment"),
+    "load": Tuning(max_scale=5, service_account="ferry-load"),
 }
 """Function -> its Service's tuning, for the functions that differ from ``Tuning()``."""
 
@@ -105,12 +106,14 @@ SERVICES_HEADER = """\
 #   (FERRY_SENDERS), verified with a TokenReview; and what a function posts to the Broker itself
 #   carries a projected token for the Broker's audience (FERRY_BROKER_TOKEN_FILE).
 # - One ServiceAccount per role (knative/rbac.yaml): ferry-detect, ferry-analysis (step,
-#   advance, measure, gate), ferry-experiment, ferry-notify, ferry-trigger, ferry-deadletter,
-#   and ferry-rollout for the others.
+#   advance, measure, gate), ferry-experiment, ferry-notify, ferry-trigger, ferry-load,
+#   ferry-deadletter, and ferry-rollout for the others.
 # - REDIS_URL comes from the Secret ferry-redis (key `url`), never inline; FERRY_BROKER_URL is
 #   where functions and timers send the events they do not return as replies.
 # - timeoutSeconds 30: a function performs one transition and never waits, so a request still
-#   running after 30 s is stuck; it fails and the Broker retries it.
+#   running after 30 s is stuck; it fails and the Broker retries it. load is the one that
+#   holds a request on purpose: it sends a rollout's load for a slice of 10 s (its requests
+#   ending within 10 s more), then answers with the hint for the next slice.
 # - Scale: detect and reconcile keep one warm instance (min-scale 1). detect is first in every
 #   chain and receives every Deployment, Ingress and Rollout change of the cluster, so it is
 #   rarely idle anyway; reconcile is called once a minute, right at the edge of Knative's

@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="serve one function over HTTP (in a Knative Service)")
     serve.add_argument("function", help="the function's name, e.g. detect")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    serve.add_argument(
+        "--host", default="0.0.0.0", help="the address to listen on (default: all, in a Pod)"
+    )
     serve.set_defaults(run=run, structured_logs=True)  # JSON lines at INFO (shared.logs)
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(args.function, handler, context, senders)
     serve(
         app,
-        host="0.0.0.0",
+        host=args.host,
         port=args.port,
         threads=8,
         ident="ferry",

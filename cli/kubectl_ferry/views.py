@@ -88,7 +88,33 @@ def describe_step(step: Any) -> str:
         return f"setCookieRoute {name}: cookie {cookie}={value.get('value', 'always')} -> canary"
     if kind in ("setHeaderRoute", "setMirrorRoute") and isinstance(value, dict):
         return _route_step(kind, value)
+    if kind == "load" and isinstance(value, dict):
+        rps = value.get("rps")
+        return f"load {rps} rps" if rps else "load stopped"
     return str(kind)
+
+
+def load_text(rollout: Obj) -> str | None:
+    """``status.loadTest`` in a line: ``Running 50 rps (spec.loadTest): 1,234 sent, 49.8/s
+    achieved, 2 errors``; None when the rollout never had load."""
+    load = _status(rollout).get("loadTest")
+    if not isinstance(load, dict) or not load.get("phase"):
+        return None
+    text = str(load.get("phase"))
+    if load.get("rps"):
+        text += f" {_int(load.get('rps'))} rps"
+    if load.get("source"):
+        text += f" ({load['source']})"
+    if "sent" in load:
+        text += (
+            f": {_int(load.get('sent')):,} sent, {load.get('achievedRPS', '0')}/s achieved, "
+            f"{_int(load.get('errors')):,} errors"
+        )
+        if _int(load.get("missed")):
+            text += f", {_int(load.get('missed')):,} missed"
+    if load.get("message") and load.get("phase") != "Running":
+        text += f" ({load['message']})"
+    return text
 
 
 def experiment_text(value: Obj) -> str:
@@ -248,6 +274,9 @@ def rollout_view(rollout: Obj, runs: list[Obj], now: datetime, runs_note: str = 
     ]
     if isinstance(generation, int) and observed != generation:
         rows.append(("Generation", f"{generation} (Ferry has seen {observed or 'none yet'})"))
+    load = load_text(rollout)
+    if load is not None:
+        rows.append(("Load", load))
     lines = [f"{label + ':':<12}{value}" for label, value in rows]
     steps = _steps(rollout)
     lines.append("Steps:" if steps else "Steps:      none")

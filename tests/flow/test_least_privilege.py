@@ -5,7 +5,7 @@ a canary through weights, a timed and an indefinite pause, an analysis with a we
 argument is a Secret and a job metric, a person's pause, resume and promote, a failing analysis,
 an abort, its scale-down, a retry, a revert to the stable revision, drift healed on its event,
 the tick, a dead letter, notifications sent and refused, a rollout whose experiment step is
-ended by a new revision and by a promote, deletion) with every component acting
+ended by a new revision and by a promote, a rollout with load, deletion) with every component acting
 as the ServiceAccount its manifest names and RBAC enforced by the API server. From the API
 server's audit trail: no request of Ferry's was refused, and every (API group, resource, verb)
 each ServiceAccount is granted by ``knative/rbac.yaml`` was used, but for the few grants a real
@@ -188,6 +188,7 @@ def _without_router(
     *,
     along: Any = None,
     then: Any = None,
+    spec: dict[str, Any] | None = None,
 ) -> None:
     """Another rollout, without traffic routing, created and then promoted to a new image
     (``along``: what must be seen on the way, given the rollout's state)."""
@@ -202,6 +203,7 @@ def _without_router(
     rollout["spec"]["targetRef"]["name"] = name
     rollout["spec"]["service"]["name"] = name
     rollout["spec"]["strategy"] = strategy
+    rollout["spec"].update(spec or {})
     del rollout["spec"]["trafficRouting"]
     kube.create(rollout)
     eventually(lambda: store.load(ref).stage == Stage.HEALTHY, what=f"{name} Healthy")
@@ -222,6 +224,29 @@ def _without_router(
         timeout=20,
         what=f"{name} promoted",
     )
+
+
+def _load(podinfo: Demo, runtime: Runtime, kube: Kube) -> None:
+    """A rollout with load: the generator reads the canary's Service and Endpoints and shows
+    its progress in the status (ferry-load); the promotion stops it."""
+    ref = events.RolloutRef(demo.NAMESPACE, "loaded")
+
+    def sending(state: Any) -> bool:
+        obj = kube.rollout(demo.NAMESPACE, "loaded") or {}
+        shown = (obj.get("status") or {}).get("loadTest") or {}
+        return state.stage == Stage.PAUSED and shown.get("phase") == "Running"
+
+    _without_router(
+        runtime,
+        kube,
+        "loaded",
+        {"canary": {"steps": [{"pause": {}}]}},
+        along=sending,
+        then=lambda: podinfo.command("promote", rollout="loaded"),
+        spec={"loadTest": {"rps": 5, "timeout": "200ms"}},
+    )
+    assert runtime.store is not None
+    eventually(lambda: runtime.store.load_progress(ref).get("stopped"), what="load stopped")
 
 
 def _weights_by_replicas(runtime: Runtime, kube: Kube) -> None:
@@ -379,6 +404,7 @@ def test_every_grant_is_used_and_nothing_is_refused(
     _weights_by_replicas(runtime, kube)
     _blue_green(runtime, kube)
     _experiment_step(podinfo, runtime, kube)
+    _load(podinfo, runtime, kube)
 
     # a canary that passes, with a person's pause, resume and promotion (and new config data)
     kube.merge_patch("v1", "configmaps", demo.NAMESPACE, "podinfo-config", {"data": {"v": "2"}})

@@ -301,8 +301,16 @@ def test_ferry_up_runs_the_data_plane_and_leaves_nothing_running(tmp_path: Path)
         assert answered
         (pod,) = kubectl.json("get", "pods", "-l", "app=podinfo")["items"]
         name, prefix = pod["metadata"]["name"], runtime.ingress.prefix
+        load = runtime.served["load"]  # the load generator runs apart, as ferry serve load
+        assert load.pid is not None and _runs(Path(f"/proc/{load.pid}"), "serve\0load")
+        assert runtime.function_url("load") == load.url
+        served = str(load.port)
     assert not prefix.exists()  # nginx's files went with it
-    assert not [p for p in Path("/proc").glob("[0-9]*") if _runs(p, name) or _runs(p, str(prefix))]
+    assert not [
+        p
+        for p in Path("/proc").glob("[0-9]*")
+        if _runs(p, name) or _runs(p, str(prefix)) or _runs(p, f"--port\0{served}")
+    ]
 
 
 def _runs(proc: Path, text: str) -> bool:

@@ -95,7 +95,7 @@ def test_tuning_names_only_functions_that_exist() -> None:
 
 
 def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
-    scale = {"detect": ("1", "10"), "reconcile": ("1", "3")}
+    scale = {"detect": ("1", "10"), "reconcile": ("1", "3"), "load": ("0", "5")}
     for name, service in _services().items():
         function = name.removeprefix(SERVICE_PREFIX)
         template = service["spec"]["template"]
@@ -115,6 +115,7 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
             DEAD_LETTER: "ferry-deadletter",
             "notify": "ferry-notify",
             "trigger": "ferry-trigger",
+            "load": "ferry-load",
         }
         account = roles.get(function, "ferry-rollout")
         assert template["spec"]["serviceAccountName"] == account, name

@@ -76,6 +76,7 @@ def test_every_service_account_used_exists_and_every_binding_resolves() -> None:
         "ferry-deadletter",
         "ferry-notify",
         "ferry-trigger",
+        "ferry-load",
         "ferry-source",
     }, "the timer needs no access"
     assert (
@@ -133,6 +134,7 @@ def test_no_bound_role_reads_secrets_and_the_reader_is_left_to_namespaces() -> N
         "ferry-notify",
         "ferry-notify-secret-reader",
         "ferry-trigger",
+        "ferry-load",
         "ferry-deadletter",
         "ferry-source",
         "ferry-rollout-operator",

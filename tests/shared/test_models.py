@@ -221,7 +221,7 @@ TEMPLATES = [{"templateName": "t"}]
         (
             _canary(steps=[{"bakeTime": {}}]),
             "(known: setWeight, pause, analysis, experiment, setHeaderRoute, setMirrorRoute, "
-            "setCookieRoute)",
+            "setCookieRoute, load)",
         ),
     ],
 )
