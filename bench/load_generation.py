@@ -19,15 +19,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from local import demo
+from local.demoapp import counted
 from local.runtime import Options, Runtime
 from local.sim.controllers import Settings as SimSettings
 from shared import appends
@@ -35,19 +33,9 @@ from shared.events import RolloutRef
 from shared.kube import Kube
 from shared.state import Stage
 
-COUNTED = re.compile(r'^http_requests_total\{[^}]*path="/"[^}]*\} (\S+)', re.M)
-
 
 def served(kube: Kube, service: str) -> int:
-    """Requests the Pods behind ``service`` counted (the demo app's own counter)."""
-    endpoints = kube.get("v1", "endpoints", demo.NAMESPACE, service) or {}
-    total = 0
-    for subset in endpoints.get("subsets") or []:
-        port = subset["ports"][0]["port"]
-        for address in subset.get("addresses") or []:
-            text = requests.get(f"http://{address['ip']}:{port}/metrics", timeout=5).text
-            total += sum(int(float(m.group(1))) for m in COUNTED.finditer(text))
-    return total
+    return counted.served(kube, demo.NAMESPACE, service)
 
 
 def until(predicate: Any, timeout: float, what: str) -> Any:

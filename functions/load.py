@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,10 +36,12 @@ from shared.state import RolloutState
 log = logging.getLogger(__name__)
 
 SLICE = 10.0
-"""Seconds one delivery sends for (then the next hint carries on)."""
-LEASE = SLICE + models.MAX_LOAD_TIMEOUT + 5.0
-"""Seconds a slice may hold the rollout's load: its sending, its last answers, its writes
-(under the function's 30 s request limit)."""
+"""Seconds one delivery sends for at most, counted from when it took the lease (then the next
+hint carries on): with its requests' last answers (``models.MAX_LOAD_TIMEOUT`` and
+``loadgen.GRACE``) a delivery ends within about 21 s, under the function's 30 s limit."""
+LEASE = 8.0
+"""Seconds the lease is taken for; renewed as the slice goes (a slice that dies holds it at
+most this long)."""
 RETRY = 2.0
 """Seconds before looking again when there is nowhere to send yet (no ready Pod)."""
 _POOL = urllib3.PoolManager(maxsize=models.MAX_CONCURRENCY, block=False, retries=False)
@@ -55,14 +58,31 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if not ctx.store.lease_load(ref, holder, LEASE):
         log.debug("load %s: a slice is running; it sees what changed", ref.subject)
         return None
+    until = time.monotonic() + SLICE
     try:
-        return _slice(ctx, ref, holder, event)
+        state = ctx.store.load(ref)
+        reply = _slice(ctx, ref, holder, event, state, until)
+        if reply is None and loads.mark(ctx.store.load(ref)) != loads.mark(state):
+            # the state moved while this delivery decided (a resume while it recorded a
+            # pause): its hint found the lease held, so the next look is this one's to ask
+            reply = _next(ref)
+        return reply
     finally:
         ctx.store.release_load(ref, holder)
 
 
-def _slice(ctx: Context, ref: RolloutRef, holder: str, event: CloudEvent) -> CloudEvent | None:
-    state = ctx.store.load(ref)
+def _next(ref: RolloutRef) -> CloudEvent:
+    return events.new(Type.LOAD_REQUESTED, ref, event_id=uuid.uuid4().hex)
+
+
+def _slice(
+    ctx: Context,
+    ref: RolloutRef,
+    holder: str,
+    event: CloudEvent,
+    state: RolloutState,
+    until: float,
+) -> CloudEvent | None:
     progress = ctx.store.load_progress(ref)
     obj = ctx.kube.rollout(ref.namespace, ref.name) if state.exists else None
     now = ctx.now()
@@ -83,20 +103,29 @@ def _slice(ctx: Context, ref: RolloutRef, holder: str, event: CloudEvent) -> Clo
         return None
     if progress.get("run") and progress.get("run") != plan.run:
         _stop(ctx, ref, state, obj, progress, f"replaced by {plan.where}", holder, event)
+        progress = {}
     try:
         targets, shown = _targets(ctx, ref, rollout, plan.load)
     except NoTarget as exc:
-        _show(ctx, obj, progress, phase="Waiting", message=str(exc))
+        _show(ctx, obj, progress if progress.get("run") == plan.run else {}, "Waiting", str(exc))
         _later(ctx, ref, now + RETRY)
         return None
     if progress.get("run") != plan.run or progress.get("stopped"):
-        progress = _begin(ctx, ref, state, plan, shown, holder, event)
+        begun = _begin(ctx, ref, state, plan, shown, holder, event)
+        if begun is None:
+            return None  # the lease was lost: another delivery generates the load
+        progress = begun
     mark = loads.mark(state)
-    seconds = SLICE
+    seconds = until - time.monotonic()
     if plan.load.duration is not None:
         seconds = min(seconds, float(progress["started"]) + plan.load.duration - ctx.now())
     if seconds <= 0:
-        return events.new(Type.LOAD_REQUESTED, ref, event_id=uuid.uuid4().hex)
+        return _next(ref)
+
+    def keep_going() -> bool:
+        """The state still wants this load, and this delivery still holds the lease."""
+        return loads.mark(ctx.store.load(ref)) == mark and ctx.store.renew_load(ref, holder, LEASE)
+
     totals = loadgen.Generator(_POOL).run(
         targets,
         loadgen.Shape(
@@ -108,14 +137,17 @@ def _slice(ctx: Context, ref: RolloutRef, holder: str, event: CloudEvent) -> Clo
             timeout=plan.load.timeout,
         ),
         seconds,
-        lambda: loads.mark(ctx.store.load(ref)) == mark,
+        keep_going,
     )
     progress = _add(progress, totals)
-    if not ctx.store.note_load(ref, progress, holder=holder):
+    if not (
+        ctx.store.renew_load(ref, holder, LEASE)
+        and ctx.store.note_load(ref, progress, holder=holder)
+    ):
         log.warning("load %s: the lease expired mid-slice; its totals are dropped", ref.subject)
         return None
-    _show(ctx, obj, progress, phase="Running", message=progress["what"])
-    return events.new(Type.LOAD_REQUESTED, ref, event_id=uuid.uuid4().hex)
+    _show(ctx, obj, progress, "Running", progress["what"])
+    return _next(ref)
 
 
 def _targets(
@@ -124,7 +156,9 @@ def _targets(
     """Where the load goes, and how to say it."""
     if load.url:
         parts = urlsplit(load.url)
-        return [loadgen.Target(f"{parts.scheme}://{parts.netloc}")], load.url
+        base = f"{parts.scheme}://{parts.netloc}"
+        # said without its query, which may carry a token
+        return [loadgen.Target(base)], base + (parts.path or "/") + ("?…" if parts.query else "")
     name = load.service or loads.default_service(rollout)
     port = load.port or rollout.spec.service.port
     shown = f"service {name}:{port}"
@@ -170,13 +204,15 @@ def _begin(
     shown: str,
     holder: str,
     event: CloudEvent,
-) -> dict[str, str]:
+) -> dict[str, str] | None:
+    """The run's progress as it starts (or resumes); None when the lease was lost."""
     what = loads.describe(plan.load, shown)
     before = ctx.store.load_progress(ref)
     if before.get("run") == plan.run:  # the same run again (resumed): its totals go on
         progress = {**before, "stopped": "", "stoppedAt": ""}
-        if ctx.store.note_load(ref, progress, holder=holder):
-            _record(ctx, state, event, f"load resumed ({plan.where}): {what}")
+        if not ctx.store.note_load(ref, progress, holder=holder):
+            return None
+        _record(ctx, state, event, f"load resumed ({plan.where}): {what}")
         return progress
     progress = {
         "run": plan.run,
@@ -193,9 +229,10 @@ def _begin(
         "stopped": "",
         "stoppedAt": "",
     }
-    if ctx.store.note_load(ref, progress, holder=holder):
-        _record(ctx, state, event, f"load started ({plan.where}): {what}")
-        log.info("load %s: started %s", ref.subject, what)
+    if not ctx.store.note_load(ref, progress, holder=holder):
+        return None
+    _record(ctx, state, event, f"load started ({plan.where}): {what}")
+    log.info("load %s: started %s", ref.subject, what)
     return progress
 
 
@@ -219,11 +256,23 @@ def _stop(
     holder: str,
     event: CloudEvent,
 ) -> None:
-    """Record that the run in progress stopped (once), and why."""
+    """Record that the run in progress stopped, and why: in the history once; in the progress
+    and the status again whenever the reason changed or the status does not say it (a write
+    that failed, a crash between the two)."""
     if not state.exists:
         ctx.store.forget_load(ref)  # the rollout is gone: so is its load's progress
         return
-    if not progress.get("run") or progress.get("stopped"):
+    if not progress.get("run"):
+        return
+    if progress.get("stopped"):
+        shown = ((obj or {}).get("status") or {}).get("loadTest") or {}
+        if progress["stopped"] != why:  # e.g. its duration passed while a person paused it
+            progress = {**progress, "stopped": why}
+            if not ctx.store.note_load(ref, progress, holder=holder):
+                return
+        elif shown.get("phase") == "Stopped" and shown.get("message") == why:
+            return
+        _show(ctx, obj, progress, "Stopped", why)
         return
     done = {**progress, "stopped": why, "stoppedAt": f"{ctx.now():.3f}"}
     if not ctx.store.note_load(ref, done, holder=holder):
@@ -231,7 +280,7 @@ def _stop(
     note = f"load stopped: {why}; {_totals(done)}"
     _record(ctx, state, event, note)
     log.info("load %s: %s", ref.subject, note)
-    _show(ctx, obj, done, phase="Stopped", message=why)
+    _show(ctx, obj, done, "Stopped", why)
 
 
 def _totals(progress: dict[str, str]) -> str:
@@ -262,10 +311,10 @@ def _record(ctx: Context, state: RolloutState, event: CloudEvent, note: str) -> 
 
 
 def _show(
-    ctx: Context, obj: dict[str, Any] | None, progress: dict[str, str], *, phase: str, message: str
+    ctx: Context, obj: dict[str, Any] | None, progress: dict[str, str], phase: str, message: str
 ) -> None:
-    """``status.loadTest`` says what the load is doing (best effort: the next slice says it
-    again)."""
+    """``status.loadTest`` says what the load is doing (best effort: the next slice, or the
+    next look at a stopped run, says it again)."""
     if obj is None or obj["metadata"].get("deletionTimestamp"):
         return
     shown: dict[str, Any] = {"phase": phase, "message": message}
@@ -290,7 +339,7 @@ def _show(
             {"status": {"loadTest": shown}},
             sub="status",
         )
-    except kube.ApiError as exc:
+    except (kube.ApiError, kube.Transient, kube.NotFound) as exc:
         log.warning("load %s: status not written: %s", obj["metadata"]["name"], exc)
 
 

@@ -55,11 +55,15 @@ def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     _experiments(ctx, tick)
     for ref in sorted(refs, key=lambda r: r.subject):
         try:
-            follow_ups = [*plan(ctx, ref, tick), *_notifications(ctx, ref, tick)]
-            for follow_up in [*follow_ups, *_load(ctx, ref, tick)]:
+            for follow_up in [*plan(ctx, ref, tick), *_notifications(ctx, ref, tick)]:
                 sink.send(ctx.broker_url, follow_up, token=ctx.broker_token)
         except (kube.Transient, sink.SinkError) as exc:
             log.warning("reconcile %s: %s (next tick retries)", ref.subject, exc)
+        try:
+            for hint in _load(ctx, ref, tick):
+                sink.send(ctx.broker_url, hint, token=ctx.broker_token)
+        except (kube.Transient, sink.SinkError) as exc:
+            log.warning("reconcile %s: load: %s (next tick retries)", ref.subject, exc)
     return None
 
 

@@ -34,7 +34,11 @@ from local.wiring import Wiring
 log = logging.getLogger(__name__)
 
 RESTARTS = 5
-"""Times a process that died is started again before the runtime gives up on it."""
+"""Times in a row a process that died is started again before the runtime gives up on it
+(one that ran :data:`STEADY` seconds before it died starts the count again)."""
+STEADY = 60.0
+BACKOFF = 1.0
+"""Seconds before a restart, times the restarts in a row."""
 READY_WITHIN = 60.0
 """Seconds a process may take to answer its first request."""
 
@@ -75,6 +79,7 @@ class ServedFunction:
         self.log_path = self.work / "output.log"
         self.restarts = 0
         self._env: dict[str, str] = {}
+        self._started = 0.0
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -133,6 +138,8 @@ class ServedFunction:
         }
 
     def _spawn(self) -> None:
+        if self.stopping.is_set():
+            return
         command = [
             sys.executable,
             "-m",
@@ -145,6 +152,7 @@ class ServedFunction:
             str(self.port),
         ]
         with self._lock, self.log_path.open("ab") as out:
+            self._started = time.monotonic()
             self._proc = subprocess.Popen(
                 command,
                 env=self._env,
@@ -161,6 +169,8 @@ class ServedFunction:
                 proc = self._proc
             if proc is None or proc.poll() is None:
                 continue
+            if time.monotonic() - self._started >= STEADY:
+                self.restarts = 0  # it ran well for a while: a new series
             if self.restarts >= RESTARTS:
                 log.error(
                     "ferry-%s exited %s %d times; not started again (see %s)",
@@ -171,6 +181,8 @@ class ServedFunction:
                 )
                 return
             self.restarts += 1
+            if self.stopping.wait(BACKOFF * self.restarts):
+                return
             log.warning(
                 "ferry-%s exited %s; starting it again (%d/%d)",
                 self.name,

@@ -545,20 +545,23 @@ def _reread_token_file(configuration: client.Configuration, path: str | None) ->
     """A kubeconfig user with a ``tokenFile`` (a projected token, renewed on disk) is read
     again before each request, as the in-cluster configuration does with its token: the
     client library reads it once."""
+    kubeconfig = path or os.path.expanduser("~/.kube/config")
     try:
-        with open(path or os.path.expanduser("~/.kube/config")) as f:
+        with open(kubeconfig) as f:
             found = yaml.safe_load(f) or {}
         current = found.get("current-context")
         context = next(c["context"] for c in found["contexts"] if c["name"] == current)
         user = next(u["user"] for u in found["users"] if u["name"] == context["user"])
-        token_file = str(user["tokenFile"])
+        # a relative path is the kubeconfig's directory's, as kubectl reads it
+        token_file = os.path.join(os.path.dirname(kubeconfig), str(user["tokenFile"]))
     except (OSError, yaml.YAMLError, KeyError, TypeError, StopIteration):
         return
 
     def refresh(cfg: client.Configuration) -> None:
         try:
             with open(token_file) as f:
-                cfg.api_key["authorization"] = f"Bearer {f.read().strip()}"
+                # the key the loader set and the client sends (``authorization`` is its alias)
+                cfg.api_key["BearerToken"] = f"Bearer {f.read().strip()}"
         except OSError:
             pass  # the last token read is sent; the API server says whether it still holds
 

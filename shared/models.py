@@ -283,9 +283,9 @@ RouteStep = SetHeaderRoute | SetMirrorRoute | SetCookieRoute
 class LoadTest:
     """Load Ferry generates while a canary runs (``spec.loadTest``, or a step's ``load``):
     ``rps`` requests a second, open-loop (a request not sent at its time because ``concurrency``
-    requests are still waiting counts as missed, never as sent later), ``paths`` in turn, with
-    ``headers``, to ``url`` or to the Pods behind Service ``service`` (the canary's when
-    neither is given), for ``duration`` seconds at most (None: until the rollout ends).
+    requests are still waiting counts as missed: ``shared.loadgen``), ``paths`` in turn, with
+    ``headers``, to ``url`` or to the Pods behind Service ``service`` (``shared.loads`` says
+    which when neither is given), for ``duration`` seconds at most (None: until the rollout ends).
     ``stop_on_pause``: a person's pause stops it until resumed. ``rps`` 0 stops it."""
 
     rps: int
@@ -943,6 +943,8 @@ MAX_LOAD_TIMEOUT = 10.0
 LOAD_METHODS = ("GET", "HEAD")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _LOAD_PATH = re.compile(r"^/[!-~]*$")
+_HEADER_VALUE = re.compile(r"^[\t -~]*$")
+"""What every HTTP client sends as written: no line break, no byte it would have to encode."""
 """A path (and query) of visible ASCII: what a request line can carry as written."""
 _MAX_HEADER_BYTES = 8192
 _MAX_PATHS = 50
@@ -959,7 +961,7 @@ def _load_url(value: Any, where: str, problems: list[str]) -> str:
     except ValueError as exc:
         problems.append(f"{where} {value!r} is not a URL: {exc}")
         return ""
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not value.startswith(("http://", "https://")) or not parts.hostname:
         problems.append(f"{where} must be an http:// or https:// URL with a host, got {value!r}")
         return ""
     if parts.username is not None or parts.password is not None or parts.fragment:
@@ -998,8 +1000,10 @@ def _load_headers(value: Any, where: str, problems: list[str]) -> tuple[tuple[st
         if not isinstance(name, str) or not _HEADER_NAME.match(name):
             problems.append(f"{where}: {name!r} is not an HTTP header name")
             continue
-        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
-            problems.append(f"{where}.{name} must be a string without line breaks")
+        if not isinstance(text, str) or not _HEADER_VALUE.match(text):
+            problems.append(
+                f"{where}.{name} must be a string of visible ASCII characters, spaces and tabs"
+            )
             continue
         size += len(name) + len(text) + 4
         found.append((name, text))

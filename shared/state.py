@@ -309,6 +309,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 
 class Conflict(Exception):
     """The state changed since it was loaded: reload, re-check, retry."""
@@ -325,6 +330,7 @@ class StateStore:
         self.redis = client
         self._commit = client.register_script(_COMMIT)
         self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
         self._note = client.register_script(_NOTE)
         self._config_key: bytes | None = None
 
@@ -568,6 +574,11 @@ class StateStore:
         """Take the rollout's load lease for ``seconds`` unless another holds it."""
         key = Keys.of(Keys.load_lease, ref)
         return bool(self.redis.set(key, holder, nx=True, px=int(seconds * 1000)))
+
+    def renew_load(self, ref: RolloutRef, holder: str, seconds: float) -> bool:
+        """Keep the load lease ``seconds`` more if ``holder`` still has it; False if not."""
+        key = Keys.of(Keys.load_lease, ref)
+        return bool(self._renew(keys=[key], args=[holder, int(seconds * 1000)]))
 
     def load_leased(self, ref: RolloutRef) -> bool:
         """Whether a generator holds the rollout's load lease."""

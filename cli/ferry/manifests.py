@@ -62,6 +62,8 @@ class Tuning:
     """The role it runs as (knative/rbac.yaml): one ServiceAccount per role."""
     webhook_key: bool = False
     """Mounts the Secret ferry-webhooks-key (the seal of verified webhooks, shared.seals)."""
+    container_concurrency: int = 0
+    """Requests one instance takes at once (0: Knative's default, no limit)."""
 
 
 TUNING: dict[str, Tuning] = {
@@ -75,7 +77,8 @@ TUNING: dict[str, Tuning] = {
     "trigger": Tuning(service_account="ferry-trigger", webhook_key=True),
     "gate": Tuning(service_account="ferry-analysis"),
     "experiment": Tuning(service_account="ferry-experiment"),
-    "load": Tuning(max_scale=5, service_account="ferry-load"),
+    # one slice per `ferry serve` thread: a ninth rollout's slice goes to another instance
+    "load": Tuning(max_scale=5, service_account="ferry-load", container_concurrency=8),
 }
 """Function -> its Service's tuning, for the functions that differ from ``Tuning()``."""
 
@@ -113,7 +116,9 @@ SERVICES_HEADER = """\
 # - timeoutSeconds 30: a function performs one transition and never waits, so a request still
 #   running after 30 s is stuck; it fails and the Broker retries it. load is the one that
 #   holds a request on purpose: it sends a rollout's load for a slice of 10 s (its requests
-#   ending within 10 s more), then answers with the hint for the next slice.
+#   ending within 10.5 s more), then answers with the hint for the next slice; it takes 8 at
+#   once (containerConcurrency, the threads of `ferry serve`), so more rollouts with load
+#   scale it out.
 # - Scale: detect and reconcile keep one warm instance (min-scale 1). detect is first in every
 #   chain and receives every Deployment, Ingress and Rollout change of the cluster, so it is
 #   rarely idle anyway; reconcile is called once a minute, right at the edge of Knative's
@@ -172,6 +177,11 @@ def service(name: str, function: str, tuning: Tuning) -> Doc:
                     },
                 },
                 "spec": {
+                    **(
+                        {"containerConcurrency": tuning.container_concurrency}
+                        if tuning.container_concurrency
+                        else {}
+                    ),
                     "serviceAccountName": tuning.service_account,
                     "automountServiceAccountToken": True,
                     "timeoutSeconds": 30,

@@ -119,3 +119,6 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
         }
         account = roles.get(function, "ferry-rollout")
         assert template["spec"]["serviceAccountName"] == account, name
+        # the load generator holds each request for a slice: one per thread of ferry serve
+        concurrency = template["spec"].get("containerConcurrency")
+        assert concurrency == (8 if function == "load" else None), name

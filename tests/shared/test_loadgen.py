@@ -22,6 +22,8 @@ class Server:
 
     def __init__(self) -> None:
         self.delay, self.status, self.hits = 0.0, 200, 0
+        self.trickle = 0.0
+        """Seconds between the bytes of a long body (0: a short body at once)."""
         self.seen: list[tuple[str, dict[str, str]]] = []
         lock = threading.Lock()
         server = self
@@ -35,6 +37,15 @@ class Server:
                     server.seen.append((self.path, dict(self.headers)))
                 time.sleep(server.delay)
                 self.send_response(server.status)
+                if server.trickle:
+                    self.send_header("Content-Length", "100")
+                    self.end_headers()
+                    with contextlib.suppress(OSError):
+                        for _ in range(100):
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                            time.sleep(server.trickle)
+                    return
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 with contextlib.suppress(OSError):  # the client gave up (a timeout test)
@@ -111,3 +122,37 @@ def test_it_stops_within_a_second_of_being_told(server: Server) -> None:
 def test_it_refuses_an_empty_load() -> None:
     with pytest.raises(ValueError, match="at least one target"):
         Generator().run([], Shape(rps=10, concurrency=1), 1.0)
+
+
+def test_a_run_ends_in_its_time_even_when_a_body_trickles(server: Server) -> None:
+    """A body sent a byte at a time cannot hold a run (a slice) past its requests' timeout."""
+    server.trickle = 0.3
+    began = time.monotonic()
+    totals = Generator().run([Target(server.base)], Shape(rps=4, concurrency=4, timeout=1.0), 1.0)
+    assert time.monotonic() - began < 1.0 + 1.0 + 0.5 + 0.5, time.monotonic() - began
+    assert totals.codes["timeout"] == totals.sent > 0, totals
+
+
+def test_a_stalled_loop_misses_what_it_could_not_send_in_time(server: Server) -> None:
+    """When the loop itself stalls (here: 1.5 s in the check), what fell due meanwhile is
+    counted as missed, not sent in a burst after."""
+    stalled = []
+
+    def slow_check() -> bool:
+        if not stalled:
+            stalled.append(time.sleep(1.5))
+        return True
+
+    totals = Generator().run([Target(server.base)], Shape(rps=20, concurrency=8), 2.5, slow_check)
+    assert 20 <= totals.missed <= 32 and totals.sent + totals.missed >= 48, totals
+
+
+def test_a_header_that_cannot_be_sent_is_an_error_said_once_by_kind(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    shape = Shape(rps=10, concurrency=2, headers=(("X-Token", "s3cr\u00e9t\u20ac"),))
+    totals = Generator().run([Target(server.base)], shape, 0.5)
+    assert totals.codes == {"failed": totals.sent} and totals.sent > 0
+    said = [r.getMessage() for r in caplog.records if r.name == "shared.loadgen"]
+    assert said == ["load: a request could not be sent (UnicodeEncodeError)"], said
+    assert "s3cr" not in caplog.text  # never a header's value
