@@ -90,6 +90,33 @@ def of(
             "lastUpdateTime": rfc3339(now),
         },
     ]
+    # kstatus's standard conditions (Flux's health checks, kpt, cli-utils): Ready only when
+    # the target's revision is stable; Stalled (abnormal-true) when nothing moves on without a
+    # person or a fix; Reconciling while anything else is under way, a pause included
+    stalled = stuck or state.stage == Stage.STALLED
+    why = state.reason or state.stage.value
+    since = rfc3339(state.stage_since or now)
+    conditions.append(
+        {
+            "type": "Ready",
+            "status": "True" if healthy else "False",
+            "reason": "Succeeded" if healthy else why,
+            "message": message,
+            "lastTransitionTime": since,
+            "lastUpdateTime": rfc3339(now),
+        }
+    )
+    if not healthy:
+        conditions.append(
+            {
+                "type": "Stalled" if stalled else "Reconciling",
+                "status": "True",
+                "reason": why,
+                "message": message,
+                "lastTransitionTime": since,
+                "lastUpdateTime": rfc3339(now),
+            }
+        )
     if state.stage == Stage.INVALID:
         conditions.append(
             {

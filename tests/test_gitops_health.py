@@ -1,9 +1,17 @@
-"""Ferry's Argo CD health checks (``knative/argocd/argocd-cm-health.yaml``) run by a real Lua 5.1
+"""What GitOps tools see of a rollout, on every version of the objects a real rollout wrote.
+
+Argo CD: Ferry's health checks (``knative/argocd/argocd-cm-health.yaml``) run by a real Lua 5.1
 interpreter (lupa), with only what Argo CD opens to a health script (the base and table
-libraries), against every version of the objects a real rollout wrote: the Rollout is
-Progressing before Ferry has seen it and during its steps, Suspended at a pause, Healthy only
-when its target's revision is the stable one, Degraded on abort; its AnalysisRun goes
-Progressing then Healthy."""
+libraries): the Rollout is Progressing before Ferry has seen it and during its steps,
+Suspended at a pause, Healthy only when its target's revision is the stable one, Degraded on
+abort; its AnalysisRun goes Progressing then Healthy.
+
+Flux (and kpt, cli-utils): kstatus's documented rules for custom resources, applied to the
+same versions — InProgress while ``observedGeneration`` trails ``metadata.generation`` or a
+``Reconciling`` condition is True, Failed when ``Stalled`` is True, else Current: a
+Kustomization's health check waits through the steps and pauses and fails on an abort; Ferry's
+``Ready`` condition is True exactly when kstatus says Current after Ferry has written a status.
+"""
 
 from __future__ import annotations
 
@@ -115,6 +123,29 @@ def _template(url: str) -> dict[str, Any]:
     }
 
 
+def kstatus(obj: dict[str, Any]) -> str:
+    """kstatus's generic rules for a custom resource (cli-utils ``pkg/kstatus``, README
+    "Conditions"): being deleted is InProgress; an ``observedGeneration`` that is not the
+    ``generation`` is InProgress; ``Reconciling`` True is InProgress; ``Stalled`` True is
+    Failed; anything else (a resource without status too) is Current."""
+    meta = obj["metadata"]
+    if meta.get("deletionTimestamp"):
+        return "InProgress"
+    status = obj.get("status") or {}
+    if "observedGeneration" in status and status["observedGeneration"] != meta.get("generation"):
+        return "InProgress"
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    if (conditions.get("Reconciling") or {}).get("status") == "True":
+        return "InProgress"
+    if (conditions.get("Stalled") or {}).get("status") == "True":
+        return "Failed"
+    return "Current"
+
+
+def _runs(values: list[str]) -> list[str]:
+    return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
+
+
 def test_the_rollout_health_follows_a_real_run(world: tuple[Runtime, Kube, Demo]) -> None:
     runtime, kube, podinfo = world
     rollout = Health("Rollout")
@@ -142,7 +173,7 @@ def test_the_rollout_health_follows_a_real_run(world: tuple[Runtime, Kube, Demo]
     finally:
         check.stop()
     health = [rollout(v)[0] for v in versions]
-    order = [h for i, h in enumerate(health) if i == 0 or health[i - 1] != h]
+    order = _runs(health)
     assert order[:2] == ["Progressing", "Healthy"], order  # not yet seen, then initialized
     assert order[2:] == [
         "Progressing",  # the canary scales, steps, analyses
@@ -162,6 +193,30 @@ def test_the_rollout_health_follows_a_real_run(world: tuple[Runtime, Kube, Demo]
     assert all("paused" in message.lower() for _, message in suspended), suspended
     degraded = rollout(versions[-1])
     assert degraded[0] == "Degraded" and "abort" in degraded[1].lower(), degraded
+
+    # Flux: kstatus waits through the steps and the pause, is Current once promoted, and
+    # fails on the abort; Ready says the same wherever Ferry wrote a status
+    flux = [kstatus(v) for v in versions]
+    assert _runs(flux) == [
+        "Current",  # kstatus's rule for a resource without status (Ferry has not seen it yet)
+        "InProgress",  # initializing
+        "Current",
+        "InProgress",  # steps, analysis, the pause, promoting
+        "Current",
+        "InProgress",
+        "Failed",  # aborted
+    ], _runs(flux)
+    for version, said in zip(versions, flux, strict=True):
+        if not (version.get("status") or {}).get("conditions"):
+            continue  # not written by Ferry yet
+        conditions = {c["type"]: c for c in version["status"]["conditions"]}
+        assert (conditions["Ready"]["status"] == "True") == (said == "Current"), conditions
+        if said == "Current":
+            status = version["status"]
+            assert status["currentPodHash"] == status["stableRevision"] != ""
+    assert [h for h, f in zip(health, flux, strict=True) if f == "Failed"] == [
+        "Degraded"
+    ] * flux.count("Failed")
 
     runs = kube.list_of(models.API_VERSION, "analysisruns", demo.NAMESPACE)
     analysis = Health("AnalysisRun")
