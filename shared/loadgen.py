@@ -4,9 +4,10 @@ Request ``k`` of a run is due ``k / rps`` seconds after the start, whatever happ
 ones before it (an open model, as users arrive): a slow target does not slow the load down and
 hide its own latency (coordinated omission). At most ``concurrency`` requests wait for an
 answer; a request due while all of them wait is not sent and is counted as *missed*, as is one
-the loop itself could not send within :data:`OVERDUE` of its time (never a burst of late
-ones), so the achieved rate is honest. Targets and paths are taken in turn. A run lasts its
-seconds of sending, then at most the requests' timeout and :data:`GRACE` more.
+the loop itself could not send within :data:`OVERDUE` of its time (after a stall, at most a
+second's worth goes out late), so the achieved rate is honest. Targets and paths are taken in
+turn. A run lasts its seconds of sending, then at most the requests' timeout and
+:data:`GRACE` more.
 
 A small loop over urllib3 (already Ferry's HTTP client through ``kubernetes``) rather than a
 load-testing library: Locust brings gevent's monkey-patching and a UI, k6 and vegeta are Go
@@ -39,7 +40,7 @@ CHECK_EVERY = 0.25
 """Seconds between two asks whether to go on."""
 OVERDUE = 1.0
 """Seconds late after which a request is counted as missed rather than sent (the loop
-stalled): the load never comes in a burst."""
+stalled): what comes late in a burst is at most this much of the load."""
 GRACE = 0.5
 """Seconds past the requests' own timeout a run waits for the last of them."""
 
@@ -128,7 +129,7 @@ class Generator:
                     time.sleep(min(due, next_check) - now)
                     continue
                 if now - due > OVERDUE or not run.free.acquire(blocking=False):
-                    run.miss()  # all slots wait, or this loop itself stalled: never a burst
+                    run.miss()  # all slots wait, or this loop stalled for over a second
                 else:
                     target = targets[k % len(targets)]
                     path = paths[(k // len(targets)) % len(paths)]

@@ -134,17 +134,18 @@ def test_a_run_ends_in_its_time_even_when_a_body_trickles(server: Server) -> Non
 
 
 def test_a_stalled_loop_misses_what_it_could_not_send_in_time(server: Server) -> None:
-    """When the loop itself stalls (here: 1.5 s in the check), what fell due meanwhile is
-    counted as missed, not sent in a burst after."""
+    """When the loop itself stalls (here: 3 s in its first check, a quarter of a second in),
+    what fell due more than a second before it could be sent is counted as missed (about 40
+    of the 60 due meanwhile), not sent late; every request due is either sent or missed."""
     stalled = []
 
     def slow_check() -> bool:
         if not stalled:
-            stalled.append(time.sleep(1.5))
+            stalled.append(time.sleep(3.0))
         return True
 
-    totals = Generator().run([Target(server.base)], Shape(rps=20, concurrency=8), 2.5, slow_check)
-    assert 20 <= totals.missed <= 32 and totals.sent + totals.missed >= 48, totals
+    totals = Generator().run([Target(server.base)], Shape(rps=20, concurrency=8), 4.0, slow_check)
+    assert 30 <= totals.missed <= 50 and 76 <= totals.sent + totals.missed <= 80, totals
 
 
 def test_a_header_that_cannot_be_sent_is_an_error_said_once_by_kind(
