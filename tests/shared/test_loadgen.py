@@ -145,7 +145,9 @@ def test_a_stalled_loop_misses_what_it_could_not_send_in_time(server: Server) ->
         return True
 
     totals = Generator().run([Target(server.base)], Shape(rps=20, concurrency=8), 4.0, slow_check)
-    assert 30 <= totals.missed <= 50 and 76 <= totals.sent + totals.missed <= 80, totals
+    # at least those due from 0.25 s to 1 s before it resumed (about 40; a busier machine
+    # only stalls it more); and all 80 due requests are either sent or missed
+    assert totals.missed >= 30 and totals.sent + totals.missed == 80, totals
 
 
 def test_a_header_that_cannot_be_sent_is_an_error_said_once_by_kind(
