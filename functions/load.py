@@ -90,12 +90,11 @@ def _slice(
     rollout: rollouts.Rollout | None = None
     if obj is not None and obj["metadata"].get("uid") == state.uid:
         try:
-            rollout = rollouts.load(ctx, ref)
+            rollout = rollouts.of(ctx, obj)  # the object just read, not read again
         except models.InvalidSpec:
             plan = "its spec is invalid"
         else:
-            if rollout is not None:
-                plan = loads.wanted(state, rollout.spec, progress, now)
+            plan = loads.wanted(state, rollout.spec, progress, now)
         if obj["metadata"].get("deletionTimestamp"):
             plan = "the rollout is being deleted"
     if isinstance(plan, str) or rollout is None:
@@ -111,7 +110,7 @@ def _slice(
         _later(ctx, ref, now + RETRY)
         return None
     if progress.get("run") != plan.run or progress.get("stopped"):
-        begun = _begin(ctx, ref, state, plan, shown, holder, event)
+        begun = _begin(ctx, ref, state, plan, shown, holder, event, progress)
         if begun is None:
             return None  # the lease was lost: another delivery generates the load
         progress = begun
@@ -204,10 +203,11 @@ def _begin(
     shown: str,
     holder: str,
     event: CloudEvent,
+    before: dict[str, str],
 ) -> dict[str, str] | None:
-    """The run's progress as it starts (or resumes); None when the lease was lost."""
+    """The run's progress as it starts (or resumes from ``before``, the progress as read under
+    this delivery's lease); None when the lease was lost."""
     what = loads.describe(plan.load, shown)
-    before = ctx.store.load_progress(ref)
     if before.get("run") == plan.run:  # the same run again (resumed): its totals go on
         progress = {**before, "stopped": "", "stoppedAt": ""}
         if not ctx.store.note_load(ref, progress, holder=holder):

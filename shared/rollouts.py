@@ -76,6 +76,11 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
     obj = ctx.kube.rollout(ref.namespace, ref.name)
     if obj is None:
         return None
+    return of(ctx, obj)
+
+
+def of(ctx: Context, obj: dict[str, Any]) -> Rollout:
+    """The Rollout object ``obj`` as already read (InvalidSpec as :func:`load`)."""
     spec = models.parse(obj)
     implicit = models.BY_SELECTOR if spec.blue_green is not None else models.BY_REPLICAS
     if spec.router != implicit and spec.router not in routers.spec_names():
