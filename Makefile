@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv test demo lint bench clean manifests
+.PHONY: venv test demo lint bench clean manifests image
 
 ROUTER ?= nginx
 STRATEGY ?= canary
@@ -36,8 +36,14 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy shared local functions cli dashboard webhooks
+	$(VENV)/bin/mypy shared local functions cli dashboard webhooks image
 	$(VENV)/bin/lint-imports
+
+# the OCI image (image/build.py): needs root, mmdebstrap and umoci; IMAGE=registry/name pins
+# that name (newName) beside the digest in knative/kustomization.yaml
+IMAGE ?=
+image: $(STAMP)
+	$(PY) image/build.py build $(if $(IMAGE),--name $(IMAGE))
 
 manifests: $(STAMP)
 	$(VENV)/bin/ferry manifests
@@ -52,6 +58,7 @@ bench: $(STAMP)
 	$(PY) bench/experiment_lifecycle.py --out bench/results/experiment_lifecycle.json
 	$(PY) bench/blast_radius.py --out bench/results/blast_radius.json
 	$(PY) bench/load_generation.py --out bench/results/load_generation.json
+	$(PY) bench/cold_start.py --out bench/results/cold_start.json  # builds the image if missing (root)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

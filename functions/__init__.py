@@ -37,6 +37,7 @@ ROUTES: dict[str, tuple[Type, ...]] = {
     "step": (Type.STEP_STARTED,),
     "measure": (Type.MEASUREMENT_REQUESTED, Type.EXPERIMENT_COMPLETED),
     "hold": (Type.ANALYSIS_UNDECIDED, Type.PAUSE_REQUESTED, Type.RESUME_REQUESTED),
+    "restart": (Type.RESTART_REQUESTED,),
     "promote": (Type.PROMOTION_STARTED,),
     "finalize": (Type.PRIMARY_UPDATED,),
     "abort": (

@@ -67,7 +67,7 @@ def _decide(turn: Turn) -> Outcome | None:
     verb = "found"
     pinned = None
     if primary is None:
-        replicas = max(workloads.replicas(target), 1)
+        replicas = workloads.stable_replicas(rollout.spec, target)
         pinned = revisions.plan(ctx, rollout.spec.name, target)
         revisions.pin(ctx, pinned, rollout.obj)
         primary = ctx.kube.create(

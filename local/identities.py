@@ -72,14 +72,19 @@ class TokenSource:
         config.refresh_api_key_hook = refresh  # type: ignore[assignment]
         return client.ApiClient(config)
 
-    def keep_file(self, path: Path, stop: threading.Event) -> None:
-        """Keep ``path`` holding a valid token (readable by its owner only) until ``stop``,
-        as a projected volume does for a process that reads its token from a file."""
+    def keep_file(
+        self, path: Path, stop: threading.Event, owner: tuple[int, int] | None = None
+    ) -> None:
+        """Keep ``path`` holding a valid token (readable by its owner only: ``owner``'s user
+        and group, else this process's) until ``stop``, as a projected volume does for a
+        process that reads its token from a file."""
 
         def write() -> None:
             fresh = path.with_suffix(".new")
             fresh.write_text(self.token())
             os.chmod(fresh, 0o600)
+            if owner:
+                os.chown(fresh, *owner)
             fresh.replace(path)
 
         write()

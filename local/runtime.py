@@ -43,7 +43,7 @@ from local.demoapp.launch import DemoApp
 from local.faults import Faults
 from local.ingress.controller import IngressController
 from local.prometheus_server import PrometheusServer
-from local.served import ServedFunction, free_port
+from local.served import Image, ServedFunction, free_port
 from local.sim.cluster import Simulator
 from local.sim.controllers import Settings as SimSettings
 from local.sources import ApiServerSourceEmulator, PingSourceEmulator
@@ -98,6 +98,9 @@ class Options:
     for the Pods of its images, as real processes, and a real nginx routes by the Ingresses
     (``local/ingress``) (``ferry up`` does; tests ask for it). The functions of
     :data:`OWN_PROCESS` then run in processes of their own (``local.served``)."""
+    image: Image | None = None
+    """Run every function in a process of its own inside this root filesystem of Ferry's
+    image (``local.served.Image``: ``make image``, unpacked), as its container would."""
 
 
 OWN_PROCESS = ("load",)
@@ -196,10 +199,13 @@ class Runtime:
         # Functions first (their URLs are needed to build the Broker), served lazily: the
         # Context only needs the Broker's URL when a function runs.
         host = make_server("127.0.0.1", 0, NotFound(), threaded=True, request_handler=_Quiet)
-        self._functions = host
+        self._functions = host  # serving at once, so stop() can always shut it down
+        threading.Thread(target=host.serve_forever, name="ferry-functions", daemon=True).start()
         functions_url = f"http://127.0.0.1:{host.server_port}"
         self.functions_url = functions_url
-        apart = OWN_PROCESS if self.options.data_plane else ()
+        apart: tuple[str, ...] = OWN_PROCESS if self.options.data_plane else ()
+        if self.options.image is not None:
+            apart = (*functions.ROUTES, functions.DEAD_LETTER)
         self._served_ports = {f"{functions.SERVICE_PREFIX}{n}": free_port() for n in apart}
         manifests = load_manifests(
             [self.options.manifests / "broker.yaml", self.options.manifests / "triggers.yaml"]
@@ -236,9 +242,9 @@ class Runtime:
                 work=work,
                 stopping=self._stopping,
                 port=self._served_ports[f"{functions.SERVICE_PREFIX}{name}"],
+                image=self.options.image,
             ).start()
         host.app = DispatcherMiddleware(NotFound(), cast("dict[str, WSGIApplication]", apps))
-        threading.Thread(target=host.serve_forever, name="ferry-functions", daemon=True).start()
 
         self._start_worker(settings, wiring, work)
         for source in self._source_manifests():

@@ -9,13 +9,20 @@ token file is kept fresh, as a projected volume is), a token file for the Broker
 It listens on a free port of 127.0.0.1, its output goes to a log file, and it is started again
 if it dies (at most :data:`RESTARTS` times), and ended with the runtime.
 
+Given an :class:`Image` (the root filesystem of Ferry's OCI image, as ``umoci unpack`` lays it
+out), the process runs inside it as its container would: ``chroot`` into it, the image's user,
+its entrypoint and command, its environment and nothing of this process's; the function's
+files (kubeconfig, tokens) are then kept inside that root filesystem, owned by that user.
+
 This module decides nothing about rollouts and never passes a token on a command line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -50,6 +57,35 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class Image:
+    """A root filesystem of Ferry's image and how its container starts: the OCI runtime
+    configuration ``umoci unpack`` writes beside it (``config.json``: the image's entrypoint
+    and command, environment and user)."""
+
+    def __init__(self, bundle: Path) -> None:
+        spec = json.loads((bundle / "config.json").read_text())
+        process = spec["process"]
+        self.rootfs = bundle / str(spec["root"]["path"])
+        self.args: list[str] = [str(a) for a in process["args"]]
+        self.env: dict[str, str] = dict(str(e).split("=", 1) for e in process.get("env", []))
+        self.uid, self.gid = int(process["user"]["uid"]), int(process["user"]["gid"])
+        if self.uid == 0:
+            raise ValueError(f"{bundle}: the image runs as root; Ferry's runs as a non-root user")
+
+    def inside(self, path: Path) -> str:
+        """``path`` (under :attr:`rootfs`) as the process inside sees it."""
+        return "/" + str(path.relative_to(self.rootfs))
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The image's entrypoint and command with ``argv`` after them (as a Pod's ``args``
+        replace the command and the entrypoint stays), run as the image's user inside it."""
+        chroot = shutil.which("chroot")  # this machine's: the process's PATH is the image's
+        if chroot is None:
+            raise RuntimeError("chroot is missing (Debian: coreutils); it runs the image's Ferry")
+        entry = self.args[:1]
+        return [chroot, f"--userspec={self.uid}:{self.gid}", str(self.rootfs), *entry, *argv]
+
+
 class ServedFunction:
     """Function ``name`` in its own process on ``port``, as its Knative Service's identity
     (``wiring``), sending to the Broker at ``broker_url`` (audience ``broker_audience``)."""
@@ -66,13 +102,16 @@ class ServedFunction:
         work: Path,
         stopping: threading.Event,
         port: int | None = None,
+        image: Image | None = None,
     ) -> None:
-        self.name, self.wiring, self.base = name, wiring, base
+        self.name, self.wiring, self.base, self.image = name, wiring, base, image
         self.redis_url, self.broker_url, self.broker_audience = (
             redis_url,
             broker_url,
             broker_audience,
         )
+        if image is not None:  # its files where the process inside can read them
+            work = image.rootfs / "run" / "ferry"
         self.work, self.stopping = work / f"ferry-{name}", stopping
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -90,21 +129,30 @@ class ServedFunction:
         if identity is None:
             raise RuntimeError(f"{service} is not in knative/services.yaml")
         self.work.mkdir(parents=True, exist_ok=True)
+        owner = (self.image.uid, self.image.gid) if self.image else None
+        if owner:
+            os.chown(self.work, *owner)
         api_token = self.work / "api-token"
         broker_token = self.work / "broker-token"
-        self.wiring.tokens(identity.service_account).keep_file(api_token, self.stopping)
+        self.wiring.tokens(identity.service_account).keep_file(api_token, self.stopping, owner)
         self.wiring.tokens(identity.service_account, self.broker_audience).keep_file(
-            broker_token, self.stopping
+            broker_token, self.stopping, owner
         )
         kubeconfig = self.work / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(self._kubeconfig(identity.service_account, api_token)))
+        kubeconfig.write_text(
+            yaml.safe_dump(self._kubeconfig(identity.service_account, self._path(api_token)))
+        )
         kubeconfig.chmod(0o600)
+        if owner:
+            os.chown(kubeconfig, *owner)
+        # in the image, its environment and nothing of this process's, as in its container
+        inherited = self.image.env if self.image else os.environ
         self._env = {
-            **{k: v for k, v in os.environ.items() if k not in ("KUBERNETES_SERVICE_HOST",)},
-            "KUBECONFIG": str(kubeconfig),
+            **{k: v for k, v in inherited.items() if k not in ("KUBERNETES_SERVICE_HOST",)},
+            "KUBECONFIG": self._path(kubeconfig),
             "REDIS_URL": self.redis_url,
             "FERRY_BROKER_URL": self.broker_url,
-            "FERRY_BROKER_TOKEN_FILE": str(broker_token),
+            "FERRY_BROKER_TOKEN_FILE": self._path(broker_token),
             "FERRY_AUDIENCE": identity.audience,
             "FERRY_SENDERS": ",".join(identity.senders),
             "POD_NAMESPACE": self.wiring.namespace,
@@ -113,7 +161,11 @@ class ServedFunction:
         threading.Thread(target=self._supervise, name=f"served-{self.name}", daemon=True).start()
         return self
 
-    def _kubeconfig(self, account: str, token_file: Path) -> dict[str, object]:
+    def _path(self, path: Path) -> str:
+        """``path`` as the process sees it."""
+        return self.image.inside(path) if self.image else str(path)
+
+    def _kubeconfig(self, account: str, token_file: str) -> dict[str, object]:
         cluster: dict[str, object] = {"server": self.base.host}
         if self.base.ssl_ca_cert:
             cluster["certificate-authority"] = self.base.ssl_ca_cert
@@ -123,7 +175,7 @@ class ServedFunction:
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": "local", "cluster": cluster}],
-            "users": [{"name": account, "user": {"tokenFile": str(token_file)}}],
+            "users": [{"name": account, "user": {"tokenFile": token_file}}],
             "contexts": [
                 {
                     "name": account,
@@ -140,17 +192,11 @@ class ServedFunction:
     def _spawn(self) -> None:
         if self.stopping.is_set():
             return
-        command = [
-            sys.executable,
-            "-m",
-            "cli.ferry.main",
-            "serve",
-            self.name,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
+        argv = ["serve", self.name, "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.image:
+            command = self.image.command(argv)
+        else:
+            command = [sys.executable, "-m", "cli.ferry.main", *argv]
         with self._lock, self.log_path.open("ab") as out:
             self._started = time.monotonic()
             self._proc = subprocess.Popen(
@@ -159,7 +205,7 @@ class ServedFunction:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                cwd=Path(__file__).resolve().parents[1],
+                cwd="/" if self.image else Path(__file__).resolve().parents[1],
                 start_new_session=True,
             )
 

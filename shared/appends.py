@@ -20,12 +20,22 @@ from typing import Any
 
 from shared import models
 from shared.clock import rfc3339
+from shared.events import Type
 from shared.kube import Kube, NotFound, Transient
 
 Obj = dict[str, Any]
 
-ACTIONS = ("promote", "abort", "retry", "pause", "resume", "confirm")
-"""What a person may ask of a rollout."""
+ACTIONS = {
+    "promote": Type.PROMOTION_REQUESTED,
+    "abort": Type.ABORT_REQUESTED,
+    "retry": Type.RETRY_REQUESTED,
+    "pause": Type.PAUSE_REQUESTED,
+    "resume": Type.RESUME_REQUESTED,
+    "confirm": Type.GATE_CONFIRMED,
+    "restart": Type.RESTART_REQUESTED,
+}
+"""What a person may ask of a rollout, and the event that announces it to Ferry
+(``shared.commands``, which answers it, reads this table)."""
 MAX_COMMANDS = 20
 """Entries kept in status.commands (the oldest is dropped when one is appended)."""
 PATIENCE = 30.0

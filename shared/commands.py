@@ -1,4 +1,5 @@
-"""People's commands (promote, abort, retry, pause, resume): how they arrive and are answered.
+"""People's commands (promote, abort, retry, pause, resume, confirm, restart): how they arrive
+and are answered.
 
 The API server is the only door for people: ``kubectl ferry`` appends a command to the
 Rollout's ``status.commands`` through the status subresource (Kubernetes authenticates the
@@ -22,9 +23,9 @@ from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
 
-from shared import events
+from shared import appends, events
 from shared.clock import epoch
-from shared.events import RolloutRef, Type
+from shared.events import RolloutRef
 from shared.outcomes import Outcome
 from shared.state import RolloutState
 
@@ -34,14 +35,8 @@ MAX_AGE = 10 * 60.0
 that waited that long is no longer what its issuer meant)."""
 SKEW = 60.0
 """Seconds a command's time may lie ahead of Ferry's clock (clocks differ a little, not more)."""
-ACTIONS = {
-    "promote": Type.PROMOTION_REQUESTED,
-    "abort": Type.ABORT_REQUESTED,
-    "retry": Type.RETRY_REQUESTED,
-    "pause": Type.PAUSE_REQUESTED,
-    "resume": Type.RESUME_REQUESTED,
-    "confirm": Type.GATE_CONFIRMED,
-}
+ACTIONS = appends.ACTIONS
+"""Each action a person may append, and the event that announces it (``shared.appends``)."""
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,9 @@ class Type(StrEnum):
     """A person asked to pause the rollout where it is."""
     RESUME_REQUESTED = "dev.ferry.resume.requested"
     """A person asked to resume a rollout they paused."""
+    RESTART_REQUESTED = "dev.ferry.restart.requested"
+    """A person asked to restart the stable revision's Pods (the primary's), without a new
+    revision."""
     WEBHOOK_VERIFIED = "dev.ferry.webhook.verified"
     """A webhook from outside was authenticated by its sender's receiver and asks one action of
     one rollout, as its namespace's WebhookPolicy allows (data: the policy, the sender, the

@@ -3,7 +3,8 @@
 Three things follow from the state alone and carry production traffic: the router's canary
 weight (``state.weight``), the canary's replicas (by stage, :func:`canary_replicas`) and the
 primary's pod template (the canary's while promoting, pinned to copies of its ConfigMaps and
-Secrets by ``shared.configs``). Transitions never write them while they
+Secrets by ``shared.configs``; and the time of the last restart a person asked for, which makes
+its Deployment replace the stable Pods). Transitions never write them while they
 decide: ``shared.transitions`` commits the new state first and then calls :func:`converge`, as
 do the reconcile tick and drift events. Every write here is fenced: the object is read, then the
 *latest* committed state is loaded, then the write is made conditional on the object's
@@ -41,8 +42,11 @@ LEVELS = (
     "stable_revision",
     "canary_revision",
     "blocked",
+    "restarted_at",
+    "generation",
 )
-"""What the levels follow from: a commit that changes none of these moves no level."""
+"""What the levels follow from: a commit that changes none of these moves no level. A new
+spec generation may (``spec.replicas``, the router's settings)."""
 
 
 def moved(old: RolloutState, new: RolloutState, rollout: Rollout | None = None) -> bool:
@@ -94,8 +98,29 @@ def converge(ctx: Context, rollout: Rollout, *, drift: bool = False) -> None:
     if not latest().exists:
         return
     _weight(ctx, rollout, latest, drift)
+    _stable_replicas(ctx, rollout, latest)  # before the canary's share, counted from it
     _replicas(ctx, rollout, latest, drift)
     _primary(ctx, rollout, latest)
+    _restart(ctx, rollout, latest)
+
+
+def _stable_replicas(ctx: Context, rollout: Rollout, latest: Latest) -> None:
+    """``spec.replicas``, when set, is the primary's size in every stage once it exists (a
+    pause or an abort can last days while Git says otherwise); unset, the primary keeps what
+    it is scaled to."""
+    spec = rollout.spec
+    if spec.replicas is None:
+        return  # nothing to write: spare the read
+
+    def change(primary: Obj) -> Obj | None:
+        if latest().stage in (Stage.INITIALIZING, Stage.INVALID):
+            return None
+        if workloads.replicas(primary) == spec.replicas:
+            return None
+        log.info("%s/%s: the primary to %s replicas", spec.namespace, spec.name, spec.replicas)
+        return {"spec": {"replicas": spec.replicas}}
+
+    ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.primary, change)
 
 
 def _say(drift: bool, what: str, *args: object) -> None:
@@ -169,14 +194,16 @@ def _primary_patch(
     pinned = revisions.plan(ctx, spec.name, target)
     if pinned.revision != source:
         return None
+    replicas = spec.replicas if spec.replicas is not None else max(workloads.replicas(primary), 1)
     desired = workloads.primary(
         spec,
         target,
         rollout.obj,
-        max(workloads.replicas(primary), 1),
+        replicas,
         shared=rollout.shared_pods,
         template=pinned.template,
         revision=pinned.revision,
+        restarted=restart_stamp(state, primary),
     )
     patch: Obj = kube.difference(primary, desired)
     return patch, pinned
@@ -197,6 +224,55 @@ def _primary(ctx: Context, rollout: Rollout, latest: Latest) -> None:
         return patch or None
 
     if primary_source(latest()):  # else nothing to write: spare the reads
+        ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.primary, change)
+
+
+def restart_stamp(state: RolloutState, primary: Obj | None) -> str | None:
+    """The restart time the primary's pod template should carry (None: none: no restart was
+    asked, there are no stable Pods to restart, or this primary is not the one the restart was
+    for: made again since, e.g. after an invalid spec was fixed, every Pod of it started after
+    that restart, and stamping it now would replace them all a second time)."""
+    if not state.restarted_at or primary is None:
+        return None
+    if state.stage in (Stage.INITIALIZING, Stage.INVALID):
+        return None
+    stamp = workloads.restart_stamp(state.restarted_at)
+    uid = (primary.get("metadata") or {}).get("uid")
+    again = state.restarted_primary and uid and uid != state.restarted_primary
+    if again and workloads.restarted_at(primary) != stamp:
+        return None
+    return stamp
+
+
+def restart_wanted(state: RolloutState, primary: Obj | None) -> str | None:
+    """The restart time the primary's pod template should carry and does not (None: nothing
+    to write)."""
+    stamp = restart_stamp(state, primary)
+    return None if stamp is None or workloads.restarted_at(primary) == stamp else stamp
+
+
+def _restart(ctx: Context, rollout: Rollout, latest: Latest) -> None:
+    """A person's restart: the primary's pod template carries its time, so the Deployment
+    controller replaces the stable Pods (a rolling update within the primary's maxSurge and
+    maxUnavailable). The primary is Ferry's own object, never Git's, and the revision is the
+    *target's* template: neither changes, so no canary starts and no GitOps tool reverts it.
+    Where :func:`_primary` says the whole template (promoting, at rest) the time is part of it
+    (one write, one rolling update, and the two never undo each other); this writes it alone
+    only where that one does not: during a canary's steps, after an abort, or while the target
+    no longer runs the revision the primary should (then its template cannot be known)."""
+    spec = rollout.spec
+
+    def change(primary: Obj) -> Obj | None:
+        state = latest()
+        stamp = restart_wanted(state, primary)
+        if stamp is None:
+            return None
+        if primary_source(state) and _primary_patch(ctx, rollout, state, primary) is not None:
+            return None  # _primary writes it with the template
+        log.info("%s/%s: restarting the stable Pods (%s)", spec.namespace, spec.name, stamp)
+        return workloads.restart_patch(stamp)
+
+    if latest().restarted_at:  # else nothing to write: spare the read
         ctx.kube.fenced_patch("apps/v1", "deployments", spec.namespace, spec.primary, change)
 
 
@@ -233,6 +309,8 @@ def differences(
             found.append(f"{spec.primary} is missing")
         elif (pending := _primary_patch(ctx, rollout, state, primary)) and pending[0]:
             found.append(f"{spec.primary} does not run the template it should")
+        elif restart_wanted(state, primary) is not None:  # else said with the template
+            found.append(f"{spec.primary} does not carry the restart asked for")
     if target is not None and "services" in aspects:
         for service in rollout.services(target):
             name = service["metadata"]["name"]

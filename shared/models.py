@@ -340,6 +340,13 @@ def step_kind(step: Step) -> str:
     return kinds[type(step)]
 
 
+def raises_weight(step: Step, weight: int) -> bool:
+    """Whether ``step`` raises the canary's weight from ``weight`` (a ``setWeight`` above it):
+    the moves a ``confirm-traffic-increase`` gate holds back (``shared.moves``; ``kubectl ferry
+    plan`` shows the gate before them)."""
+    return isinstance(step, SetWeight) and step.weight > weight
+
+
 def routes_at(steps: tuple[Step, ...], active: tuple[int, ...]) -> tuple[RouteStep, ...]:
     """The routes in effect: the steps at the indexes ``active`` (a rollout's, in the order
     they were set), each the step that last set its route (an index that is not a route step
@@ -441,6 +448,11 @@ class RolloutSpec:
     load_test: LoadTest | None = None
     """``spec.loadTest``: the load from the canary's first step on (steps' ``load`` change
     it)."""
+    replicas: int | None = None
+    """``spec.replicas``: the Pods of the stable revision (the primary); None: as many as the
+    target ran when Ferry took it over, then whatever the primary is scaled to (a person, an
+    HPA). Set, the target Deployment in Git can leave ``replicas`` out, so applying it again
+    starts no Pods (README: "Git re-applies")."""
 
     @property
     def strategy(self) -> str:
@@ -1467,6 +1479,12 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
             f"spec.revisionHistoryLimit must be a whole number from 0 to 100, got {history!r}"
         )
         history = DEFAULT_REVISION_HISTORY_LIMIT
+    replicas = spec.get("replicas")
+    if replicas is not None and (
+        isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 10000
+    ):
+        problems.append(f"spec.replicas must be a whole number from 1 to 10000, got {replicas!r}")
+        replicas = None
     if problems:
         raise InvalidSpec(problems)
     return RolloutSpec(
@@ -1485,4 +1503,5 @@ def parse(rollout: dict[str, Any]) -> RolloutSpec:
         revision_history_limit=history,
         blue_green=blue_green,
         load_test=load,
+        replicas=replicas,
     )

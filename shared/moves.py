@@ -165,7 +165,7 @@ def set_weight(ctx: Context, state: RolloutState, rollout: Rollout, index: int) 
     spec, now = rollout.spec, ctx.now()
     step = spec.steps[index]
     assert isinstance(step, models.SetWeight)
-    if step.weight > state.weight:
+    if models.raises_weight(step, state.weight):
         key = gates.traffic_key(index)
         held = gates.hold(state, spec, key, now)
         if held is not None:

@@ -2,8 +2,8 @@
 
 Functions call :func:`load` instead of repeating the lookup. A Rollout that is gone yields
 None; an invalid one (including one naming a router Ferry does not have: the spec is checked
-against the router registry here, above both) raises :class:`~shared.models.InvalidSpec` for
-the caller to record.
+against the router registry by ``shared.routers.checked``, which ``kubectl ferry lint`` runs
+too) raises :class:`~shared.models.InvalidSpec` for the caller to record.
 """
 
 from __future__ import annotations
@@ -81,16 +81,7 @@ def load(ctx: Context, ref: RolloutRef) -> Rollout | None:
 
 def of(ctx: Context, obj: dict[str, Any]) -> Rollout:
     """The Rollout object ``obj`` as already read (InvalidSpec as :func:`load`)."""
-    spec = models.parse(obj)
-    implicit = models.BY_SELECTOR if spec.blue_green is not None else models.BY_REPLICAS
-    if spec.router != implicit and spec.router not in routers.spec_names():
-        known = ", ".join(routers.spec_names())
-        raise models.InvalidSpec(
-            [f"spec.trafficRouting: unknown traffic router {spec.router!r} (known: {known})"]
-        )
-    problems = routers.validate(spec.router, spec.routing, spec.steps, spec.step_where)
-    if problems:
-        raise models.InvalidSpec(problems)
+    spec = routers.checked(obj)
     return Rollout(
         obj,
         spec,

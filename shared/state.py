@@ -185,6 +185,14 @@ class RolloutState:
     pinned: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """The stable revisions, newest first, each with the ConfigMaps and Secrets its primary
     template named (``Kind/name``): their copies are kept (``shared.configs``)."""
+    restarted_at: float = 0.0
+    """Epoch seconds of the last restart of the stable Pods a person asked for (0: never): the
+    primary's pod template carries it (``shared.levels``), so its Pods are replaced without a
+    new revision."""
+    restarted_primary: str = ""
+    """The uid of the primary whose Pods that restart replaces: a primary made again since
+    (after an invalid spec was fixed, say) started all its Pods after it, and is not restarted
+    a second time."""
 
     @property
     def ref(self) -> RolloutRef:

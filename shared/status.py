@@ -143,6 +143,8 @@ def of(
         "analysis": runs.summary(state),
         "history": [_entry(e) for e in history or []],
     }
+    if state.restarted_at:
+        out["restartedAt"] = rfc3339(state.restarted_at)  # Argo's name: the last restart
     if blue_green:
         switched = state.weight >= 100 and state.canary_revision
         out["blueGreen"] = {

@@ -16,7 +16,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.models import RolloutSpec
@@ -26,6 +28,11 @@ Obj = dict[str, Any]
 
 REVISION_ANNOTATION = "ferry.dev/revision"
 """On the primary's pod template: the revision it runs."""
+RESTART_ANNOTATION = "ferry.dev/restartedAt"
+"""On the primary's pod template: when a person last asked to restart the stable Pods (RFC 3339
+with milliseconds, :func:`restart_stamp`). Ferry's own key, not
+``kubectl.kubernetes.io/restartedAt``: a ``kubectl rollout restart`` of the primary by hand is
+never undone by Ferry's level."""
 
 
 def revision(target: Obj, configs: Mapping[str, str] | None = None) -> str:
@@ -68,16 +75,24 @@ def primary(
     shared: bool,
     template: Obj,
     revision: str,
+    restarted: str | None = None,
 ) -> Obj:
     """The primary Deployment running ``template`` (the target's, its ConfigMaps and Secrets
-    replaced by their copies) at ``revision``."""
+    replaced by their copies) at ``revision``, its pod template carrying the restart time
+    ``restarted`` (None: it names none). A restart time in the target's own template is not
+    copied: only a person's restart, from the state, sets it (else the level that writes it
+    and the one that copies the target would undo each other)."""
     spec = target.get("spec") or {}
     template = copy.deepcopy(template)
     meta = template.setdefault("metadata", {})
     labels = dict(meta.get("labels") or {})
     labels.update(primary_labels(target, shared=shared))
     meta["labels"] = labels
-    meta.setdefault("annotations", {})[REVISION_ANNOTATION] = revision
+    annotations = meta.setdefault("annotations", {})
+    annotations.pop(RESTART_ANNOTATION, None)
+    if restarted is not None:
+        annotations[RESTART_ANNOTATION] = restarted
+    annotations[REVISION_ANNOTATION] = revision
     desired_spec: Obj = {
         "replicas": replicas,
         "selector": {"matchLabels": primary_labels(target, shared=shared)},
@@ -99,6 +114,63 @@ def primary(
         },
         "spec": desired_spec,
     }
+
+
+def restarted_at(primary_obj: Obj | None) -> str | None:
+    """The restart time the primary's pod template carries (None: none)."""
+    annotations = (
+        (((primary_obj or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}
+    ).get("annotations") or {}
+    value = annotations.get(RESTART_ANNOTATION)
+    return str(value) if value else None
+
+
+def restart_stamp(epoch: float) -> str:
+    """The restart time ``epoch`` as the primary's pod template carries it: RFC 3339 with
+    milliseconds, so two restarts within one second are two values (an equal value would
+    replace no Pod)."""
+    whole, millis = divmod(round(epoch * 1000), 1000)
+    second = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{second}.{millis:03d}Z"
+
+
+def unavailable_at_once(deployment: Obj) -> int:
+    """How many of the Deployment's Pods its controller may take out of service at once while
+    it replaces them: all of them with ``Recreate``; else ``maxUnavailable`` (default 25 %,
+    a percentage rounded down), 1 when it and ``maxSurge`` (rounded up) both come to 0, as
+    Kubernetes resolves them."""
+    spec = deployment.get("spec") or {}
+    want = replicas(deployment)
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type", "RollingUpdate") == "Recreate":
+        return want
+    rolling = strategy.get("rollingUpdate") or {}
+    surge = _scaled(rolling.get("maxSurge", "25%"), want, round_up=True)
+    unavailable = _scaled(rolling.get("maxUnavailable", "25%"), want, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return min(unavailable, want)
+
+
+def _scaled(value: Any, total: int, *, round_up: bool) -> int:
+    """An int-or-percent (``2``, ``"25%"``) in Pods of ``total``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1]) * total / 100
+            return math.ceil(share) if round_up else math.floor(share)
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def restart_patch(stamp: str) -> Obj:
+    """The merge patch that gives the primary's pod template the restart time ``stamp``: its
+    Deployment controller then replaces every Pod (a rolling update within its maxSurge and
+    maxUnavailable), the revision it runs unchanged."""
+    return {"spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: stamp}}}}}
 
 
 def primary_revision(primary_obj: Obj | None) -> str | None:
@@ -174,6 +246,14 @@ def replicas(deployment: Obj | None) -> int:
     if deployment is None:
         return 0
     return int((deployment.get("spec") or {}).get("replicas", 1))
+
+
+def stable_replicas(rollout: RolloutSpec, target: Obj | None) -> int:
+    """The replicas the primary is created with: ``spec.replicas`` when set, else as many as
+    the target runs, at least 1 (a target scaled to 0 still gets a stable Pod)."""
+    if rollout.replicas is not None:
+        return rollout.replicas
+    return max(replicas(target), 1)
 
 
 def canary_ready(target: Obj | None, *, by_replicas: bool) -> bool:

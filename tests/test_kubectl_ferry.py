@@ -2,7 +2,10 @@
 
 kubectl refuses flags placed before a plugin's name, so every run is ``kubectl ferry
 --kubeconfig <file> ...``. Aspects covered:
-- usage: the help lists the commands and the exit codes; a wrong command exits 5;
+- usage: the help lists the commands and the exit codes; a wrong command exits 5; a command
+  for a cluster (and the hidden one completion runs) imports neither lint, plan nor shtab;
+- ``get rollout``'s Analysis section from the tree's AnalysisRuns: each metric's last
+  measurement (its message too), and why the runs are missing when they cannot be listed;
 - reading, on the whole local runtime (``ferry up``): ``list rollouts`` (and ``-A``), ``get
   rollout`` (steps marked done / current / failed, pause conditions, history), ``history``
   (Ferry's entries and the Rollout's Warning Events), ``get -w`` redrawing every change and
@@ -46,7 +49,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from cli.kubectl_ferry import views
+from cli.kubectl_ferry import trees, views
 from local import demo
 from local.runtime import KNATIVE_DIR, Runtime
 from local.sim.cluster import Simulator
@@ -189,7 +192,21 @@ def paused_indefinitely(podinfo: Demo, steps: list[Obj]) -> str:  # noqa: F811
 def test_help_lists_the_commands_and_the_exit_codes() -> None:
     proc = ferry(None, "--help")
     assert proc.returncode == 0, proc.stderr
-    commands = ("get", "list", "promote", "abort", "retry", "pause", "resume", "confirm", "status")
+    commands = (
+        "get",
+        "list",
+        "promote",
+        "abort",
+        "retry",
+        "pause",
+        "resume",
+        "confirm",
+        "restart",
+        "status",
+        "history",
+        "version",
+        "completion",
+    )
     for command in commands:
         assert re.search(rf"^\s+{command}\s", proc.stdout, re.M), command
     assert "exit codes:" in proc.stdout
@@ -198,6 +215,80 @@ def test_help_lists_the_commands_and_the_exit_codes() -> None:
     assert ferry(None, "version").stdout.startswith("kubectl-ferry ")
     wrong = ferry(None, "rollback", "podinfo")
     assert wrong.returncode == 5 and "invalid choice" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["__rollouts"], ["history", "podinfo"], ["version"]], ids=lambda a: a[0]
+)
+def test_a_cluster_command_imports_neither_lint_plan_nor_shtab(
+    tmp_path: Path, args: list[str]
+) -> None:
+    # the offline commands' parsers and shtab take ~250 ms to import: the hidden command that
+    # a completion runs on each <TAB>, and every command for a cluster, start without them
+    program = (
+        "import sys\n"
+        "from cli.kubectl_ferry import main\n"
+        "main.main([*sys.argv[2:], '--kubeconfig', sys.argv[1]])\n"
+        "heavy = {'cli.kubectl_ferry.lint', 'cli.kubectl_ferry.plan', 'shtab'}\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, str(tmp_path / "no-kubeconfig"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+def test_get_shows_each_metrics_last_measurement_and_why_runs_are_missing() -> None:
+    """The Analysis section of ``get rollout``, from the tree's AnalysisRuns (pure)."""
+    name = "web-bbbbbbb-1-1"
+    rollout: Obj = {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"strategy": {"canary": {"steps": [{"analysis": {}}]}}},
+        "status": {
+            "canaryRevision": "bbbbbbbbbb",
+            "analysis": [{"name": name, "kind": "step", "phase": "Running"}],
+        },
+    }
+    last = {"phase": "Error", "startedAt": "2026-01-01T00:00:00Z", "message": "refused"}
+    run = {
+        "metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {
+            "phase": "Running",
+            "metricResults": [
+                {"name": "errors", "phase": "Running", "error": 1, "measurements": [last]}
+            ],
+        },
+    }
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def shown(runs: list[Obj], warnings: list[str]) -> tuple[list[str], str]:
+        """The Analysis section's lines, and the view's last line."""
+        tree = trees.build(
+            rollout,
+            target=None,
+            primary=None,
+            replicasets=[],
+            pods=[],
+            runs=runs,
+            target_revision=None,
+            warnings=warnings,
+        )
+        out = views.rollout_view(rollout, tree, now)
+        section = out.split("\nAnalysis:\n", 1)[1].split("\nHistory", 1)[0]
+        return section.splitlines(), out.splitlines()[-1]
+
+    lines, _ = shown([run], [])
+    assert lines == [
+        f"  {name} (step)  Running",
+        "    errors  Running  last: Error at 2026-01-01T00:00:00Z (refused)",
+    ]
+    forbidden = "cannot list analysisruns (403): forbidden"
+    lines, end = shown([], [forbidden])
+    assert lines == [f"  {name} (step)  Running"] and end == f"({forbidden})"
 
 
 # -- reading, on the whole runtime -----------------------------------------------------------

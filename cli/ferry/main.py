@@ -1,8 +1,8 @@
 """``ferry``'s command line: parse, run one command, map the outcome to an exit code.
 
 The commands are registered, not hard-wired: each module (here ``serve``, ``dashboard``,
-``webhooks`` and ``manifests``; the local runtime's ``local.commands``, found through the
-``ferry.commands`` entry point group) adds its subcommands with a ``register(subparsers)``
+``webhooks``, ``manifests`` and ``convert``; the local runtime's ``local.commands``, found through
+the ``ferry.commands`` entry point group) adds its subcommands with a ``register(subparsers)``
 function. Nothing here does the work itself.
 """
 
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from cli.ferry import dashboard, manifests, serve, webhooks
+from cli.ferry import convert, dashboard, manifests, serve, webhooks
 from shared import logs
 from shared.version import VERSION
 
@@ -30,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     dashboard.register(sub)
     webhooks.register(sub)
     manifests.register(sub)
+    convert.register(sub)
     for entry in sorted(entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
         entry.load()(sub)
     return made

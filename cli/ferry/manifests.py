@@ -25,12 +25,17 @@ from typing import Any
 
 import yaml
 
+from cli.ferry import serve
+
 KNATIVE = Path(__file__).resolve().parents[2] / "knative"
 """The repository's ``knative/`` directory: where the files are written by default."""
 
 NAMESPACE = "ferry-system"
 BROKER = "ferry"
-IMAGE = "ghcr.io/ferry-dev/ferry:0.1.0"
+RELEASE = "0.1.0"
+"""Ferry's version as installed: the image's tag, and the label ``app.kubernetes.io/version`` of
+every Service (``kubectl ferry version`` reads it from the cluster)."""
+IMAGE = f"ghcr.io/ferry-dev/ferry:{RELEASE}"
 BROKER_URL = f"http://broker-ingress.knative-eventing.svc.cluster.local/{NAMESPACE}/{BROKER}"
 KSVC = "serving.knative.dev/v1"
 PART_OF = {"app.kubernetes.io/name": "ferry", "app.kubernetes.io/part-of": "ferry"}
@@ -62,8 +67,8 @@ class Tuning:
     """The role it runs as (knative/rbac.yaml): one ServiceAccount per role."""
     webhook_key: bool = False
     """Mounts the Secret ferry-webhooks-key (the seal of verified webhooks, shared.seals)."""
-    container_concurrency: int = 0
-    """Requests one instance takes at once (0: Knative's default, no limit)."""
+    container_concurrency: int = serve.THREADS
+    """Requests one instance takes at once: the threads of ``ferry serve``."""
 
 
 TUNING: dict[str, Tuning] = {
@@ -78,7 +83,7 @@ TUNING: dict[str, Tuning] = {
     "gate": Tuning(service_account="ferry-analysis"),
     "experiment": Tuning(service_account="ferry-experiment"),
     # one slice per `ferry serve` thread: a ninth rollout's slice goes to another instance
-    "load": Tuning(max_scale=5, service_account="ferry-load", container_concurrency=8),
+    "load": Tuning(max_scale=5, service_account="ferry-load"),
 }
 """Function -> its Service's tuning, for the functions that differ from ``Tuning()``."""
 
@@ -98,8 +103,8 @@ SERVICES_HEADER = """\
 # runs `ferry serve <function>`, which serves CloudEvents over HTTP on $PORT (Knative sets it
 # to the containerPort, 8080).
 #
-# IMAGE: ghcr.io/ferry-dev/ferry:0.1.0 is a placeholder; no image is built yet. It must run as a
-# non-root user (runAsNonRoot below) and contain `ferry` (the functions) and `rq`.
+# IMAGE: ghcr.io/ferry-dev/ferry, built by `make image` (image/build.py: user 65532, entrypoint
+# `ferry`); knative/kustomization.yaml's `images:` pins it by digest.
 #
 # Choices shared by every function:
 # - cluster-local visibility: only the Broker calls them; none gets a public route, since any
@@ -116,9 +121,12 @@ SERVICES_HEADER = """\
 # - timeoutSeconds 30: a function performs one transition and never waits, so a request still
 #   running after 30 s is stuck; it fails and the Broker retries it. load is the one that
 #   holds a request on purpose: it sends a rollout's load for a slice of 10 s (its requests
-#   ending within 10.5 s more), then answers with the hint for the next slice; it takes 8 at
-#   once (containerConcurrency, the threads of `ferry serve`), so more rollouts with load
-#   scale it out.
+#   ending within 10.5 s more), then answers with the hint for the next slice, so more
+#   rollouts with load scale it out.
+# - containerConcurrency 8: the threads of `ferry serve`; Knative sends a ninth concurrent
+#   delivery to another instance (or starts one) instead of queueing it inside this one.
+# - Logs: `ferry serve` writes one JSON object per line at INFO (time, level, logger, message,
+#   error), which log collectors parse without a pattern.
 # - Scale: detect and reconcile keep one warm instance (min-scale 1). detect is first in every
 #   chain and receives every Deployment, Ingress and Rollout change of the cluster, so it is
 #   rarely idle anyway; reconcile is called once a minute, right at the edge of Knative's
@@ -161,6 +169,7 @@ def service(name: str, function: str, tuning: Tuning) -> Doc:
             "labels": {
                 **PART_OF,
                 "app.kubernetes.io/component": function,
+                "app.kubernetes.io/version": RELEASE,
                 "networking.knative.dev/visibility": "cluster-local",
             },
         },
@@ -177,11 +186,7 @@ def service(name: str, function: str, tuning: Tuning) -> Doc:
                     },
                 },
                 "spec": {
-                    **(
-                        {"containerConcurrency": tuning.container_concurrency}
-                        if tuning.container_concurrency
-                        else {}
-                    ),
+                    "containerConcurrency": tuning.container_concurrency,
                     "serviceAccountName": tuning.service_account,
                     "automountServiceAccountToken": True,
                     "timeoutSeconds": 30,

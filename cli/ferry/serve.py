@@ -11,6 +11,11 @@ import argparse
 import os
 import sys
 
+THREADS = 8
+"""Requests one ``ferry serve`` takes at once (waitress's threads): its Knative Service's
+``containerConcurrency``, so Knative sends a ninth concurrent request to another instance
+rather than queueing it behind slow ones."""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="serve one function over HTTP (in a Knative Service)")
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         app,
         host=args.host,
         port=args.port,
-        threads=8,
+        threads=THREADS,
         ident="ferry",
         max_request_body_size=limits.MAX_EVENT_BYTES,  # refused before it is buffered
     )

@@ -21,6 +21,7 @@ from kubernetes import client, config
 from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
+from cli.kubectl_ferry import trees
 from shared import appends, configs, models
 from shared.kube import ApiError, Kube, NotFound, Transient
 
@@ -216,6 +217,133 @@ def events(session: Session, obj: Obj) -> tuple[list[Obj], str]:
     return found, ""
 
 
+def _selector(deployment: Obj | None) -> str:
+    labels = ((deployment or {}).get("spec") or {}).get("selector") or {}
+    match = labels.get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+
+
+def _listed(
+    session: Session, api_version: str, plural: str, namespace: str, selectors: list[str]
+) -> tuple[list[Obj], str]:
+    """The objects the label ``selectors`` select (each once), and a note when they cannot be
+    read (forbidden: the tree is drawn without them)."""
+    found: dict[str, Obj] = {}
+    for selector in dict.fromkeys(s for s in selectors if s):
+        try:
+            items = session.kube.list_of(api_version, plural, namespace, label_selector=selector)
+        except NotFound:
+            continue
+        except ApiError as exc:
+            return [], f"cannot list {plural} in namespace {namespace} ({exc.status}): {exc}"
+        for item in items:
+            found[str(item["metadata"].get("uid") or item["metadata"]["name"])] = item
+    return list(found.values()), ""
+
+
+def tree(session: Session, obj: Obj) -> Obj:
+    """The tree of the Rollout ``obj`` (``trees.build``): the Deployments that run its
+    revisions, their ReplicaSets and Pods, its AnalysisRuns. What cannot be read is said in
+    its ``warnings``."""
+    meta = obj["metadata"]
+    ns = str(meta.get("namespace") or session.namespace)
+    target_name = ((obj.get("spec") or {}).get("targetRef") or {}).get("name")
+    warnings: list[str] = []
+    target = primary = None
+    with session.doing("list", "replicasets", ns):
+        if target_name:
+            try:
+                target = session.kube.deployment(ns, str(target_name))
+                primary = session.kube.deployment(ns, f"{target_name}-primary")
+            except ApiError as exc:
+                warnings.append(f"cannot get deployments in namespace {ns} ({exc.status}): {exc}")
+        selectors = [_selector(target), _selector(primary)]
+        replicasets, note = _listed(session, "apps/v1", "replicasets", ns, selectors)
+        warnings += [note] if note else []
+        pods, note = _listed(session, "v1", "pods", ns, selectors)
+        warnings += [note] if note else []
+    runs, note = analysis_runs(session, obj)
+    warnings += [note] if note else []
+    revision = None
+    if target is not None:
+        try:
+            revision = target_revision(session, obj)
+        except (ApiError, Failure, Transient):
+            revision = (obj.get("status") or {}).get("currentPodHash")
+    return trees.build(
+        obj,
+        target=target,
+        primary=primary,
+        replicasets=replicasets,
+        pods=pods,
+        runs=runs,
+        target_revision=revision,
+        warnings=warnings,
+    )
+
+
+# -- versions --------------------------------------------------------------------------------
+
+FERRY_NAMESPACE = "ferry-system"
+VERSION_LABEL = "app.kubernetes.io/version"
+"""On each of Ferry's Knative Services (``ferry manifests`` writes it): the version installed."""
+
+
+def kubernetes_version(session: Session) -> str:
+    """The API server's version (``/version``'s gitVersion), or ``unknown (why)``."""
+    try:
+        answer = session.kube.request("GET", "/version")
+    except (ApiError, NotFound, Transient) as exc:
+        return f"unknown ({_why(session, exc, 'read /version')})"
+    return str(answer.get("gitVersion") or "unknown")
+
+
+def ferry_version(session: Session) -> str:
+    """Ferry's version as installed in the cluster: the ``app.kubernetes.io/version`` label of
+    its Knative Services in ferry-system (else their image's tag); several when an upgrade is
+    under way; ``unknown (why)`` when they cannot be read. Never fails."""
+    try:
+        services = session.kube.list_of(
+            "serving.knative.dev/v1",
+            "services",
+            FERRY_NAMESPACE,
+            label_selector="app.kubernetes.io/part-of=ferry",
+        )
+    except NotFound:
+        return f"unknown (no Knative Services are served; is Ferry installed in {FERRY_NAMESPACE}?)"
+    except (ApiError, Transient) as exc:
+        return f"unknown ({_why(session, exc, f'list Knative services in {FERRY_NAMESPACE}')})"
+    found: list[str] = []
+    for service in services:
+        labels = service["metadata"].get("labels") or {}
+        version = labels.get(VERSION_LABEL) or _image_tag(service)
+        if version and version not in found:
+            found.append(str(version))
+    if not found:
+        return f"unknown (no Ferry Service with a version in {FERRY_NAMESPACE})"
+    return ", ".join(sorted(found)) + (" (an upgrade is under way)" if len(found) > 1 else "")
+
+
+def _image_tag(service: Obj) -> str | None:
+    spec = ((service.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in spec.get("containers") or []:
+        image = str(container.get("image") or "")
+        name = image.rsplit("/", 1)[-1]
+        if ":" in name and "@" not in name:
+            return name.rsplit(":", 1)[1]
+    return None
+
+
+def _why(session: Session, exc: Exception, doing: str) -> str:
+    if isinstance(exc, Transient) and unreachable(exc):
+        return f"cannot reach the cluster at {session.server}"
+    if isinstance(exc, ApiError) and exc.status == 403:
+        return f"forbidden: you may not {doing}"
+    if isinstance(exc, ApiError) and exc.status == 401:
+        return "unauthorized"
+    return str(exc)
+
+
 # -- who is asking ---------------------------------------------------------------------------
 
 
@@ -287,17 +415,26 @@ def wait_for_answer(session: Session, written: Obj, command_id: str, timeout: fl
 
 
 def follow(
-    session: Session, name: str, deadline: float | None, *, first: Obj | None = None
+    session: Session,
+    name: str,
+    deadline: float | None,
+    *,
+    first: Obj | None = None,
+    every: float | None = None,
 ) -> Iterator[Obj]:
     """The Rollout now (``first``, or read), then every version the API server writes, until
     ``deadline`` (``time.monotonic()``; None: until the caller stops). A watch from the
-    resourceVersion seen; 410 Gone re-reads. Raises :class:`Deleted` if the Rollout goes."""
+    resourceVersion seen; 410 Gone re-reads. Raises :class:`Deleted` if the Rollout goes.
+    With ``every``, the latest version again at least that often (seconds), so a caller that
+    shows what the Rollout's objects do (its Pods) sees them change too."""
     ns = session.namespace
     current = first if first is not None else rollout(session, name)
     yield current
     version = str(current["metadata"]["resourceVersion"])
     while deadline is None or time.monotonic() < deadline:
         left = WATCH_ROUND if deadline is None else deadline - time.monotonic()
+        if every is not None:
+            left = min(left, every)
         if left <= 0:
             return
         started, seen = time.monotonic(), 0
@@ -319,6 +456,7 @@ def follow(
                 seen += 1
                 if kind in ("ADDED", "MODIFIED"):
                     version = str(obj["metadata"]["resourceVersion"])
+                    current = obj
                     yield obj
                 elif kind == "DELETED":
                     raise Deleted(f'rollout "{name}" was deleted from namespace "{ns}"')
@@ -332,6 +470,87 @@ def follow(
                 elif kind == "ERROR":
                     raise ApiError(int(obj.get("code") or 500), str(obj.get("message") or obj))
         if not seen and time.monotonic() - started < 1:
+            time.sleep(0.5)  # the server ended the watch at once: do not spin
+        if every is not None:
+            yield current  # a look at what may have changed beside the Rollout
+
+
+def watch_rollouts(
+    session: Session, *, all_namespaces: bool, deadline: float | None
+) -> Iterator[tuple[str, Obj]]:
+    """Every Rollout now (``LISTED``, from one list; then ``SYNCED`` with an empty object),
+    then each change the API server writes (``ADDED``, ``MODIFIED``, ``DELETED``) through a
+    watch from the list's resourceVersion,
+    until ``deadline`` (``time.monotonic()``; None: until the caller stops). 410 Gone lists
+    again: what changed meanwhile comes as ``MODIFIED``, what went as ``DELETED``."""
+    ns = None if all_namespaces else session.namespace
+    path = (
+        f"/apis/{models.API_VERSION}/{models.PLURAL}"
+        if ns is None
+        else f"/apis/{models.API_VERSION}/namespaces/{ns}/{models.PLURAL}"
+    )
+    known: dict[str, Obj] = {}
+
+    def key(obj: Obj) -> str:
+        return f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
+
+    def listing() -> tuple[list[Obj], str]:
+        with session.doing("list", "rollouts", ns):
+            try:
+                listed = session.kube.request("GET", path)
+            except NotFound:
+                raise Failure(
+                    f"the cluster at {session.server} does not serve Rollouts "
+                    f"({models.API_VERSION}); install Ferry's CRDs: kubectl apply -f "
+                    "knative/crds/rollouts.yaml"
+                ) from None
+        return list(listed.get("items") or []), str(
+            (listed.get("metadata") or {}).get("resourceVersion") or "0"
+        )
+
+    items, version = listing()
+    for obj in items:
+        known[key(obj)] = obj
+        yield "LISTED", obj
+    yield "SYNCED", {}
+    while deadline is None or time.monotonic() < deadline:
+        left = WATCH_ROUND if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            return
+        started, seen, gone = time.monotonic(), 0, False
+        with (
+            _watchable(ns or "(all)"),
+            session.doing("watch", "rollouts", ns),
+            contextlib.closing(
+                session.kube.watch(models.API_VERSION, models.PLURAL, ns, version, left)
+            ) as changes,
+        ):
+            for kind, obj in changes:
+                seen += 1
+                if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    version = str(obj["metadata"]["resourceVersion"])
+                    if kind == "DELETED":
+                        known.pop(key(obj), None)
+                    else:
+                        known[key(obj)] = obj
+                    yield kind, obj
+                elif kind == "BOOKMARK":
+                    version = str(obj["metadata"]["resourceVersion"])
+                elif kind == "ERROR" and obj.get("code") == 410:
+                    gone = True
+                    break
+                elif kind == "ERROR":
+                    raise ApiError(int(obj.get("code") or 500), str(obj.get("message") or obj))
+        if gone:  # too old to resume: list again, and tell what changed meanwhile
+            items, version = listing()
+            fresh = {key(obj): obj for obj in items}
+            for name, obj in list(known.items()):
+                if name not in fresh:
+                    yield "DELETED", obj
+            for obj in items:
+                yield "MODIFIED", obj
+            known = fresh
+        elif not seen and time.monotonic() - started < 1:
             time.sleep(0.5)  # the server ended the watch at once: do not spin
 
 

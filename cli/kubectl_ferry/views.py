@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from cli.kubectl_ferry import drawing
 from shared import clock, models
 
 Obj = dict[str, Any]
@@ -207,10 +208,10 @@ def progress_line(rollout: Obj) -> str:
 
 
 def _last_measurement(metric: Obj) -> str:
-    measurements = [m for m in metric.get("measurements") or [] if isinstance(m, dict)]
-    if not measurements:
+    """A metric of the tree's (``trees``): its last measurement in words."""
+    last = metric.get("last") or {}
+    if not last:
         return "no measurement yet"
-    last = measurements[-1]
     parts = [str(last.get("phase") or "?")]
     if last.get("value") not in (None, ""):
         parts.append(f"value {last['value']}")
@@ -222,29 +223,29 @@ def _last_measurement(metric: Obj) -> str:
     return "last: " + " ".join(parts)
 
 
-def _analysis_lines(rollout: Obj, runs: list[Obj], note: str) -> list[str]:
+def _analysis_lines(rollout: Obj, tree: Obj) -> list[str]:
+    """The Rollout's analyses (``status.analysis``, else its last three AnalysisRuns), each
+    with its metrics as the tree read them; that they could not be listed is among the tree's
+    warnings."""
     mirrored = {
         str(a.get("name")): a for a in _status(rollout).get("analysis") or [] if isinstance(a, dict)
     }
-    by_name = {str(r["metadata"]["name"]): r for r in runs}
-    names = list(mirrored) or [str(r["metadata"]["name"]) for r in runs[-3:]]
+    runs = sorted(
+        (run for node in tree["revisions"] for run in node["analysisRuns"]),
+        key=lambda r: str(r.get("createdAt") or ""),
+    )
+    by_name = {str(r["name"]): r for r in runs}
+    names = list(mirrored) or [str(r["name"]) for r in runs[-3:]]
     lines: list[str] = []
     for name in names:
         run = by_name.get(name) or {}
         mirror = mirrored.get(name) or {}
-        run_status = run.get("status") or {}
-        phase = run_status.get("phase") or mirror.get("phase") or "Pending"
+        phase = run.get("status") or mirror.get("phase") or "Pending"
         kind = f" ({mirror['kind']})" if mirror.get("kind") else ""
-        message = run_status.get("message") or mirror.get("message")
+        message = run.get("message") or mirror.get("message")
         lines.append(f"  {name}{kind}  {phase}" + (f": {message}" if message else ""))
-        for metric in run_status.get("metricResults") or []:
-            if isinstance(metric, dict):
-                lines.append(
-                    f"    {metric.get('name')}  {metric.get('phase') or '?'}  "
-                    f"{_last_measurement(metric)}"
-                )
-    if note:
-        lines.append(f"  ({note})")
+        for metric in run.get("metrics") or []:
+            lines.append(f"    {metric['name']}  {metric['status']}  {_last_measurement(metric)}")
     return lines or ["  none"]
 
 
@@ -256,32 +257,41 @@ def _history_line(entry: Obj) -> str:
     return f"{entry.get('time') or '?'}  {entry.get('note') or ''}".rstrip()
 
 
-def rollout_view(rollout: Obj, runs: list[Obj], now: datetime, runs_note: str = "") -> str:
-    """The live view of one rollout (``get rollout``)."""
+def rollout_view(
+    rollout: Obj, tree: Obj, now: datetime, *, icons: drawing.Icons = drawing.UNICODE
+) -> str:
+    """The live view of one rollout (``get rollout``): its status, images and replicas, steps,
+    analyses and history, then Argo Rollouts' tree (``tree``, ``trees.build``) of revisions,
+    ReplicaSets, Pods and AnalysisRuns, marked with ``icons``."""
     meta = rollout["metadata"]
     status = _status(rollout)
     generation, observed = meta.get("generation"), status.get("observedGeneration")
+    blue_green = _blue_green_rows(rollout)
     rows = [
         ("Name", str(meta["name"])),
         ("Namespace", str(meta.get("namespace") or "")),
         ("Phase", phase_text(rollout)),
         ("Stable", str(status.get("stableRevision") or "-")),
         ("Canary", str(status.get("canaryRevision") or "-")),
-        *_blue_green_rows(rollout),
+        *(blue_green or [("Strategy", "Canary")]),
         ("Step", step_text(rollout)),
         ("Weight", weight_text(rollout)),
         ("Age", age(meta.get("creationTimestamp"), now)),
     ]
+    if status.get("restartedAt"):
+        rows.append(("Restarted", str(status["restartedAt"])))
     if isinstance(generation, int) and observed != generation:
         rows.append(("Generation", f"{generation} (Ferry has seen {observed or 'none yet'})"))
     load = load_text(rollout)
     if load is not None:
         rows.append(("Load", load))
     lines = [f"{label + ':':<12}{value}" for label, value in rows]
+    lines += _replica_lines(tree)
     steps = _steps(rollout)
     lines.append("Steps:" if steps else "Steps:      none")
+    marks = dict(zip((DONE, CURRENT, FAILED), icons.steps, strict=True))
     for i, (marker, step) in enumerate(zip(step_markers(rollout), steps, strict=True)):
-        lines.append(f"  {marker} {i + 1:>2}. {describe_step(step)}")
+        lines.append(f"  {marks.get(marker, marker)} {i + 1:>2}. {describe_step(step)}")
     pauses = [p for p in status.get("pauseConditions") or [] if isinstance(p, dict)]
     if pauses:
         lines.append("Paused:")
@@ -295,11 +305,25 @@ def rollout_view(rollout: Obj, runs: list[Obj], now: datetime, runs_note: str = 
             reason = f" ({c['reason']})" if c.get("reason") else ""
             lines.append(f"  {c.get('type')}={c.get('status')}{reason}")
     lines.append("Analysis:")
-    lines += _analysis_lines(rollout, runs, runs_note)
+    lines += _analysis_lines(rollout, tree)
     history = history_entries(rollout)[-HISTORY_SHOWN:]
     lines.append(f"History (last {HISTORY_SHOWN}):" if history else "History:    none yet")
     lines += [f"  {_history_line(h)}" for h in history]
+    lines += ["", drawing.render(tree, now, icons, age)]
+    lines += [f"({warning})" for warning in tree["warnings"]]
     return "\n".join(lines)
+
+
+def _replica_lines(tree: Obj) -> list[str]:
+    """Argo's Images and Replicas: every image running (stable, canary...) and the replicas of
+    the Deployments that run the rollout's revisions."""
+    images = drawing.image_lines(tree) or ["-"]
+    lines = [f"{'Images:':<12}{images[0]}", *(f"{'':<12}{image}" for image in images[1:])]
+    replicas = tree["summary"]["replicas"]
+    lines.append("Replicas:")
+    for key in ("desired", "current", "updated", "ready", "available"):
+        lines.append(f"  {key.capitalize() + ':':<11}{replicas[key]}")
+    return lines
 
 
 def _blue_green_rows(rollout: Obj) -> list[tuple[str, str]]:
@@ -325,32 +349,42 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     )
 
 
+ROLLOUTS_HEADER = ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"]
+"""``list rollouts``' columns (NAMESPACE first with -A)."""
+
+
+def rollout_row(obj: Obj, now: datetime, *, all_namespaces: bool = False) -> list[str]:
+    """One rollout's cells under :data:`ROLLOUTS_HEADER`."""
+    status = _status(obj)
+    row = [
+        str(obj["metadata"]["name"]),
+        str(status.get("phase") or "Unknown"),
+        step_text(obj),
+        weight_text(obj),
+        str(status.get("stableRevision") or "-"),
+        str(status.get("canaryRevision") or "-"),
+        age(obj["metadata"].get("creationTimestamp"), now),
+    ]
+    return [str(obj["metadata"].get("namespace") or ""), *row] if all_namespaces else row
+
+
+def rollouts_header(*, all_namespaces: bool = False) -> list[str]:
+    return ["NAMESPACE", *ROLLOUTS_HEADER] if all_namespaces else list(ROLLOUTS_HEADER)
+
+
 def rollouts_table(rollouts: list[Obj], now: datetime, *, all_namespaces: bool = False) -> str:
     """``list rollouts``: NAME (NAMESPACE first with -A), PHASE, STEP, WEIGHT, STABLE, CANARY,
     AGE."""
-    header = ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"]
-    rows: list[list[str]] = []
     ordered = sorted(
         rollouts, key=lambda r: (r["metadata"].get("namespace", ""), r["metadata"]["name"])
     )
-    for obj in ordered:
-        status = _status(obj)
-        rows.append(
-            [
-                str(obj["metadata"]["name"]),
-                str(status.get("phase") or "Unknown"),
-                step_text(obj),
-                weight_text(obj),
-                str(status.get("stableRevision") or "-"),
-                str(status.get("canaryRevision") or "-"),
-                age(obj["metadata"].get("creationTimestamp"), now),
-            ]
-        )
-    if all_namespaces:
-        header.insert(0, "NAMESPACE")
-        for row, obj in zip(rows, ordered, strict=True):
-            row.insert(0, str(obj["metadata"].get("namespace") or ""))
-    return _table(header, rows)
+    rows = [rollout_row(obj, now, all_namespaces=all_namespaces) for obj in ordered]
+    return _table(rollouts_header(all_namespaces=all_namespaces), rows)
+
+
+def aligned(cells: list[str], widths: list[int]) -> str:
+    """One row of a table whose column widths were fixed by its first print (``list -w``)."""
+    return "   ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
 
 
 def _event_time(event: Obj) -> Any:

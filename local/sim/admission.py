@@ -18,9 +18,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from local.sim import errors, schemas
+from local.sim import errors
 from local.sim.resources import ResourceType
 from local.sim.selectors import SelectorError, label_selector_from_object
+from shared import schemas
 
 Obj = dict[str, Any]
 Causes = list[tuple[str, str]]

@@ -6,7 +6,8 @@ Rollouts does without traffic routing. :class:`Router` is the whole interface; e
 declares its ``CAPABILITIES`` (:class:`Capability`) and ``create(kube)``, and :data:`REGISTRY`
 (the shape of every plugin family, see ``shared.plugins``) refuses names it does not know.
 Routers never touch rollout state, never import one another, and only ``noop`` scales a
-workload.
+workload. A module that writes routing objects also renders them offline, ``preview(rollout,
+traffic, found)`` (:func:`preview`: what ``kubectl ferry plan`` shows at each weight).
 """
 
 from __future__ import annotations
@@ -130,6 +131,23 @@ Want = Callable[[int], "Traffic | None"]
 :meth:`Router.set_weight`); None: leave it."""
 
 
+Found = Callable[[str, str], "dict[str, Any] | None"]
+"""The user's object of a kind and name (``Ingress``, ``podinfo``), when it is known: what a
+router's ``preview`` edits (``kubectl ferry plan``: the objects of the files given)."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """A routing object as a router would write it (:func:`preview`)."""
+
+    obj: dict[str, Any]
+    assumed: str = ""
+    """The user's object it is made from (``Ingress podinfo``, the stable Ingress; the route
+    itself), when it was not given and a stand-in was used: a route sending all of the
+    Service's traffic to the stable revision; for ingress-nginx an Ingress without rules, so
+    the canary Ingress has none."""
+
+
 class NotReady(Exception):
     """A routing object the router needs is missing or wrong (e.g. the stable Ingress): the
     rollout waits, with the message as its condition, until the object is fixed."""
@@ -222,6 +240,35 @@ def validate(
     if check_steps is not None and not problems:
         problems += check_steps(steps)
     return problems
+
+
+def checked(obj: dict[str, Any]) -> RolloutSpec:
+    """A Rollout object's spec as Ferry loads it (``shared.rollouts``): parsed by
+    ``shared.models.parse``, then its router checked against the registry (a name it knows,
+    a configuration and steps it can act on); :class:`~shared.models.InvalidSpec` lists every
+    problem. Pure: ``kubectl ferry lint`` and ``plan`` check a file with it."""
+    from shared import models  # the core's parser (routers import the core, not back)
+
+    spec = models.parse(obj)
+    implicit = models.BY_SELECTOR if spec.blue_green is not None else models.BY_REPLICAS
+    if spec.router != implicit and spec.router not in spec_names():
+        known = ", ".join(spec_names())
+        raise models.InvalidSpec(
+            [f"spec.trafficRouting: unknown traffic router {spec.router!r} (known: {known})"]
+        )
+    problems = validate(spec.router, spec.routing, spec.steps, spec.step_where)
+    if problems:
+        raise models.InvalidSpec(problems)
+    return spec
+
+
+def preview(name: str, rollout: RolloutSpec, traffic: Traffic, found: Found) -> list[Written]:
+    """The routing objects router ``name`` writes for ``traffic``, rendered by the module's own
+    ``preview(rollout, traffic, found)`` from the user's objects ``found`` gives (none for a
+    router without routing objects: replica counts, a Service's selector). Pure: what
+    ``kubectl ferry plan`` shows before anything is applied."""
+    render = getattr(REGISTRY.module(name), "preview", None)
+    return list(render(rollout, traffic, found)) if render is not None else []
 
 
 def by_replicas(name: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from shared.kube import Kube
 from shared.models import RolloutSpec
-from shared.routers import Traffic, Want, full_size, splits
+from shared.routers import Found, Traffic, Want, Written, full_size, splits
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -129,3 +129,29 @@ class EditedRoutes:
                 return splits.patch(current, desired, target.rules_path, target.shape.mark)
 
             self._write(rollout, target, change)
+
+
+def preview(
+    targets: list[Target],
+    rollout: RolloutSpec,
+    traffic: Traffic,
+    found: Found,
+    stand_in: Callable[[str, str], Obj],
+) -> list[Written]:
+    """Each route of ``targets`` as the router writes it for ``traffic`` (``kubectl ferry
+    plan``), edited exactly as :meth:`EditedRoutes.set_weight` edits it: the user's route when
+    ``found`` has it, else ``stand_in(kind, name)``, a minimal route to the stable Service."""
+    services = splits.services(rollout)
+    edited: dict[tuple[str, str], Obj] = {}
+    assumed: dict[tuple[str, str], bool] = {}
+    for target in targets:
+        key = (target.kind, target.name)
+        if key not in edited:
+            given = found(*key)
+            assumed[key] = given is None
+            edited[key] = given if given is not None else stand_in(*key)
+        routes = traffic.routes if target.routes else ()
+        edited[key] = splits.weighted(
+            edited[key], target.shape, services, traffic.weight, routes, traffic.backends
+        )
+    return [Written(obj, " ".join(key) if assumed[key] else "") for key, obj in edited.items()]

@@ -35,7 +35,16 @@ from shared.models import (
     Step,
     StringMatch,
 )
-from shared.routers import Capability, NotReady, splits, unknown_fields
+from shared.routers import (
+    Capability,
+    Found,
+    NotReady,
+    Traffic,
+    Written,
+    edited,
+    splits,
+    unknown_fields,
+)
 from shared.routers.edited import EditedRoutes, Target, configured
 
 Obj = dict[str, Any]
@@ -125,11 +134,31 @@ def _route_name(value: Any, where: str, problems: list[str]) -> str:
     return value
 
 
+def _targets(rollout: RolloutSpec) -> list[Target]:
+    routes = configured(_routes, rollout, "spec.trafficRouting.gatewayAPI")
+    rules = ("spec", "rules")
+    return [Target(API_VERSION, r.plural, r.kind, r.name, SHAPE, rules) for r in routes]
+
+
+def preview(rollout: RolloutSpec, traffic: Traffic, found: Found) -> list[Written]:
+    """The routes as this router edits them for ``traffic`` (``kubectl ferry plan``); a route
+    not given stands as one rule sending to ``<service>-primary``."""
+
+    def stand_in(kind: str, name: str) -> Obj:
+        ref = {"name": rollout.primary_service, "port": rollout.service.port}
+        return {
+            "apiVersion": API_VERSION,
+            "kind": kind,
+            "metadata": {"name": name, "namespace": rollout.namespace},
+            "spec": {"rules": [{"backendRefs": [ref]}]},
+        }
+
+    return edited.preview(_targets(rollout), rollout, traffic, found, stand_in)
+
+
 class GatewayApiRouter(EditedRoutes):
     def targets(self, rollout: RolloutSpec) -> list[Target]:
-        routes = configured(_routes, rollout, "spec.trafficRouting.gatewayAPI")
-        rules = ("spec", "rules")
-        return [Target(API_VERSION, r.plural, r.kind, r.name, SHAPE, rules) for r in routes]
+        return _targets(rollout)
 
     def check(self, rollout: RolloutSpec, target: Target, obj: Obj | None) -> None:
         """The route exists and sends to the Service."""

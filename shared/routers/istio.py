@@ -40,7 +40,18 @@ from typing import Any, TypeGuard
 
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetHeaderRoute, SetMirrorRoute, StringMatch
-from shared.routers import Capability, NotReady, Traffic, Want, splits, subsets, unknown_fields
+from shared.routers import (
+    Capability,
+    Found,
+    NotReady,
+    Traffic,
+    Want,
+    Written,
+    edited,
+    splits,
+    subsets,
+    unknown_fields,
+)
 from shared.routers.edited import EditedRoutes, Target, configured
 from shared.workloads import ROLE_LABEL, selector_labels
 
@@ -357,29 +368,62 @@ def _mirror_rule(rule: Obj, route: SetMirrorRoute, canary: Obj) -> Obj:
     }
 
 
+def _targets(rollout: RolloutSpec) -> list[Target]:
+    found = configured(_config, rollout, "spec.trafficRouting.istio")
+    made = []
+    for vs in found.services:
+        wanted = {"http": vs.http, "tcp": bool(vs.tcp), "tls": bool(vs.tls)}
+        for section in (s for s, on in wanted.items() if on):
+            made.append(
+                Target(
+                    API_VERSION,
+                    PLURAL,
+                    "VirtualService",
+                    vs.name,
+                    shape(rollout, vs, found.rule, section),
+                    ("spec", section),
+                    vs.routes if section == "http" else (),
+                    routes=section == "http",
+                )
+            )
+    return made
+
+
+def preview(rollout: RolloutSpec, traffic: Traffic, found: Found) -> list[Written]:
+    """The VirtualServices as this router edits them for ``traffic`` (``kubectl ferry
+    plan``); one not given stands as the routes it names (each HTTP route by name, each TCP
+    and TLS route by its port) to ``<service>-primary`` (or to the stable subset). The
+    DestinationRule's labels (subset-level) are not shown: they name the canary's Pods, known
+    only once they run."""
+    config = configured(_config, rollout, "spec.trafficRouting.istio")
+    stable: Obj = {"host": rollout.primary_service}
+    if config.rule is not None:
+        stable = {"host": rollout.service.name, "subset": config.rule.stable}
+
+    def stand_in(kind: str, name: str) -> Obj:
+        (vs,) = [v for v in config.services if v.name == name]
+        route = [{"destination": dict(stable)}]
+        spec: Obj = {}
+        if vs.http:
+            spec["http"] = [{"name": n, "route": route} for n in vs.routes] or [{"route": route}]
+        if vs.tcp:
+            spec["tcp"] = [{"match": [{"port": p}], "route": route} for p in vs.tcp]
+        if vs.tls:
+            spec["tls"] = [
+                {"match": [{"port": p, "sniHosts": list(h)}], "route": route} for p, h in vs.tls
+            ]
+        meta = {"name": name, "namespace": rollout.namespace}
+        return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec}
+
+    return edited.preview(_targets(rollout), rollout, traffic, found, stand_in)
+
+
 class IstioRouter(EditedRoutes):
     def _config(self, rollout: RolloutSpec) -> Config:
         return configured(_config, rollout, "spec.trafficRouting.istio")
 
     def targets(self, rollout: RolloutSpec) -> list[Target]:
-        found = self._config(rollout)
-        made = []
-        for vs in found.services:
-            wanted = {"http": vs.http, "tcp": bool(vs.tcp), "tls": bool(vs.tls)}
-            for section in (s for s, on in wanted.items() if on):
-                made.append(
-                    Target(
-                        API_VERSION,
-                        PLURAL,
-                        "VirtualService",
-                        vs.name,
-                        shape(rollout, vs, found.rule, section),
-                        ("spec", section),
-                        vs.routes if section == "http" else (),
-                        routes=section == "http",
-                    )
-                )
-        return made
+        return _targets(rollout)
 
     def check(self, rollout: RolloutSpec, target: Target, obj: Obj | None) -> None:
         """The VirtualService exists, has the named routes, and each route to the Service sends

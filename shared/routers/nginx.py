@@ -23,7 +23,16 @@ from typing import Any
 from shared.kube import Kube
 from shared.models import RolloutSpec, SetCookieRoute, SetHeaderRoute, Step, routes_after
 from shared.objects import MANAGED_LABELS, owner_reference
-from shared.routers import Capability, NotReady, Traffic, Want, full_size, unknown_fields
+from shared.routers import (
+    Capability,
+    Found,
+    NotReady,
+    Traffic,
+    Want,
+    Written,
+    full_size,
+    unknown_fields,
+)
 
 Obj = dict[str, Any]
 API_VERSION = "networking.k8s.io/v1"
@@ -116,41 +125,13 @@ class NginxRouter:
         self.kube = kube
 
     def _prefix(self, rollout: RolloutSpec, name: str) -> str:
-        return f"{config(rollout).annotation_prefix}/{name}"
+        return _annotation(rollout, name)
 
     def desired(self, rollout: RolloutSpec, stable: Obj, owner: Obj, weight: int) -> Obj:
         """The canary Ingress for ``stable`` at ``weight`` percent."""
-        spec = copy.deepcopy(stable.get("spec") or {})
-        if _backend_service(spec.get("defaultBackend")) == rollout.service.name:
-            spec["defaultBackend"]["service"]["name"] = rollout.canary_service
-        else:
-            spec.pop("defaultBackend", None)
-        for rule in spec.get("rules") or []:
-            paths = ((rule.get("http") or {}).get("paths")) or []
-            rule.setdefault("http", {})["paths"] = [
-                _to_canary(path, rollout)
-                for path in paths
-                if _backend_service(path.get("backend")) == rollout.service.name
-            ]
-        spec["rules"] = [r for r in spec.get("rules") or [] if r["http"]["paths"]]
-        annotations = {
-            self._prefix(rollout, "canary"): "true",
-            self._prefix(rollout, "canary-weight"): str(weight),
-        }
-        for key, value in config(rollout).additional_annotations.items():
-            annotations[key if "/" in key else self._prefix(rollout, key)] = value
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "Ingress",
-            "metadata": {
-                "name": canary_ingress(rollout),
-                "namespace": rollout.namespace,
-                "labels": dict(MANAGED_LABELS),
-                "annotations": annotations,
-                "ownerReferences": [owner_reference(owner)],
-            },
-            "spec": spec,
-        }
+        made = _canary(rollout, stable, weight)
+        made["metadata"]["ownerReferences"] = [owner_reference(owner)]
+        return made
 
     def _stable(self, rollout: RolloutSpec) -> Obj:
         stable = self.kube.get(
@@ -173,30 +154,7 @@ class NginxRouter:
         self.kube.ensure(desired)
 
     def _routing(self, rollout: RolloutSpec, traffic: Traffic) -> dict[str, str | None]:
-        """The canary Ingress's routing annotations for ``traffic`` (None: absent)."""
-        wanted: dict[str, str | None] = {
-            self._prefix(rollout, name): None for name in HEADER_ANNOTATIONS
-        }
-        wanted[self._prefix(rollout, "canary-weight")] = str(traffic.weight)
-        for route in traffic.routes:
-            if isinstance(route, SetCookieRoute):  # validation allows one, valued "always"
-                wanted[self._prefix(rollout, "canary-by-cookie")] = route.cookie_name
-            if isinstance(route, SetHeaderRoute):  # validation allows one, of one header
-                (match,) = route.match
-                wanted[self._prefix(rollout, "canary-by-header")] = match.name
-                if match.value.kind == "exact":
-                    wanted[self._prefix(rollout, "canary-by-header-value")] = match.value.value
-                else:
-                    pattern = match.value.value
-                    if match.value.kind == "prefix":
-                        pattern = "^" + re.escape(pattern)
-                    wanted[self._prefix(rollout, "canary-by-header-pattern")] = pattern
-        static = config(rollout).additional_annotations  # the user's, set by reconcile
-        return {
-            k: v
-            for k, v in wanted.items()
-            if k.removeprefix(self._prefix(rollout, "")) not in static and k not in static
-        }
+        return routing(rollout, traffic)
 
     def set_weight(self, rollout: RolloutSpec, want: Want) -> None:
         def change(current: Obj) -> Obj | None:
@@ -243,6 +201,84 @@ class NginxRouter:
 
     def finalize(self, rollout: RolloutSpec) -> None:
         self.kube.delete(API_VERSION, "ingresses", rollout.namespace, canary_ingress(rollout))
+
+
+def _annotation(rollout: RolloutSpec, name: str) -> str:
+    """The full name of ingress-nginx's annotation ``name`` (``annotationPrefix``)."""
+    return f"{config(rollout).annotation_prefix}/{name}"
+
+
+def _canary(rollout: RolloutSpec, stable: Obj, weight: int) -> Obj:
+    """The canary Ingress for the stable Ingress ``stable`` at ``weight`` percent (without
+    its owner reference)."""
+    spec = copy.deepcopy(stable.get("spec") or {})
+    if _backend_service(spec.get("defaultBackend")) == rollout.service.name:
+        spec["defaultBackend"]["service"]["name"] = rollout.canary_service
+    else:
+        spec.pop("defaultBackend", None)
+    for rule in spec.get("rules") or []:
+        paths = ((rule.get("http") or {}).get("paths")) or []
+        rule.setdefault("http", {})["paths"] = [
+            _to_canary(path, rollout)
+            for path in paths
+            if _backend_service(path.get("backend")) == rollout.service.name
+        ]
+    spec["rules"] = [r for r in spec.get("rules") or [] if r["http"]["paths"]]
+    annotations = {
+        _annotation(rollout, "canary"): "true",
+        _annotation(rollout, "canary-weight"): str(weight),
+    }
+    for key, value in config(rollout).additional_annotations.items():
+        annotations[key if "/" in key else _annotation(rollout, key)] = value
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Ingress",
+        "metadata": {
+            "name": canary_ingress(rollout),
+            "namespace": rollout.namespace,
+            "labels": dict(MANAGED_LABELS),
+            "annotations": annotations,
+        },
+        "spec": spec,
+    }
+
+
+def routing(rollout: RolloutSpec, traffic: Traffic) -> dict[str, str | None]:
+    """The canary Ingress's routing annotations for ``traffic`` (None: absent)."""
+    wanted: dict[str, str | None] = {
+        _annotation(rollout, name): None for name in HEADER_ANNOTATIONS
+    }
+    wanted[_annotation(rollout, "canary-weight")] = str(traffic.weight)
+    for route in traffic.routes:
+        if isinstance(route, SetCookieRoute):  # validation allows one, valued "always"
+            wanted[_annotation(rollout, "canary-by-cookie")] = route.cookie_name
+        if isinstance(route, SetHeaderRoute):  # validation allows one, of one header
+            (match,) = route.match
+            wanted[_annotation(rollout, "canary-by-header")] = match.name
+            if match.value.kind == "exact":
+                wanted[_annotation(rollout, "canary-by-header-value")] = match.value.value
+            else:
+                pattern = match.value.value
+                if match.value.kind == "prefix":
+                    pattern = "^" + re.escape(pattern)
+                wanted[_annotation(rollout, "canary-by-header-pattern")] = pattern
+    static = config(rollout).additional_annotations  # the user's, set by reconcile
+    return {
+        k: v
+        for k, v in wanted.items()
+        if k.removeprefix(_annotation(rollout, "")) not in static and k not in static
+    }
+
+
+def preview(rollout: RolloutSpec, traffic: Traffic, found: Found) -> list[Written]:
+    """The canary Ingress as this router writes it for ``traffic`` (``kubectl ferry plan``):
+    the stable Ingress's rules (when ``found`` has it) and the routing annotations."""
+    stable = found("Ingress", config(rollout).stable_ingress)
+    made = _canary(rollout, stable or {"spec": {}}, traffic.weight)
+    annotations = made["metadata"]["annotations"]
+    annotations.update({k: v for k, v in routing(rollout, traffic).items() if v is not None})
+    assumed = "" if stable is not None else f"Ingress {config(rollout).stable_ingress}"
+    return [Written(made, assumed=assumed)]
 
 
 def create(kube: Kube) -> NginxRouter:

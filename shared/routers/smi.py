@@ -19,7 +19,16 @@ from typing import Any
 from shared.kube import Kube
 from shared.models import RolloutSpec
 from shared.objects import MANAGED_LABELS, owner_reference
-from shared.routers import Capability, NotReady, Traffic, Want, full_size, unknown_fields
+from shared.routers import (
+    Capability,
+    Found,
+    NotReady,
+    Traffic,
+    Want,
+    Written,
+    full_size,
+    unknown_fields,
+)
 
 Obj = dict[str, Any]
 API_VERSION = "split.smi-spec.io/v1alpha2"
@@ -65,21 +74,9 @@ class SmiRouter:
         self.kube = kube
 
     def desired(self, rollout: RolloutSpec, owner: Obj, weight: int) -> Obj:
-        config = _config(rollout)
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "TrafficSplit",
-            "metadata": {
-                "name": config.split,
-                "namespace": rollout.namespace,
-                "labels": dict(MANAGED_LABELS),
-                "ownerReferences": [owner_reference(owner)],
-            },
-            "spec": {
-                "service": config.root_service,
-                "backends": _backends(rollout, Traffic(weight)),
-            },
-        }
+        made = _split(rollout, Traffic(weight))
+        made["metadata"]["ownerReferences"] = [owner_reference(owner)]
+        return made
 
     def _get(self, rollout: RolloutSpec) -> Obj | None:
         return self.kube.get(API_VERSION, PLURAL, rollout.namespace, _config(rollout).split)
@@ -129,6 +126,26 @@ class SmiRouter:
 
 def create(kube: Kube) -> SmiRouter:
     return SmiRouter(kube)
+
+
+def _split(rollout: RolloutSpec, traffic: Traffic) -> Obj:
+    """The TrafficSplit for ``traffic`` (without its owner reference)."""
+    config = _config(rollout)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrafficSplit",
+        "metadata": {
+            "name": config.split,
+            "namespace": rollout.namespace,
+            "labels": dict(MANAGED_LABELS),
+        },
+        "spec": {"service": config.root_service, "backends": _backends(rollout, traffic)},
+    }
+
+
+def preview(rollout: RolloutSpec, traffic: Traffic, found: Found) -> list[Written]:
+    """The TrafficSplit as this router writes it for ``traffic`` (``kubectl ferry plan``)."""
+    return [Written(_split(rollout, traffic))]
 
 
 def _to(current: Obj, rollout: RolloutSpec, traffic: Traffic) -> Obj | None:

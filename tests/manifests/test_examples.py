@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from local.sim.schemas import pruning, rules, structure, validation
 from shared import models, webhookpolicies
 from shared.experiments import spec as experiments
+from shared.schemas import pruning, rules, structure, validation
 from tests.manifests.helpers import KNATIVE
 
 EXAMPLES = sorted((KNATIVE / "examples").glob("*.yaml"))

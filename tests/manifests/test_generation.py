@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.ferry import manifests
+from cli.ferry import manifests, serve
 from cli.ferry.main import main
 from functions import DEAD_LETTER, ROUTES, SERVICE_PREFIX
 from shared.events import Type
@@ -119,6 +119,5 @@ def test_the_services_keep_their_scale_bounds_and_service_accounts() -> None:
         }
         account = roles.get(function, "ferry-rollout")
         assert template["spec"]["serviceAccountName"] == account, name
-        # the load generator holds each request for a slice: one per thread of ferry serve
-        concurrency = template["spec"].get("containerConcurrency")
-        assert concurrency == (8 if function == "load" else None), name
+        # one request per thread of ferry serve: a ninth goes to another instance
+        assert template["spec"]["containerConcurrency"] == serve.THREADS, name

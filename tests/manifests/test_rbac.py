@@ -6,8 +6,8 @@ and the source's (the timer needs no access and mounts no token); no role grants
 ferry-source may get, list and watch exactly what the ApiServerSource watches; no bound role
 reads Secrets, whose reader role is left for namespaces to bind (that every grant of the
 function roles is used, and no more, is proven on a recorded run by
-tests/flow/test_least_privilege.py); ferry-rollout-operator reads what kubectl ferry shows and
-writes only rollouts/status, never the spec.
+tests/flow/test_least_privilege.py); ferry-rollout-operator reads what kubectl ferry shows
+(its tree: ReplicaSets and Pods too) and writes only rollouts/status, never the spec.
 """
 
 from __future__ import annotations
@@ -150,3 +150,5 @@ def test_the_operator_role_is_what_kubectl_ferry_needs_and_never_the_spec() -> N
     assert writes == {("ferry.dev", "rollouts/status", "patch")}
     assert ("ferry.dev", "analysisruns", "list") in granted
     assert ("", "events", "list") in granted
+    # the tree of get rollout: the ReplicaSets and Pods of the target and the primary
+    assert {("apps", "replicasets", "list"), ("", "pods", "list")} <= granted

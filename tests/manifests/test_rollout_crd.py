@@ -20,7 +20,7 @@ import pytest
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError
 
-from local.sim import schemas
+from shared import schemas
 from shared import status as rollout_status
 from shared.state import RolloutState, Stage
 from tests.manifests.helpers import (

@@ -20,7 +20,7 @@ import pytest
 from kubernetes import client
 
 from local import upstream
-from local.sim.schemas import rules
+from shared.schemas import rules
 from tests.sim.client_calls import NS, create_crd, custom, failure
 
 Obj = dict[str, Any]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from local.sim import schemas
+from shared import schemas
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KNATIVE = REPO_ROOT.parent / "shared" / "schemas" / "knative"

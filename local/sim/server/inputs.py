@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from flask import request
 
-from local.sim import errors, schemas
+from local.sim import errors
 from local.sim.objects import Obj, clone
 from local.sim.resources import ResourceType
 from local.sim.selectors import (
@@ -26,6 +26,7 @@ from local.sim.selectors import (
 )
 from local.sim.server import protobuf
 from local.sim.server.responses import JSON
+from shared import schemas
 
 
 def read_body() -> Obj:

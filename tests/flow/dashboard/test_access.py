@@ -83,7 +83,7 @@ def test_an_operator_reads_acts_and_is_the_one_recorded(
     page = alice.get(DETAIL).json()
     assert page["weight"] == 20 and page["step"] == "2/4"
     assert page["can"] == {
-        a: True for a in ("promote", "abort", "retry", "pause", "resume", "confirm")
+        a: True for a in ("promote", "abort", "retry", "pause", "resume", "confirm", "restart")
     }
     assert [s["current"] for s in page["steps"]] == [False, True, False, False]
     assert any(h["note"].startswith("step 1/4") for h in page["history"])

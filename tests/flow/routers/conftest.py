@@ -16,7 +16,7 @@ import pytest
 
 from local import demo, upstream
 from local.runtime import Runtime
-from local.sim import schemas
+from shared import schemas
 from shared.kube import Kube
 from tests.flow.conftest import fast_options
 

@@ -20,13 +20,13 @@ from typing import Any
 
 from local.sim import errors
 from local.sim.auth import caller
-from local.sim.auth.policies.cel import to_cel
 from local.sim.auth.policies.evaluation import CompiledPolicy, Decision
 from local.sim.auth.policies.matching import Labels, matches
 from local.sim.events import DELETED, Event
 from local.sim.objects import Obj
 from local.sim.store import Store
 from local.sim.writes import CREATE, UPDATE, Write
+from shared.cel import to_cel
 
 GROUP = "admissionregistration.k8s.io"
 POLICIES = (GROUP, "validatingadmissionpolicies")

@@ -19,14 +19,14 @@ from typing import Any
 from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
-from local.sim.auth.policies.cel import (
+from local.sim.objects import Obj
+from shared.cel import (
     CompileError,
     EvalError,
     LazyMap,
     Program,
     compile_expression,
 )
-from local.sim.objects import Obj
 
 DECLARED = (
     "object",

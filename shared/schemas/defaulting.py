@@ -11,7 +11,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from local.sim.schemas.structure import (
+from shared.schemas.structure import (
     Schema,
     additional_of,
     items_of,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from local.sim.schemas.structure import (
+from shared.schemas.structure import (
     Schema,
     additional_of,
     child_path,

@@ -26,9 +26,9 @@ from typing import Any
 
 from celpy import celtypes
 
-from local.sim.auth.policies import cel
-from local.sim.schemas.field_errors import FieldError, go_value
-from local.sim.schemas.structure import Schema, additional_of, items_of, properties_of
+from shared import cel
+from shared.schemas.field_errors import FieldError, go_value
+from shared.schemas.structure import Schema, additional_of, items_of, properties_of
 
 REASONS = {
     "FieldValueInvalid": "Invalid value",

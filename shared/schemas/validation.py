@@ -2,7 +2,7 @@
 
 Types, ``required``, ``enum``, numeric and string bounds, ``pattern``, ``format: date-time``,
 item and property counts, ``uniqueItems``, list types and the ``allOf``/``anyOf``/``oneOf``/``not``
-composition, each failure a :class:`~local.sim.schemas.field_errors.FieldError` worded like the
+composition, each failure a :class:`~shared.schemas.field_errors.FieldError` worded like the
 API server's. Changes nothing: unknown fields are pruning's, absent ones defaulting's.
 """
 
@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from local.sim.schemas.field_errors import (
+from shared.schemas.field_errors import (
     FieldError,
     duplicate,
     go_number,
@@ -25,7 +25,7 @@ from local.sim.schemas.field_errors import (
     too_long,
     too_many,
 )
-from local.sim.schemas.structure import (
+from shared.schemas.structure import (
     Schema,
     additional_of,
     child_path,

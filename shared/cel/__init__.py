@@ -5,7 +5,7 @@ refused when it is not CEL or when it names a variable or function the environme
 declare (``undeclared reference to 'x'``), in cel-go's ``ERROR: <input>:line:col: ...`` format.
 Evaluation errors are worded as cel-go words them (``no such key: x``, ``no such overload``).
 The environment has CEL's standard functions and macros plus the Kubernetes library functions
-of :mod:`~local.sim.auth.policies.library`. Knows nothing of policies; no state but the parser.
+of :mod:`~shared.cel.library`. Knows nothing of policies; no state but the parser.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, base_functions
 
-from local.sim.auth.policies.library import FUNCTIONS
+from shared.cel.library import FUNCTIONS
 
 # celpy logs every activation at DEBUG, the objects of an admission request included (a
 # Secret's data); a kube-apiserver never logs what it evaluates a policy on.

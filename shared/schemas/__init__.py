@@ -18,12 +18,12 @@ float, bool, None).
 
 from __future__ import annotations
 
-from local.sim.schemas.defaulting import apply_defaults
-from local.sim.schemas.field_errors import FieldError
-from local.sim.schemas.pruning import prune
-from local.sim.schemas.rules import check as check_rules
-from local.sim.schemas.structure import Schema, schema_for_version
-from local.sim.schemas.validation import validate
+from shared.schemas.defaulting import apply_defaults
+from shared.schemas.field_errors import FieldError
+from shared.schemas.pruning import prune
+from shared.schemas.rules import check as check_rules
+from shared.schemas.structure import Schema, schema_for_version
+from shared.schemas.validation import validate
 
 __all__ = [
     "FieldError",
