@@ -108,7 +108,7 @@ def step(number: int, total: int, text: str) -> float:
     return time.monotonic()
 
 
-CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 """The whole environment of a command run inside the root filesystem: nothing of this
 machine's (a PYTHONPYCACHEPREFIX, say) reaches the image."""
 
@@ -252,6 +252,7 @@ def finish(rootfs: Path, epoch: int) -> None:
         "chroot",
         rootfs,
         "/usr/bin/python3",
+        "-S",  # no site: no .pth runs (setuptools' imports _distutils_hack) before compiling
         "-m",
         "compileall",
         "-q",
