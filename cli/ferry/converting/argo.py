@@ -37,10 +37,8 @@ from cli.ferry.converting.building import (
     Context,
     Obj,
     mapping,
-    metadata,
+    opened,
     refusal,
-    runtime_status,
-    unnamed,
 )
 from cli.ferry.converting.documents import Document, Path
 from cli.ferry.converting.fields import Node
@@ -89,15 +87,13 @@ def _copy(value: Any) -> Any:
 class Rollout:
     def __init__(self, ctx: Context, doc: Document, scope: Scope) -> None:
         self.ctx, self.doc, self.scope = ctx, doc, scope
-        self.root = Node(scope, doc.obj)
-        self.root.skip("apiVersion", "kind")
         self.outputs: list[Obj] = []
 
     def convert(self) -> list[Obj]:
-        runtime_status(self.root)
-        self.meta = metadata(self.root.node("metadata"))
-        if unnamed(self.scope, self.meta):
+        found = opened(self.scope, self.doc)
+        if found is None:
             return []
+        self.root, self.meta = found
         self.name = str(self.meta.get("name") or "")
         self.namespace = str(self.meta.get("namespace") or "")
         spec = self.root.node("spec")
@@ -692,12 +688,10 @@ def _experiment_step(node: Node) -> Obj:
 
 
 def analysis_object(ctx: Context, doc: Document, scope: Scope) -> list[Obj]:
-    root = Node(scope, doc.obj)
-    root.skip("apiVersion", "kind")
-    runtime_status(root)
-    meta = metadata(root.node("metadata"))
-    if unnamed(scope, meta):
+    found = opened(scope, doc)
+    if found is None:
         return []
+    root, meta = found
     spec = root.node("spec")
     converted = analysis_spec(ctx, scope, doc.kind, meta, spec)
     root.finish()
@@ -842,12 +836,10 @@ def _provider(node: Node, metric: str) -> Obj | None:
 
 
 def experiment(ctx: Context, doc: Document, scope: Scope) -> list[Obj]:
-    root = Node(scope, doc.obj)
-    root.skip("apiVersion", "kind")
-    runtime_status(root)
-    meta = metadata(root.node("metadata"))
-    if unnamed(scope, meta):
+    found = opened(scope, doc)
+    if found is None:
         return []
+    root, meta = found
     spec = root.node("spec")
 
     def obj(templates: list[Obj]) -> Obj:

@@ -224,6 +224,19 @@ def runtime_status(root: Node) -> None:
     root.note("status", "the source controller's state; Ferry writes its own status")
 
 
+def opened(scope: Scope, doc: Document) -> tuple[Node, Obj] | None:
+    """A source object read as every conversion starts: its ``apiVersion`` and ``kind`` taken,
+    its ``status`` noted as the source controller's, its metadata converted. None (reported)
+    when it has no name."""
+    root = Node(scope, doc.obj)
+    root.skip("apiVersion", "kind")
+    runtime_status(root)
+    meta = metadata(root.node("metadata"))
+    if unnamed(scope, meta):
+        return None
+    return root, meta
+
+
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
 

@@ -49,11 +49,9 @@ from cli.ferry.converting.building import (
     Obj,
     dns_name,
     duration_text,
-    metadata,
+    opened,
     refusal,
-    runtime_status,
     seconds,
-    unnamed,
 )
 from cli.ferry.converting.documents import Document
 from cli.ferry.converting.fields import Node
@@ -142,12 +140,10 @@ def _provider_config(
 
 
 def metric_template(ctx: Context, doc: Document, scope: Scope) -> list[Obj]:
-    root = Node(scope, doc.obj)
-    root.skip("apiVersion", "kind")
-    runtime_status(root)
-    meta = metadata(root.node("metadata"))
-    if unnamed(scope, meta):
+    found = opened(scope, doc)
+    if found is None:
         return []
+    root, meta = found
     spec = root.node("spec")
     config, _ = _provider_config(
         ctx, spec.node("provider"), ctx.options.metrics_server, f"MetricTemplate {doc.name}"
@@ -201,16 +197,14 @@ def metric_template(ctx: Context, doc: Document, scope: Scope) -> list[Obj]:
 class Canary:
     def __init__(self, ctx: Context, doc: Document, scope: Scope) -> None:
         self.ctx, self.doc, self.scope = ctx, doc, scope
-        self.root = Node(scope, doc.obj)
-        self.root.skip("apiVersion", "kind")
         self.outputs: list[Obj] = []
 
     def convert(self) -> list[Obj]:
-        root = self.root
-        runtime_status(root)
-        self.meta = metadata(root.node("metadata"))
-        if unnamed(self.scope, self.meta):
+        found = opened(self.scope, self.doc)
+        if found is None:
             return []
+        root, self.meta = found
+        self.root = root
         self.name = str(self.meta.get("name") or "")
         self.namespace = str(self.meta.get("namespace") or "")
         spec = root.node("spec")
